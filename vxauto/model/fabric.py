@@ -1,0 +1,652 @@
+"""The validated fabric: intent + hosts, cross-checked, with derived per-device facts.
+
+`load_fabric(directory)` is the one entry point: it reads the inventory, validates every field
+(schema), then every relation between fields (this module), and derives `DeviceFacts` per host.
+All problems found are reported together, each naming file, YAML path, line and value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from vxauto.errors import Problem, VxautoError
+from vxauto.model.facts import (
+    BgpNeighbor,
+    DeviceFacts,
+    EndpointFacts,
+    InterfaceFacts,
+    SegmentFacts,
+    VrfFacts,
+)
+from vxauto.model.loader import (
+    RawInventory,
+    ResolvedHost,
+    load_hosts,
+    read_inventory,
+    resolve_hosts,
+)
+from vxauto.model.loader import (
+    load_fabric as load_fabric_intent,
+)
+from vxauto.model.platforms import Feature, platform
+from vxauto.model.schema import ROUTE_TARGET_PATTERN, FabricIntent, HostIntent, Segment, Tenant, UnderlayLink
+from vxauto.model.yamlsource import PathKey, format_path
+
+VRF_TABLE_BASE = 1001  # kernel table of a tenant's VRF device: base + tenant index
+OUTER_OVERHEAD = {4: 50, 6: 70}  # outer Ethernet 14 + IP 20/40 + UDP 8 + VXLAN 8 bytes
+
+
+@dataclass
+class Fabric:
+    """A validated fabric. Build it with `load_fabric` (files) or `Fabric.build` (objects)."""
+
+    intent: FabricIntent
+    hosts: dict[str, HostIntent]
+    raw: RawInventory | None = None
+    resolved: dict[str, ResolvedHost] = field(default_factory=dict)
+
+    # --- construction ---------------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        intent: FabricIntent,
+        hosts: list[HostIntent],
+        raw: RawInventory | None = None,
+        resolved: dict[str, ResolvedHost] | None = None,
+    ) -> Fabric:
+        fabric = cls(intent, {h.name: h for h in hosts}, raw, resolved or {})
+        VxautoError.collect(fabric.problems())
+        return fabric
+
+    # --- lookups --------------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.intent.fabric.name
+
+    @cached_property
+    def tenants(self) -> dict[str, Tenant]:
+        return {t.name: t for t in self.intent.tenants}
+
+    @cached_property
+    def segments(self) -> dict[str, Segment]:
+        return {s.name: s for s in self.intent.segments}
+
+    @cached_property
+    def _position(self) -> dict[int, int]:
+        """id(segment or tenant) -> its index in fabric.yaml, for error paths (list.index is O(n))."""
+        items = [*enumerate(self.intent.segments), *enumerate(self.intent.tenants)]
+        return {id(item): index for index, item in items}
+
+    @cached_property
+    def vteps(self) -> dict[str, HostIntent]:
+        return {name: h for name, h in self.hosts.items() if h.data.vtep is not None}
+
+    @cached_property
+    def group_members(self) -> dict[str, list[str]]:
+        """Group -> hosts, following nested groups as Nornir does."""
+        groups_data = (self.raw.groups.data if self.raw else None) or {}
+        members: dict[str, list[str]] = defaultdict(list)
+        for host in self.hosts.values():
+            for group in self._expand_groups(host.groups, groups_data, ()):
+                if host.name not in members[group]:
+                    members[group].append(host.name)
+        return members
+
+    def _expand_groups(self, groups: list[str], data: dict, seen: tuple[str, ...]) -> Iterator[str]:
+        for group in groups:
+            if group in seen:
+                continue
+            yield group
+            yield from self._expand_groups((data.get(group) or {}).get("groups") or [], data, (*seen, group))
+
+    def attached_hosts(self, segment: Segment) -> list[str]:
+        """Hosts a segment is attached to, in inventory order (only VTEPs can carry segments)."""
+        if segment.attach == "all":
+            return list(self.vteps)
+        wanted = set(segment.attach.hosts)
+        for group in segment.attach.groups:
+            wanted.update(self.group_members.get(group, ()))
+        return [name for name in self.hosts if name in wanted]
+
+    @cached_property
+    def attachments(self) -> dict[str, list[str]]:
+        """Segment name -> attached host names."""
+        return {s.name: self.attached_hosts(s) for s in self.intent.segments}
+
+    @cached_property
+    def segments_by_host(self) -> dict[str, list[Segment]]:
+        by_host: dict[str, list[Segment]] = defaultdict(list)
+        for segment in self.intent.segments:
+            for host in self.attachments[segment.name]:
+                by_host[host].append(segment)
+        return by_host
+
+    def flood_mode(self, segment: Segment) -> str:
+        return segment.flood or self.intent.fabric.flood
+
+    def route_target(self, segment: Segment) -> str:
+        return segment.route_target or f"{self.intent.fabric.asn}:{segment.vni}"
+
+    def vlan_on(self, segment: Segment, host: str) -> int:
+        return segment.local_vlans.get(host, segment.vlan)
+
+    # --- locating problems ----------------------------------------------------------------------------
+
+    def _fabric_problem(self, path: PathKey, message: str, value: object = None) -> Problem:
+        source = self.raw.fabric if self.raw else None
+        file = source.file if source else "fabric.yaml"
+        line = source.line_of(path) if source else None
+        return Problem(file, format_path(path), message, value, line)
+
+    def _host_problem(self, host: str, loc: PathKey, message: str, value: object = None) -> Problem:
+        resolved = self.resolved.get(host)
+        if resolved is None:
+            return Problem("hosts.yaml", format_path((host, *loc)), message, value)
+        source, path = resolved.origin_of(loc)
+        return Problem(source.file, format_path(path), message, value, source.line_of(path))
+
+    # --- cross-field validation -----------------------------------------------------------------------
+
+    def problems(self) -> list[Problem]:
+        checks = (
+            self._check_names_unique,
+            self._check_vnis_unique,
+            self._check_tenants,
+            self._check_attachments,
+            self._check_mtu,
+            self._check_hosts,
+            self._check_features,
+            self._check_vlans_per_device,
+            self._check_underlay,
+            self._check_ports_and_endpoints,
+            self._check_route_targets,
+        )
+        return [problem for check in checks for problem in check()]
+
+    def _check_names_unique(self) -> Iterator[Problem]:
+        for kind, items in (("segments", self.intent.segments), ("tenants", self.intent.tenants)):
+            seen: dict[str, int] = {}
+            for index, item in enumerate(items):
+                if item.name in seen:
+                    yield self._fabric_problem(
+                        (kind, index, "name"), f"duplicate name, first used at {kind}[{seen[item.name]}]",
+                        item.name,
+                    )
+                seen.setdefault(item.name, index)
+
+    def _check_vnis_unique(self) -> Iterator[Problem]:
+        owners: dict[int, str] = {}
+        for index, tenant in enumerate(self.intent.tenants):
+            if tenant.l3vni is not None:
+                if tenant.l3vni in owners:
+                    yield self._fabric_problem(
+                        ("tenants", index, "l3vni"), f"VNI already used by {owners[tenant.l3vni]}", tenant.l3vni
+                    )
+                owners.setdefault(tenant.l3vni, f"tenant {tenant.name} (L3 VNI)")
+        for index, segment in enumerate(self.intent.segments):
+            if segment.vni in owners:
+                yield self._fabric_problem(
+                    ("segments", index, "vni"), f"VNI already used by {owners[segment.vni]}", segment.vni
+                )
+            owners.setdefault(segment.vni, f"segment {segment.name}")
+
+    def _check_tenants(self) -> Iterator[Problem]:
+        for index, tenant in enumerate(self.intent.tenants):
+            if tenant.l3vni is not None and tenant.l3vlan is None:
+                yield self._fabric_problem(
+                    ("tenants", index, "l3vlan"), "an L3 VNI needs l3vlan (the VLAN that carries it)"
+                )
+        for index, segment in enumerate(self.intent.segments):
+            if segment.tenant not in self.tenants:
+                yield self._fabric_problem(("segments", index, "tenant"), "unknown tenant", segment.tenant)
+            if segment.gateway is not None and ipaddress.ip_interface(segment.gateway).network.prefixlen in (32, 128):
+                yield self._fabric_problem(
+                    ("segments", index, "gateway"), "gateway needs the subnet prefix length", segment.gateway
+                )
+
+    def _check_attachments(self) -> Iterator[Problem]:
+        for index, segment in enumerate(self.intent.segments):
+            if segment.attach != "all":
+                for position, host in enumerate(segment.attach.hosts):
+                    path = ("segments", index, "attach", "hosts", position)
+                    if host not in self.hosts:
+                        yield self._fabric_problem(path, "unknown host", host)
+                    elif host not in self.vteps:
+                        yield self._fabric_problem(path, "host is not a VTEP (it has no data.vtep)", host)
+                for position, group in enumerate(segment.attach.groups):
+                    if group not in self.group_members and not self._group_defined(group):
+                        yield self._fabric_problem(
+                            ("segments", index, "attach", "groups", position), "unknown group", group
+                        )
+            attached = set(self.attachments[segment.name])
+            for host in segment.local_vlans:
+                if host not in attached:
+                    yield self._fabric_problem(
+                        ("segments", index, "local_vlans", host), "host is not attached to this segment", host
+                    )
+
+    def _group_defined(self, group: str) -> bool:
+        return bool(self.raw and isinstance(self.raw.groups.data, dict) and group in self.raw.groups.data)
+
+    def _check_mtu(self) -> Iterator[Problem]:
+        settings = self.intent.fabric
+        versions = {6 if ":" in h.data.vtep.ip else 4 for h in self.vteps.values() if h.data.vtep}
+        overhead = OUTER_OVERHEAD[6 if 6 in versions else 4]
+        if settings.underlay_mtu < settings.overlay_mtu + overhead:
+            yield self._fabric_problem(
+                ("fabric", "underlay_mtu"),
+                f"must be at least overlay_mtu + {overhead} = {settings.overlay_mtu + overhead} "
+                f"(VXLAN over IPv{6 if 6 in versions else 4} adds {overhead} bytes)",
+                settings.underlay_mtu,
+            )
+        for host in self.hosts.values():
+            for position, link in enumerate(host.data.underlay):
+                if link.mtu is not None and link.mtu < settings.overlay_mtu + overhead:
+                    yield self._host_problem(
+                        host.name, ("data", "underlay", position, "mtu"),
+                        f"must be at least overlay_mtu + {overhead} = {settings.overlay_mtu + overhead}",
+                        link.mtu,
+                    )
+
+    def _check_hosts(self) -> Iterator[Problem]:
+        vtep_owner: dict[str, str] = {}
+        router_owner: dict[str, str] = {}
+        for host in self.hosts.values():
+            data, target = host.data, platform(host.platform)
+            if data.role not in target.roles:
+                yield self._host_problem(
+                    host.name, ("data", "role"),
+                    f"platform {host.platform} cannot take role {data.role} (supports: "
+                    f"{', '.join(sorted(target.roles))})", data.role,
+                )
+            if data.role == "leaf" and data.vtep is None:
+                yield self._host_problem(host.name, ("data", "vtep"), "a leaf needs a vtep (interface and ip)")
+            if data.role != "leaf" and data.vtep is not None:
+                yield self._host_problem(
+                    host.name, ("data", "vtep"), f"only leaves are VTEPs, this host is a {data.role}"
+                )
+            if data.flavour is not None and not target.flavours:
+                yield self._host_problem(
+                    host.name, ("data", "flavour"), f"platform {host.platform} has no flavours", data.flavour
+                )
+            if data.underlay and (data.asn is None or data.router_id is None):
+                missing = "asn" if data.asn is None else "router_id"
+                yield self._host_problem(
+                    host.name, ("data", missing), "a host with underlay links needs asn and router_id (eBGP)"
+                )
+            if data.vtep is not None:
+                if data.vtep.ip in vtep_owner:
+                    yield self._host_problem(
+                        host.name, ("data", "vtep", "ip"), f"VTEP IP already used by {vtep_owner[data.vtep.ip]}",
+                        data.vtep.ip,
+                    )
+                vtep_owner.setdefault(data.vtep.ip, host.name)
+                if ipaddress.ip_address(data.vtep.ip).is_multicast or ipaddress.ip_address(
+                    data.vtep.ip
+                ).is_unspecified:
+                    yield self._host_problem(
+                        host.name, ("data", "vtep", "ip"), "a VTEP IP must be a unicast address", data.vtep.ip
+                    )
+            if data.router_id is not None:
+                if data.router_id in router_owner:
+                    yield self._host_problem(
+                        host.name, ("data", "router_id"),
+                        f"router ID already used by {router_owner[data.router_id]}", data.router_id,
+                    )
+                router_owner.setdefault(data.router_id, host.name)
+
+    @cached_property
+    def _segment_needs(self) -> dict[str, frozenset[Feature]]:
+        """Segment -> the platform features a VTEP carrying it needs."""
+        needs = {}
+        for segment in self.intent.segments:
+            features = {Feature.EVPN if self.flood_mode(segment) == "evpn" else Feature.STATIC_FLOOD}
+            if segment.gateway:
+                features.add(Feature.ANYCAST_GATEWAY)
+            tenant = self.tenants.get(segment.tenant)
+            if tenant and tenant.l3vni is not None:
+                features.add(Feature.L3VNI)
+            needs[segment.name] = frozenset(features)
+        return needs
+
+    def _check_features(self) -> Iterator[Problem]:
+        segment_needs = self._segment_needs
+        for name, segments in self.segments_by_host.items():
+            host = self.hosts[name]
+            target = platform(host.platform)
+            needed = set().union(*(segment_needs[s.name] for s in segments))
+            if host.data.vtep and ":" in host.data.vtep.ip:
+                needed.add(Feature.IPV6_UNDERLAY)
+            for feature in sorted(needed - target.features):
+                reason = next((s.name for s in segments if feature in segment_needs[s.name]), "data.vtep.ip")
+                yield self._host_problem(
+                    name, ("platform",),
+                    f"platform {host.platform} does not support {feature.value} (needed by {reason})",
+                    host.platform,
+                )
+            if Feature.EVPN in needed and (host.data.asn is None or host.data.router_id is None):
+                reason = next(s.name for s in segments if Feature.EVPN in segment_needs[s.name])
+                yield self._host_problem(
+                    name, ("data", "asn" if host.data.asn is None else "router_id"),
+                    f"EVPN segment {reason} needs BGP: set asn and router_id",
+                )
+
+    def _check_vlans_per_device(self) -> Iterator[Problem]:
+        for name, segments in self.segments_by_host.items():
+            host = self.hosts[name]
+            target = platform(host.platform)
+            used: dict[int, Segment] = {}
+            for segment in segments:
+                vlan = segment.local_vlans.get(name, segment.vlan) if segment.local_vlans else segment.vlan
+                first = used.setdefault(vlan, segment)
+                reserved = target.reserved_vlan(vlan) if target.reserved_vlans else None
+                if first is not segment or reserved:
+                    index = self._position[id(segment)]
+                    path = ("segments", index, "local_vlans", name) if name in segment.local_vlans else (
+                        "segments", index, "vlan")
+                    if first is not segment:
+                        yield self._fabric_problem(
+                            path, f"on {name} VLAN {vlan} is already mapped to segment {first.name} "
+                            f"(VNI {first.vni})", vlan,
+                        )
+                    if reserved:
+                        yield self._fabric_problem(
+                            path, f"VLAN {vlan} is reserved on {host.platform} ({reserved[0]}-{reserved[1]}), "
+                            f"host {name}", vlan,
+                        )
+            for tenant in {self.tenants[s.tenant] for s in segments if s.tenant in self.tenants}:
+                if tenant.l3vlan is not None and tenant.l3vlan in used:
+                    index = self._position[id(tenant)]
+                    clash = used[tenant.l3vlan]
+                    yield self._fabric_problem(
+                        ("tenants", index, "l3vlan"),
+                        f"on {name} VLAN {tenant.l3vlan} is already mapped to segment {clash.name} "
+                        f"(VNI {clash.vni})", tenant.l3vlan,
+                    )
+
+    def _check_underlay(self) -> Iterator[Problem]:
+        for host in self.hosts.values():
+            seen_interfaces: set[str] = set()
+            for position, link in enumerate(host.data.underlay):
+                path = ("data", "underlay", position)
+                if link.interface in seen_interfaces:
+                    yield self._host_problem(host.name, (*path, "interface"), "interface used twice",
+                                             link.interface)
+                seen_interfaces.add(link.interface)
+                if link.peer not in self.hosts:
+                    yield self._host_problem(host.name, (*path, "peer"), "unknown host", link.peer)
+                elif self._peer_link(host.name, link.ip, link.peer) is None:
+                    yield self._host_problem(
+                        host.name, (*path, "peer"),
+                        f"{link.peer} has no underlay link back to {host.name} in "
+                        f"{ipaddress.ip_interface(link.ip).network}", link.peer,
+                    )
+
+    @cached_property
+    def _links_by_pair(self) -> dict[tuple[str, str], list[tuple[UnderlayLink, ipaddress.IPv4Interface]]]:
+        """(host, peer) -> that host's links towards the peer, with parsed addresses (parsed once)."""
+        pairs: dict[tuple[str, str], list] = defaultdict(list)
+        for host in self.hosts.values():
+            for link in host.data.underlay:
+                pairs[(host.name, link.peer)].append((link, ipaddress.ip_interface(link.ip)))
+        return pairs
+
+    def _peer_link(self, host: str, ip: str, peer: str) -> UnderlayLink | None:
+        """The peer's end of the link `host` has with address `ip` (same subnet, other address)."""
+        own = ipaddress.ip_interface(ip)
+        for candidate, address in self._links_by_pair.get((peer, host), ()):
+            if address.network == own.network and address != own:
+                return candidate
+        return None
+
+    def _check_ports_and_endpoints(self) -> Iterator[Problem]:
+        for host in self.hosts.values():
+            attached = {s.name for s in self.segments_by_host.get(host.name, [])}
+            for position, port in enumerate(host.data.ports):
+                names = ([port.segment] if port.segment else []) + port.segments
+                if not names:
+                    yield self._host_problem(
+                        host.name, ("data", "ports", position), "a port needs segment (access) or segments (trunk)"
+                    )
+                for name in names:
+                    field_path = ("segment",) if name == port.segment else ("segments",)
+                    if name not in attached:
+                        reason = "unknown segment" if name not in self.segments else \
+                            f"segment is not attached to {host.name}"
+                        yield self._host_problem(host.name, ("data", "ports", position, *field_path), reason, name)
+            for position, endpoint in enumerate(host.data.endpoints):
+                segment = self.segments.get(endpoint.segment)
+                path = ("data", "endpoints", position)
+                if segment is None:
+                    yield self._host_problem(host.name, (*path, "segment"), "unknown segment", endpoint.segment)
+                elif segment.gateway and ipaddress.ip_interface(endpoint.ip).ip not in ipaddress.ip_interface(
+                    segment.gateway
+                ).network:
+                    yield self._host_problem(
+                        host.name, (*path, "ip"), f"not inside the segment subnet {segment.gateway}", endpoint.ip
+                    )
+
+    def _check_route_targets(self) -> Iterator[Problem]:
+        asn = self.intent.fabric.asn
+        for index, segment in enumerate(self.intent.segments):
+            if segment.route_target is None and asn > 65535 and segment.vni > 65535:
+                yield self._fabric_problem(
+                    ("segments", index, "route_target"),
+                    f"the derived RT {asn}:{segment.vni} does not fit (4-byte ASN leaves 2 bytes for the VNI); "
+                    "set route_target", f"{asn}:{segment.vni}",
+                )
+        for index, tenant in enumerate(self.intent.tenants):
+            if tenant.l3vni is not None and asn > 65535 and tenant.l3vni > 65535:
+                yield self._fabric_problem(
+                    ("tenants", index, "l3vni"), f"the derived RT {asn}:{tenant.l3vni} does not fit",
+                    tenant.l3vni,
+                )
+
+    # --- derived facts --------------------------------------------------------------------------------
+
+    @cached_property
+    def _vtep_rank(self) -> dict[str, tuple[int, str]]:
+        """Host -> (sort rank of its VTEP IP, the IP): IPs are parsed and sorted once, not per segment."""
+        vtep_ip = {name: h.data.vtep.ip for name, h in self.vteps.items() if h.data.vtep}
+        ordered = sorted(vtep_ip.items(), key=lambda item: _ip_sort_key(item[1]))
+        return {name: (rank, ip) for rank, (name, ip) in enumerate(ordered)}
+
+    @cached_property
+    def _segment_vteps(self) -> dict[str, tuple[str, ...]]:
+        rank = self._vtep_rank
+        return {
+            name: tuple(ip for _, ip in sorted({rank[h] for h in hosts if h in rank}))
+            for name, hosts in self.attachments.items()
+        }
+
+    @cached_property
+    def _segment_common(self) -> dict[str, dict[str, object]]:
+        """The parts of SegmentFacts that are the same on every VTEP (computed once per segment)."""
+        common = {}
+        for segment in self.intent.segments:
+            tenant = self.tenants[segment.tenant]
+            common[segment.name] = {
+                "name": segment.name,
+                "vni": segment.vni,
+                "tenant": tenant.name,
+                "vrf": tenant.vrf_name if tenant.l3vni is not None or segment.gateway else None,
+                "description": segment.description,
+                "flood": self.flood_mode(segment),
+                "route_target": self.route_target(segment),
+                "gateway": segment.gateway,
+                "gateway_mac": self.intent.fabric.anycast_mac if segment.gateway else None,
+                "segment_vteps": self._segment_vteps[segment.name],
+            }
+        return common
+
+    def device(self, name: str) -> DeviceFacts:
+        """Derived facts of one host (computed on demand; cached per fabric)."""
+        return self.devices[name]
+
+    @cached_property
+    def devices(self) -> dict[str, DeviceFacts]:
+        return {name: self._derive_device(host) for name, host in self.hosts.items()}
+
+    def _derive_device(self, host: HostIntent) -> DeviceFacts:
+        settings, data = self.intent.fabric, host.data
+        vtep_ip = data.vtep.ip if data.vtep else None
+        ports = self._ports_by_segment(host)
+        segments = tuple(
+            sorted(
+                (self._segment_facts(segment, host, vtep_ip or "", ports) for segment in
+                 self.segments_by_host.get(host.name, [])),
+                key=lambda s: s.vni,
+            )
+        )
+        return DeviceFacts(
+            name=host.name,
+            platform=host.platform,
+            flavour=data.flavour or ("iproute2" if platform(host.platform).flavours else None),
+            role=data.role,
+            hostname=host.hostname,
+            asn=data.asn,
+            router_id=data.router_id,
+            vtep_ip=vtep_ip,
+            vtep_interface=data.vtep.interface if data.vtep else None,
+            udp_port=settings.udp_port,
+            underlay_mtu=settings.underlay_mtu,
+            overlay_mtu=settings.overlay_mtu,
+            fabric_name=settings.name,
+            fabric_asn=settings.asn,
+            anycast_mac=settings.anycast_mac,
+            description=data.description,
+            segments=segments,
+            vrfs=self._vrf_facts(host, segments),
+            interfaces=self._interfaces(host),
+            bgp_neighbors=self._bgp_neighbors(host),
+            endpoints=self._endpoints(host),
+            announce=self._announce(host),
+        )
+
+    def _ports_by_segment(self, host: HostIntent) -> dict[str, tuple[list[str], list[str]]]:
+        ports: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+        for port in host.data.ports:
+            if port.segment:
+                ports[port.segment][0].append(port.interface)
+            for name in port.segments:
+                ports[name][1].append(port.interface)
+        return ports
+
+    def _segment_facts(
+        self, segment: Segment, host: HostIntent, vtep_ip: str, ports: dict[str, tuple[list[str], list[str]]]
+    ) -> SegmentFacts:
+        vlan = segment.local_vlans.get(host.name, segment.vlan)
+        access, trunk = ports.get(segment.name, ((), ()))
+        router_id = host.data.router_id
+        return SegmentFacts(
+            vlan=vlan,
+            route_distinguisher=f"{router_id}:{vlan}" if router_id else None,
+            local_vtep=vtep_ip,
+            access_ports=tuple(access),
+            trunk_ports=tuple(trunk),
+            **self._segment_common[segment.name],  # type: ignore[arg-type]
+        )
+
+    def _vrf_facts(self, host: HostIntent, segments: tuple[SegmentFacts, ...]) -> tuple[VrfFacts, ...]:
+        router_id = host.data.router_id
+        vrfs = []
+        for tenant_name in sorted({s.tenant for s in segments if s.vrf}):
+            tenant = self.tenants[tenant_name]
+            vrfs.append(
+                VrfFacts(
+                    name=tenant.vrf_name,
+                    tenant=tenant.name,
+                    l3vni=tenant.l3vni,
+                    l3vlan=tenant.l3vlan,
+                    route_target=f"{self.intent.fabric.asn}:{tenant.l3vni}" if tenant.l3vni else None,
+                    route_distinguisher=f"{router_id}:{tenant.l3vlan}" if router_id and tenant.l3vlan else None,
+                    table=VRF_TABLE_BASE + self._position[id(tenant)],
+                )
+            )
+        return tuple(vrfs)
+
+    def _interfaces(self, host: HostIntent) -> tuple[InterfaceFacts, ...]:
+        result = []
+        for link in host.data.underlay:
+            peer = self._peer_link(host.name, link.ip, link.peer)
+            peer_ip = str(ipaddress.ip_interface(peer.ip).ip) if peer else ""
+            result.append(
+                InterfaceFacts(link.interface, link.ip, link.peer, peer_ip, link.mtu or self.intent.fabric.underlay_mtu)
+            )
+        return tuple(result)
+
+    def _speaks_evpn(self, name: str) -> bool:
+        host = self.hosts[name]
+        if host.data.role == "spine":
+            return any(self.flood_mode(s) == "evpn" for s in self.intent.segments)
+        return any(self.flood_mode(s) == "evpn" for s in self.segments_by_host.get(name, []))
+
+    def _bgp_neighbors(self, host: HostIntent) -> tuple[BgpNeighbor, ...]:
+        if host.data.asn is None:
+            return ()
+        own_evpn = self._speaks_evpn(host.name)
+        neighbors = []
+        for interface in self._interfaces(host):
+            peer = self.hosts[interface.peer]
+            if peer.data.asn is None or not interface.peer_ip:
+                continue
+            evpn = own_evpn and self._speaks_evpn(peer.name) and "spine" in (host.data.role, peer.data.role)
+            neighbors.append(BgpNeighbor(peer.name, interface.name, interface.peer_ip, peer.data.asn, evpn))
+        return tuple(neighbors)
+
+    def _endpoints(self, host: HostIntent) -> tuple[EndpointFacts, ...]:
+        endpoints = []
+        for endpoint in host.data.endpoints:
+            segment = self.segments[endpoint.segment]
+            parent, _, tag = endpoint.interface.rpartition(".")
+            is_subinterface = bool(parent) and tag.isdigit()
+            endpoints.append(
+                EndpointFacts(
+                    endpoint.interface, segment.name, segment.tenant, segment.vni, endpoint.ip,
+                    parent=parent if is_subinterface else None, vlan=int(tag) if is_subinterface else None,
+                )
+            )
+        return tuple(endpoints)
+
+    def _announce(self, host: HostIntent) -> tuple[str, ...]:
+        prefixes = []
+        for address in (host.data.router_id, host.data.vtep.ip if host.data.vtep else None):
+            if address:
+                prefix = f"{address}/{128 if ':' in address else 32}"
+                if prefix not in prefixes:
+                    prefixes.append(prefix)
+        return tuple(prefixes) if host.data.underlay else ()
+
+
+def _ip_sort_key(address: str) -> tuple[int, int]:
+    parsed = ipaddress.ip_address(address)
+    return (parsed.version, int(parsed))
+
+
+def load_fabric(directory: Path | str) -> Fabric:
+    """Read, validate and cross-check an inventory directory. Raises `VxautoError` on bad input."""
+    raw = read_inventory(Path(directory))
+    problems: list[Problem] = []
+    intent = hosts = None
+    try:
+        intent = load_fabric_intent(raw)
+    except VxautoError as exc:
+        problems += exc.problems
+    try:
+        hosts = load_hosts(raw)
+    except VxautoError as exc:
+        problems += exc.problems
+    VxautoError.collect(problems)
+    assert intent is not None and hosts is not None
+    resolved = {r.name: r for r in resolve_hosts(raw)}
+    return Fabric.build(intent, hosts, raw, resolved)
+
+
+__all__ = ["ROUTE_TARGET_PATTERN", "Fabric", "load_fabric"]

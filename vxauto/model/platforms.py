@@ -1,0 +1,111 @@
+"""The platform x feature matrix.
+
+Which features each platform can carry is data, not scattered `if platform == ...` checks: the validator
+turns a missing feature into an intent error, and `vxauto docs` prints this table as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Feature(StrEnum):
+    STATIC_FLOOD = "static_flood"
+    EVPN = "evpn"
+    L3VNI = "l3vni"
+    ANYCAST_GATEWAY = "anycast_gateway"
+    IPV6_UNDERLAY = "ipv6_underlay"
+
+
+FEATURE_TITLES: dict[Feature, str] = {
+    Feature.STATIC_FLOOD: "static flood (ingress replication)",
+    Feature.EVPN: "BGP EVPN (type-2/3)",
+    Feature.L3VNI: "L3 VNI (symmetric IRB)",
+    Feature.ANYCAST_GATEWAY: "anycast gateway",
+    Feature.IPV6_UNDERLAY: "IPv6 underlay",
+}
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What vxauto knows about one target platform."""
+
+    name: str
+    title: str
+    features: frozenset[Feature]
+    roles: frozenset[str]
+    #: VLANs the platform keeps for itself by default (inclusive ranges).
+    reserved_vlans: tuple[tuple[int, int], ...] = ()
+    #: Linux flavours: the file format used for the kernel side.
+    flavours: tuple[str, ...] = ()
+    #: Name of the NAPALM driver that manages it (None: render only).
+    napalm_driver: str | None = None
+    reference: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def supports(self, feature: Feature) -> bool:
+        return feature in self.features
+
+    def reserved_vlan(self, vlan: int) -> tuple[int, int] | None:
+        for first, last in self.reserved_vlans:
+            if first <= vlan <= last:
+                return (first, last)
+        return None
+
+
+_ALL = frozenset(Feature)
+_SWITCH_ROLES = frozenset({"leaf", "spine"})
+_NO_V6 = _ALL - {Feature.IPV6_UNDERLAY}
+
+PLATFORMS: dict[str, Platform] = {
+    p.name: p
+    for p in (
+        Platform(
+            "eos", "Arista EOS", _NO_V6, _SWITCH_ROLES, napalm_driver="eos",
+            reference="Arista EOS User Manual, VXLAN and EVPN chapters",
+        ),
+        Platform(
+            "nxos", "Cisco NX-OS", _NO_V6, _SWITCH_ROLES, reserved_vlans=((3968, 4094),),
+            napalm_driver="nxos", reference="Cisco Nexus 9000 NX-OS VXLAN Configuration Guide",
+        ),
+        Platform(
+            "junos", "Juniper Junos (QFX)", _NO_V6, _SWITCH_ROLES, napalm_driver="junos",
+            reference="Junos EVPN User Guide / VXLAN (switch-options, vlans)",
+        ),
+        Platform(
+            "srlinux", "Nokia SR Linux", _NO_V6 - {Feature.STATIC_FLOOD}, _SWITCH_ROLES,
+            reference="Nokia SR Linux EVPN-VXLAN Guide",
+        ),
+        Platform(
+            "cumulus", "NVIDIA Cumulus Linux (NVUE)", _NO_V6, _SWITCH_ROLES,
+            reserved_vlans=((3725, 3999),),
+            reference="NVIDIA Cumulus Linux User Guide: Network Virtualization (NVUE)",
+        ),
+        Platform(
+            "sonic", "SONiC (config_db)",
+            frozenset({Feature.EVPN, Feature.L3VNI}), _SWITCH_ROLES,
+            reference="SONiC EVPN VXLAN HLD (VXLAN_TUNNEL, VXLAN_TUNNEL_MAP, EVPN_NVO)",
+        ),
+        Platform(
+            "frr", "FRR + Linux kernel VXLAN", _NO_V6, _SWITCH_ROLES, napalm_driver="frr",
+            reference="FRR User Guide: BGP EVPN; ip-link(8) vxlan, bridge(8)",
+        ),
+        Platform(
+            "linux", "Linux host (kernel VXLAN)",
+            frozenset({Feature.STATIC_FLOOD, Feature.IPV6_UNDERLAY}), frozenset({"leaf", "host"}),
+            flavours=("iproute2", "ifupdown2", "networkd", "netplan"), napalm_driver="frr",
+            reference="ip-link(8), bridge(8), ifupdown2, systemd.netdev(5), netplan YAML",
+        ),
+        Platform(
+            "ovs", "Open vSwitch",
+            frozenset({Feature.STATIC_FLOOD, Feature.IPV6_UNDERLAY}), frozenset({"leaf"}),
+            reference="ovs-vswitchd.conf.db(5) Interface type vxlan, ovs-vsctl(8)",
+        ),
+    )
+}
+
+
+def platform(name: str) -> Platform:
+    """Look a platform up; unknown names are caught by the schema before this is called."""
+    return PLATFORMS[name]

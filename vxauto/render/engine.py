@@ -1,0 +1,181 @@
+"""Turn derived device facts into configuration files.
+
+One template per platform and feature, data prepared in Python (netlab's feature x device matrix):
+`PLATFORM_OUTPUTS` says which files a platform gets and which template writes each one. Templates are
+logic-free loops over `DeviceFacts`; StrictUndefined makes a template that asks for a missing fact fail
+loudly instead of rendering an empty line into a switch config.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from vxauto.model.fabric import Fabric
+from vxauto.model.facts import DeviceFacts, SegmentFacts
+
+TEMPLATES_ENV = "VXAUTO_TEMPLATES"
+DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One file of a device's configuration and the template that writes it."""
+
+    name: str
+    template: str
+    #: Extra context for this file only (e.g. the one segment a per-VNI file is about).
+    context: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class RenderedConfig:
+    host: str
+    platform: str
+    files: dict[str, str]
+    #: True when the platform's configuration is one file (`<host>.<ext>`), False for a `<host>/` directory.
+    single: bool
+
+    def write(self, out_dir: Path) -> list[Path]:
+        """Write to `out_dir/<host>.<ext>` or `out_dir/<host>/<file>`; returns the paths written."""
+        written = []
+        if self.single:
+            ((name, text),) = self.files.items()
+            target = out_dir / f"{self.host}{Path(name).suffix}"
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+        else:
+            host_dir = out_dir / self.host
+            host_dir.mkdir(parents=True, exist_ok=True)
+            for name, text in self.files.items():
+                target = host_dir / name
+                target.write_text(text, encoding="utf-8")
+                written.append(target)
+        return written
+
+
+OutputsFor = Callable[[DeviceFacts], list[OutputFile]]
+
+
+def _single(name: str, template: str) -> OutputsFor:
+    return lambda device: [OutputFile(name, template)]
+
+
+def _frr_outputs(device: DeviceFacts) -> list[OutputFile]:
+    return [OutputFile("frr.conf", "frr/frr.conf.j2"), OutputFile("interfaces.sh", "linux/iproute2.sh.j2")]
+
+
+def _linux_outputs(device: DeviceFacts) -> list[OutputFile]:
+    if device.role == "host":
+        return [OutputFile("endpoint.sh", "linux/endpoint.sh.j2")]
+    flavour = device.flavour or "iproute2"
+    if flavour == "networkd":
+        return _networkd_outputs(device)
+    names = {"iproute2": "vxlan.sh", "ifupdown2": "interfaces", "netplan": "netplan.yaml"}
+    suffix = {"iproute2": "iproute2.sh.j2", "ifupdown2": "ifupdown2.j2", "netplan": "netplan.yaml.j2"}
+    return [OutputFile(names[flavour], f"linux/{suffix[flavour]}")]
+
+
+def _networkd_outputs(device: DeviceFacts) -> list[OutputFile]:
+    """systemd-networkd wants one file per device: one .netdev/.network pair per bridge and VXLAN."""
+    files = [OutputFile("10-underlay.network", "linux/networkd/underlay.network.j2")]
+    for segment in device.segments:
+        context = {"segment": segment}
+        files += [
+            OutputFile(f"20-br{segment.vni}.netdev", "linux/networkd/bridge.netdev.j2", context),
+            OutputFile(f"20-br{segment.vni}.network", "linux/networkd/bridge.network.j2", context),
+            OutputFile(f"30-vxlan{segment.vni}.netdev", "linux/networkd/vxlan.netdev.j2", context),
+            OutputFile(f"30-vxlan{segment.vni}.network", "linux/networkd/vxlan.network.j2", context),
+        ]
+    return files
+
+
+PLATFORM_OUTPUTS: dict[str, OutputsFor] = {
+    "eos": _single("config.cfg", "eos/vxlan.j2"),
+    "nxos": _single("config.cfg", "nxos/vxlan.j2"),
+    "junos": _single("config.conf", "junos/vxlan.j2"),
+    "srlinux": _single("config.cfg", "srlinux/vxlan.j2"),
+    "cumulus": _single("config.yaml", "cumulus/nvue.yaml.j2"),
+    "sonic": _single("config_db.json", "sonic/config_db.json.j2"),
+    "frr": _frr_outputs,
+    "linux": _linux_outputs,
+    "ovs": _single("config.sh", "ovs/vxlan.sh.j2"),
+}
+
+
+def templates_dir() -> Path:
+    return Path(os.environ.get(TEMPLATES_ENV) or DEFAULT_TEMPLATES)
+
+
+@cache
+def _environment(directory: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def _mac_dotted(mac: str) -> str:
+    """00:1c:73:00:00:01 -> 001c.7300.0001 (Cisco/Arista dotted form)."""
+    digits = mac.replace(":", "")
+    return ".".join(digits[i : i + 4] for i in range(0, 12, 4))
+
+
+def _ip_only(prefix: str) -> str:
+    return prefix.split("/", 1)[0]
+
+
+def _prefixlen(prefix: str) -> str:
+    return prefix.split("/", 1)[1]
+
+
+def _rt_asn(route_target: str) -> str:
+    return route_target.split(":", 1)[0]
+
+
+def _vnis(segments: Iterable[SegmentFacts]) -> str:
+    return ",".join(str(s.vni) for s in segments)
+
+
+FILTERS: dict[str, Callable[..., str]] = {
+    "mac_dotted": _mac_dotted,
+    "ip_only": _ip_only,
+    "prefixlen": _prefixlen,
+    "rt_asn": _rt_asn,
+    "vnis": _vnis,
+}
+
+
+def render_device(device: DeviceFacts, templates: Path | None = None) -> RenderedConfig:
+    """Render one device. Pure: same facts in, byte-identical files out."""
+    env = _environment(str(templates or templates_dir()))
+    outputs = PLATFORM_OUTPUTS[device.platform](device)
+    files = {
+        output.name: env.get_template(output.template).render(device=device, **output.context)
+        for output in outputs
+    }
+    single = len(outputs) == 1 and device.platform not in MULTI_FILE_PLATFORMS
+    return RenderedConfig(device.name, device.platform, files, single)
+
+
+# Platforms whose configuration is always a directory, even when it happens to be one file.
+MULTI_FILE_PLATFORMS = frozenset({"frr"})
+
+
+def render_fabric(
+    fabric: Fabric, hosts: Iterable[str] | None = None, templates: Path | None = None
+) -> list[RenderedConfig]:
+    """Render the selected hosts (all by default), in inventory order."""
+    names = list(hosts) if hosts is not None else list(fabric.hosts)
+    return [render_device(fabric.device(name), templates) for name in names]
