@@ -150,6 +150,8 @@ class Fabric:
         if resolved is None:
             return Problem("hosts.yaml", format_path((host, *loc)), message, value)
         source, path = resolved.origin_of(loc)
+        if not path or path[0] != host or (self.raw and source is not self.raw.hosts):
+            message = f"{message} [host {host}]"  # inherited from a group or the defaults: say for whom
         return Problem(source.file, format_path(path), message, value, source.line_of(path))
 
     # --- cross-field validation -----------------------------------------------------------------------
