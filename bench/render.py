@@ -11,9 +11,13 @@ memory under 1 GB.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -55,6 +59,9 @@ def main() -> None:
     parser.add_argument("--span", type=int, default=8, help="leaves per segment for static flooding (0: all)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per shape; the best is reported")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--pyavd-python", default=os.environ.get("PYAVD_PYTHON"),
+                        help="interpreter with pyavd installed (default: this one, if pyavd is importable)")
+    parser.add_argument("--pyavd-shapes", default=None, help="shapes to compare with pyavd (default: --shapes)")
     args = parser.parse_args()
     results = []
     work = Path(tempfile.mkdtemp(prefix="vxauto-bench-"))
@@ -77,8 +84,9 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    comparisons = compare_with_pyavd(args)
     if args.json:
-        print(json.dumps({"results": results, "peak_rss_mb": round(peak_mb, 1)}))
+        print(json.dumps({"results": results, "peak_rss_mb": round(peak_mb, 1), "pyavd": comparisons}))
         return
     print(f"{'shape':>10} {'flood':>6} {'seg/leaf':>8} {'load':>7} {'facts':>7} {'render':>7} {'write':>7} "
           f"{'total':>7} {'MB out':>7}")
@@ -87,10 +95,40 @@ def main() -> None:
               f"{r['load_validate_s']:7.3f} {r['facts_s']:7.3f} {r['render_s']:7.3f} {r['write_s']:7.3f} "
               f"{r['total_s']:7.3f} {r['bytes'] / 1e6:7.1f}")
     print(f"peak RSS: {peak_mb:.0f} MB")
+    if comparisons is None:
+        print("pyavd: not importable, no comparison in this run (pip install pyavd, or --pyavd-python PY)")
+        return
+    print("\nsame EOS-only EVPN fabric (2 spines, every VLAN on every leaf), vxauto vs pyavd, this run:")
+    print(f"{'shape':>10} {'vxauto s':>9} {'pyavd s':>9} {'ratio':>7}")
+    for c in comparisons:
+        print(f"{c['leaves']:>4}x{c['vnis']:<5} {c['vxauto_s']:9.3f} {c['pyavd_s']:9.3f} {c['ratio']:6.0f}x")
+    print(f"pyavd {comparisons[0]['pyavd_version'] if comparisons else ''}")
+
+
+def compare_with_pyavd(args: argparse.Namespace) -> list[dict] | None:
+    """Time pyavd and vxauto on the same EOS-only EVPN fabric; None when pyavd is not available."""
+    python = args.pyavd_python or (sys.executable if importlib.util.find_spec("pyavd") else None)
+    if python is None:
+        return None
+    script = Path(__file__).with_name("pyavd_fabric.py")
+    comparisons = []
+    work = Path(tempfile.mkdtemp(prefix="vxauto-bench-avd-"))
     try:
-        import pyavd  # noqa: F401
-    except ImportError:
-        print("pyavd: not importable, no comparison in this run (pip install pyavd to compare)")
+        for shape in (args.pyavd_shapes or args.shapes).split(","):
+            leaves, vnis = (int(x) for x in shape.split("x"))
+            inventory = work / shape
+            write_inventory(generate(GenerateOptions(leaves=leaves, vnis=vnis, platforms=("eos",))), inventory)
+            ours = min((run_once(inventory, work / f"out-{shape}-{i}") for i in range(args.repeat)),
+                       key=lambda r: r["total_s"])
+            proc = subprocess.run([python, str(script), str(leaves), str(vnis)], capture_output=True, text=True,
+                                  check=True)
+            theirs = json.loads(proc.stdout.strip().splitlines()[-1])
+            comparisons.append({"leaves": leaves, "vnis": vnis, "vxauto_s": ours["total_s"],
+                                "pyavd_s": theirs["total_s"], "ratio": theirs["total_s"] / ours["total_s"],
+                                "pyavd_version": theirs["pyavd"]})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return comparisons
 
 
 if __name__ == "__main__":
