@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 import pytest
+
+from vxauto.errors import VxautoError
 
 if TYPE_CHECKING:  # the helpers live in conftest.py and reach the tests as fixtures
     from conftest import Parsed
@@ -150,8 +151,8 @@ def test_vrf_names_get_the_prefix_sonic_requires(vendor_render) -> None:
 
 
 def test_a_non_default_udp_port_fails_loudly(vendor_render) -> None:
-    # The VXLAN port is no CONFIG_DB field: rendering must not silently produce a 4789 configuration.
-    with pytest.raises(jinja2.UndefinedError, match="udp_port_is_not_configurable_in_sonic_config_db"):
+    # The VXLAN port is no CONFIG_DB field: the model must refuse it instead of rendering a 4789 config.
+    with pytest.raises(VxautoError, match="does not support custom_udp_port"):
         vendor_render(PLATFORM, "evpn", udp_port=4790)
 
 

@@ -7,8 +7,9 @@ import shlex
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-import jinja2
 import pytest
+
+from vxauto.errors import VxautoError
 
 if TYPE_CHECKING:  # the helpers live in conftest.py and reach the tests as fixtures
     from conftest import Parsed
@@ -194,7 +195,7 @@ def test_router_id_apart_from_the_vtep_address_gets_lo0(vendor_render, new_parse
 
 def test_a_non_default_udp_port_fails_loudly(vendor_render) -> None:
     # SR Linux has no setting for the VXLAN port: rendering must not silently produce a 4789 configuration.
-    with pytest.raises(jinja2.UndefinedError, match="udp_port_is_fixed_at_4789_on_srlinux"):
+    with pytest.raises(VxautoError, match="does not support custom_udp_port"):
         vendor_render(PLATFORM, "evpn", udp_port=4790)
 
 

@@ -33,10 +33,11 @@ from vxauto.model.loader import (
 from vxauto.model.loader import (
     load_fabric as load_fabric_intent,
 )
-from vxauto.model.platforms import Feature, platform
+from vxauto.model.platforms import RESERVED_VRF_NAMES, Feature, platform
 from vxauto.model.schema import ROUTE_TARGET_PATTERN, FabricIntent, HostIntent, Segment, Tenant, UnderlayLink
 from vxauto.model.yamlsource import PathKey, format_path
 
+DEFAULT_UDP_PORT = 4789  # IANA-assigned VXLAN port (RFC 7348)
 VRF_TABLE_BASE = 1001  # kernel table of a tenant's VRF device: base + tenant index
 OUTER_OVERHEAD = {4: 50, 6: 70}  # outer Ethernet 14 + IP 20/40 + UDP 8 + VXLAN 8 bytes
 
@@ -201,6 +202,11 @@ class Fabric:
 
     def _check_tenants(self) -> Iterator[Problem]:
         for index, tenant in enumerate(self.intent.tenants):
+            if tenant.vrf_name.lower() in RESERVED_VRF_NAMES:
+                yield self._fabric_problem(
+                    ("tenants", index, "vrf" if tenant.vrf else "name"),
+                    f"is a reserved VRF name ({', '.join(sorted(RESERVED_VRF_NAMES))})", tenant.vrf_name,
+                )
             if tenant.l3vni is not None and tenant.l3vlan is None:
                 yield self._fabric_problem(
                     ("tenants", index, "l3vlan"), "an L3 VNI needs l3vlan (the VLAN that carries it)"
@@ -326,13 +332,39 @@ class Fabric:
             needed = set().union(*(segment_needs[s.name] for s in segments))
             if host.data.vtep and ":" in host.data.vtep.ip:
                 needed.add(Feature.IPV6_UNDERLAY)
+            if self.intent.fabric.udp_port != DEFAULT_UDP_PORT:
+                needed.add(Feature.CUSTOM_UDP_PORT)
             for feature in sorted(needed - target.features):
-                reason = next((s.name for s in segments if feature in segment_needs[s.name]), "data.vtep.ip")
+                reason = next((s.name for s in segments if feature in segment_needs[s.name]),
+                              "fabric.udp_port" if feature == Feature.CUSTOM_UDP_PORT else "data.vtep.ip")
                 yield self._host_problem(
                     name, ("platform",),
                     f"platform {host.platform} does not support {feature.value} (needed by {reason})",
                     host.platform,
                 )
+            for feature in sorted((needed & target.features) - target.features_for(host.data.flavour)):
+                reason = next((s.name for s in segments if feature in segment_needs[s.name]), "data.vtep.ip")
+                yield self._host_problem(
+                    name, ("data", "flavour"),
+                    f"flavour {host.data.flavour} of platform {host.platform} does not support {feature.value} "
+                    f"(needed by {reason})", host.data.flavour,
+                )
+            required = target.required_vtep_interface
+            if required and host.data.vtep and host.data.vtep.interface != required:
+                yield self._host_problem(
+                    name, ("data", "vtep", "interface"), f"{host.platform} sources VXLAN from {required} only",
+                    host.data.vtep.interface,
+                )
+            for tenant_name in sorted({s.tenant for s in segments if s.tenant in self.tenants}):
+                tenant = self.tenants[tenant_name]
+                if tenant.l3vni is None and not any(s.gateway for s in segments if s.tenant == tenant_name):
+                    continue  # no VRF is rendered for a pure L2 tenant
+                if len(tenant.vrf_name) > target.max_vrf_name:
+                    yield self._fabric_problem(
+                        ("tenants", self._position[id(tenant)], "vrf" if tenant.vrf else "name"),
+                        f"VRF name longer than {target.max_vrf_name} characters, the limit on {host.platform} "
+                        f"(host {name})", tenant.vrf_name,
+                    )
             if Feature.EVPN in needed and (host.data.asn is None or host.data.router_id is None):
                 reason = next(s.name for s in segments if Feature.EVPN in segment_needs[s.name])
                 yield self._host_problem(

@@ -16,6 +16,7 @@ class Feature(StrEnum):
     L3VNI = "l3vni"
     ANYCAST_GATEWAY = "anycast_gateway"
     IPV6_UNDERLAY = "ipv6_underlay"
+    CUSTOM_UDP_PORT = "custom_udp_port"
 
 
 FEATURE_TITLES: dict[Feature, str] = {
@@ -24,7 +25,11 @@ FEATURE_TITLES: dict[Feature, str] = {
     Feature.L3VNI: "L3 VNI (symmetric IRB)",
     Feature.ANYCAST_GATEWAY: "anycast gateway",
     Feature.IPV6_UNDERLAY: "IPv6 underlay",
+    Feature.CUSTOM_UDP_PORT: "UDP port other than 4789",
 }
+
+#: VRF names no platform accepts for a tenant VRF.
+RESERVED_VRF_NAMES = frozenset({"default", "mgmt", "management", "master", "global"})
 
 
 @dataclass(frozen=True)
@@ -41,11 +46,22 @@ class Platform:
     flavours: tuple[str, ...] = ()
     #: Name of the NAPALM driver that manages it (None: render only).
     napalm_driver: str | None = None
+    #: The VTEP source interface the platform requires (SR Linux sources VXLAN from system0 only).
+    required_vtep_interface: str | None = None
+    #: Longest VRF name the platform takes (Linux interface names are 15 bytes; SONiC adds "Vrf-").
+    max_vrf_name: int = 32
     reference: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    #: Features a flavour lacks although the platform has them (ifupdown2 3.0: IPv4-only VXLAN attributes).
+    flavour_lacks: dict[str, frozenset[Feature]] = field(default_factory=dict)
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.features
+
+    def features_for(self, flavour: str | None) -> frozenset[Feature]:
+        """The features of the platform as configured with `flavour` (default: the first flavour)."""
+        chosen = flavour or (self.flavours[0] if self.flavours else "")
+        return self.features - self.flavour_lacks.get(chosen, frozenset())
 
     def reserved_vlan(self, vlan: int) -> tuple[int, int] | None:
         for first, last in self.reserved_vlans:
@@ -74,32 +90,35 @@ PLATFORMS: dict[str, Platform] = {
             reference="Junos EVPN User Guide / VXLAN (switch-options, vlans)",
         ),
         Platform(
-            "srlinux", "Nokia SR Linux", _NO_V6 - {Feature.STATIC_FLOOD}, _SWITCH_ROLES,
-            reference="Nokia SR Linux EVPN-VXLAN Guide",
+            "srlinux", "Nokia SR Linux", _NO_V6 - {Feature.STATIC_FLOOD, Feature.CUSTOM_UDP_PORT}, _SWITCH_ROLES,
+            required_vtep_interface="system0", reference="Nokia SR Linux EVPN-VXLAN Guide",
         ),
         Platform(
             "cumulus", "NVIDIA Cumulus Linux (NVUE)", _NO_V6, _SWITCH_ROLES,
-            reserved_vlans=((3725, 3999),),
+            reserved_vlans=((3725, 3999),), max_vrf_name=15,
             reference="NVIDIA Cumulus Linux User Guide: Network Virtualization (NVUE)",
         ),
         Platform(
             "sonic", "SONiC (config_db)",
-            frozenset({Feature.EVPN, Feature.L3VNI}), _SWITCH_ROLES,
+            frozenset({Feature.EVPN, Feature.L3VNI}), _SWITCH_ROLES, reserved_vlans=((1, 1),), max_vrf_name=11,
             reference="SONiC EVPN VXLAN HLD (VXLAN_TUNNEL, VXLAN_TUNNEL_MAP, EVPN_NVO)",
         ),
         Platform(
-            "frr", "FRR + Linux kernel VXLAN", _NO_V6, _SWITCH_ROLES, napalm_driver="frr",
+            "frr", "FRR + Linux kernel VXLAN", _NO_V6, _SWITCH_ROLES, napalm_driver="frr", max_vrf_name=15,
             reference="FRR User Guide: BGP EVPN; ip-link(8) vxlan, bridge(8)",
         ),
         Platform(
             "linux", "Linux host (kernel VXLAN)",
-            frozenset({Feature.STATIC_FLOOD, Feature.IPV6_UNDERLAY}), frozenset({"leaf", "host"}),
+            frozenset({Feature.STATIC_FLOOD, Feature.IPV6_UNDERLAY, Feature.CUSTOM_UDP_PORT}),
+            frozenset({"leaf", "host"}), max_vrf_name=15,
             flavours=("iproute2", "ifupdown2", "networkd", "netplan"), napalm_driver="frr",
             reference="ip-link(8), bridge(8), ifupdown2, systemd.netdev(5), netplan YAML",
+            # ifupdown2 3.0 (Debian 12): vxlan-local-tunnelip and vxlan-remoteip take IPv4 addresses only.
+            flavour_lacks={"ifupdown2": frozenset({Feature.IPV6_UNDERLAY})},
         ),
         Platform(
             "ovs", "Open vSwitch",
-            frozenset({Feature.STATIC_FLOOD, Feature.IPV6_UNDERLAY}), frozenset({"leaf"}),
+            frozenset({Feature.STATIC_FLOOD, Feature.IPV6_UNDERLAY, Feature.CUSTOM_UDP_PORT}), frozenset({"leaf"}),
             reference="ovs-vswitchd.conf.db(5) Interface type vxlan, ovs-vsctl(8)",
         ),
     )
