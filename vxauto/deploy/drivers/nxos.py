@@ -1,0 +1,74 @@
+"""NAPALM's NX-OS drivers (NX-API and SSH) plus the VXLAN getters.
+
+NX-API returns the structured form directly. Over SSH the commands run with `| json native`;
+`optional_args={"vxlan_output": "text"}` switches the SSH driver to the plain-text commands parsed
+with ntc-templates (for releases without `json native`; see `parsers/nxos.py` for what that loses).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from napalm.nxapi_plumbing.errors import NXAPICommandError
+from napalm.nxos import NXOSDriver
+from napalm.nxos_ssh import NXOSSSHDriver
+
+from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
+from vxauto.errors import VxautoError
+from vxauto.validate.models import VniTable, VtepTable
+from vxauto.validate.parsers import nxos as parser
+
+VXLAN_OUTPUTS = ("json", "text")
+
+
+class VxautoNXOSDriver(VxlanReplies, NXOSDriver):
+    """`napalm.nxos.NXOSDriver` (NX-API) with `get_vxlan_vnis()` and `get_vxlan_vteps()`."""
+
+    vxlan_platform = parser.PLATFORM
+
+    def _vxlan_output(self, command: str) -> object:
+        try:
+            return self._send_command(command)
+        except NXAPICommandError as error:
+            return rejected(error.message)
+
+    def get_vxlan_vnis(self) -> VniTable:
+        return parser.get_vxlan_vnis(self._vxlan_reply)
+
+    def get_vxlan_vteps(self) -> VtepTable:
+        return parser.get_vxlan_vteps(self._vxlan_reply)
+
+
+class VxautoNXOSSSHDriver(VxlanReplies, NXOSSSHDriver):
+    """`napalm.nxos_ssh.NXOSSSHDriver` with `get_vxlan_vnis()` and `get_vxlan_vteps()`."""
+
+    vxlan_platform = parser.PLATFORM
+
+    def __init__(
+        self,
+        hostname: str,
+        username: str,
+        password: str,
+        timeout: int = 60,
+        optional_args: dict[str, Any] | None = None,
+    ) -> None:
+        args = dict(optional_args or {})
+        self.vxlan_output = str(args.pop("vxlan_output", "json"))
+        if self.vxlan_output not in VXLAN_OUTPUTS:
+            raise VxautoError.single("optional_args", "vxlan_output", f"must be one of {VXLAN_OUTPUTS}",
+                                     self.vxlan_output)
+        super().__init__(hostname, username, password, timeout=timeout, optional_args=args)
+
+    def _vxlan_output(self, command: str) -> object:
+        suffix = " | json native" if self.vxlan_output == "json" else ""
+        return self._send_command(f"{command}{suffix}")
+
+    def get_vxlan_vnis(self) -> VniTable:
+        if self.vxlan_output == "text":
+            return parser.get_vxlan_vnis_text(self._vxlan_reply)
+        return parser.get_vxlan_vnis(self._vxlan_reply)
+
+    def get_vxlan_vteps(self) -> VtepTable:
+        if self.vxlan_output == "text":
+            return parser.get_vxlan_vteps_text(self._vxlan_reply)
+        return parser.get_vxlan_vteps(self._vxlan_reply)
