@@ -54,12 +54,12 @@ def test_underlay_neighbors_resolved_from_both_link_ends(fabric) -> None:
 
 def test_ports_and_endpoints(fabric) -> None:
     leaf2 = {s.name: s for s in fabric.device("leaf2").segments}
-    assert leaf2["red-web"].trunk_ports == ("eth3",)
-    assert leaf2["blue-web"].trunk_ports == ()
+    assert (leaf2["red-web"].access_ports, leaf2["red-db"].access_ports) == (("eth3",), ("eth4",))
+    assert leaf2["blue-web"].access_ports == leaf2["blue-web"].trunk_ports == ()
     endpoints = fabric.device("h3").endpoints
     assert [(e.interface, e.parent, e.vlan, e.vni, e.ip) for e in endpoints] == [
-        ("eth1.30", "eth1", 30, 10030, "10.20.30.3/24"),
-        ("eth1.40", "eth1", 40, 10040, "10.20.40.3/24"),
+        ("eth1", None, None, 10030, "10.20.30.3/24"),
+        ("eth2", None, None, 10040, "10.20.40.3/24"),
     ]
 
 

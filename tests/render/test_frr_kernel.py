@@ -76,9 +76,9 @@ def parse_kernel_script(text: str) -> dict:
     floods: dict[int, set[str]] = {}
     for m in re.finditer(r"^ensure_flood vxlan(\d+) (\S+)$", text, re.M):
         floods.setdefault(int(m[1]), set()).add(m[2])
-    trunks = {(m[1], int(m[2])): int(m[3]) for m in re.finditer(
-        r"^ensure_link (\S+)\.(\d+) link \S+ type vlan id \d+\nip link set dev \S+ master br(\d+) up$", text, re.M)}
-    return {"vxlans": vxlans, "floods": floods, "trunks": trunks}
+    access = {m[1]: int(m[2]) for m in re.finditer(
+        r"^ip link set dev (eth\d+) master br(\d+) mtu \d+ up$", text, re.M)}
+    return {"vxlans": vxlans, "floods": floods, "access": access}
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +93,11 @@ def test_every_leaf_maps_exactly_its_vlans_and_vnis(rendered: dict) -> None:
         kernel = parse_kernel_script(rendered[host].files["interfaces.sh"])
         assert set(frr["vnis"]) == set(expected.values()), host
         assert set(kernel["vxlans"]) == set(expected.values()), host
-        vlan_of_trunk = {vlan: vni for (_, vlan), vni in kernel["trunks"].items()}
         hosts = yaml.safe_load((DEMO_INVENTORY / "hosts.yaml").read_text())
-        trunked = set(hosts[host]["data"]["ports"][0]["segments"])
-        assert len(vlan_of_trunk) == len(trunked)
-        for vlan, vni in vlan_of_trunk.items():
-            assert expected[vlan] == vni
+        fabric = yaml.safe_load((DEMO_INVENTORY / "fabric.yaml").read_text())
+        vni_of = {s["name"]: s["vni"] for s in fabric["segments"]}
+        ports = {p["interface"]: vni_of[p["segment"]] for p in hosts[host]["data"]["ports"]}
+        assert kernel["access"] == ports, host
 
 
 def test_evpn_rd_rt_and_vtep_source(rendered: dict) -> None:

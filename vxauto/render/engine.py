@@ -54,6 +54,7 @@ class RenderedConfig:
             host_dir.mkdir(parents=True, exist_ok=True)
             for name, text in self.files.items():
                 target = host_dir / name
+                target.parent.mkdir(parents=True, exist_ok=True)  # drop-in files live in `<unit>.d/`
                 target.write_text(text, encoding="utf-8")
                 written.append(target)
         return written
@@ -76,14 +77,43 @@ def _linux_outputs(device: DeviceFacts) -> list[OutputFile]:
     flavour = device.flavour or "iproute2"
     if flavour == "networkd":
         return _networkd_outputs(device)
-    names = {"iproute2": "vxlan.sh", "ifupdown2": "interfaces", "netplan": "netplan.yaml"}
-    suffix = {"iproute2": "iproute2.sh.j2", "ifupdown2": "ifupdown2.j2", "netplan": "netplan.yaml.j2"}
+    if flavour == "netplan":
+        return _netplan_outputs(device)
+    names = {"iproute2": "vxlan.sh", "ifupdown2": "interfaces"}
+    suffix = {"iproute2": "iproute2.sh.j2", "ifupdown2": "ifupdown2.j2"}
     return [OutputFile(names[flavour], f"linux/{suffix[flavour]}")]
 
 
+def _netplan_outputs(device: DeviceFacts) -> list[OutputFile]:
+    """Netplan YAML, plus what netplan cannot say: a static flood list per VXLAN tunnel, as a drop-in for
+    the .network file netplan's networkd renderer writes for that tunnel (`10-netplan-<name>.network`)."""
+    files = [OutputFile("netplan.yaml", "linux/netplan.yaml.j2")]
+    for segment in device.static_segments:
+        if segment.flood_peers:
+            files.append(
+                OutputFile(
+                    f"10-netplan-vxlan{segment.vni}.network.d/50-vxauto-flood.conf",
+                    "linux/networkd/netplan-flood.conf.j2",
+                    {"segment": segment},
+                )
+            )
+    return files
+
+
 def _networkd_outputs(device: DeviceFacts) -> list[OutputFile]:
-    """systemd-networkd wants one file per device: one .netdev/.network pair per bridge and VXLAN."""
-    files = [OutputFile("10-underlay.network", "linux/networkd/underlay.network.j2")]
+    """systemd-networkd wants one file per link: a .network per addressed link (addresses differ per
+    link, so one file cannot cover all underlay links), a .netdev/.network pair per bridge, VXLAN and
+    trunk VLAN device, and a .network per access/trunk port."""
+    files: list[OutputFile] = []
+    underlay = {interface.name for interface in device.interfaces}
+    if device.announce or (device.vtep_ip and device.vtep_interface == "lo"):
+        files.append(OutputFile("10-lo.network", "linux/networkd/loopback.network.j2"))
+    if device.vtep_ip and device.vtep_interface not in {"lo", *underlay}:
+        files.append(OutputFile(f"11-{device.vtep_interface}.network", "linux/networkd/vtep.network.j2"))
+    for interface in device.interfaces:
+        files.append(
+            OutputFile(f"12-{interface.name}.network", "linux/networkd/underlay.network.j2", {"interface": interface})
+        )
     for segment in device.segments:
         context = {"segment": segment}
         files += [
@@ -92,6 +122,14 @@ def _networkd_outputs(device: DeviceFacts) -> list[OutputFile]:
             OutputFile(f"30-vxlan{segment.vni}.netdev", "linux/networkd/vxlan.netdev.j2", context),
             OutputFile(f"30-vxlan{segment.vni}.network", "linux/networkd/vxlan.network.j2", context),
         ]
+    for port in device.ports:
+        files.append(OutputFile(f"40-{port.name}.network", "linux/networkd/port.network.j2", {"port": port}))
+        for segment in port.trunk:
+            context = {"port": port.name, "segment": segment}
+            files += [
+                OutputFile(f"41-{port.name}.{segment.vlan}.netdev", "linux/networkd/vlan.netdev.j2", context),
+                OutputFile(f"41-{port.name}.{segment.vlan}.network", "linux/networkd/vlan.network.j2", context),
+            ]
     return files
 
 
@@ -165,12 +203,22 @@ def render_device(device: DeviceFacts, templates: Path | None = None) -> Rendere
         output.name: env.get_template(output.template).render(device=device, **output.context)
         for output in outputs
     }
-    single = len(outputs) == 1 and device.platform not in MULTI_FILE_PLATFORMS
+    single = len(outputs) == 1 and not _always_directory(device)
     return RenderedConfig(device.name, device.platform, files, single)
 
 
 # Platforms whose configuration is always a directory, even when it happens to be one file.
 MULTI_FILE_PLATFORMS = frozenset({"frr"})
+# Linux flavours written as a directory even when they are one file: networkd's file count and netplan's
+# (a flood drop-in per static segment) depend on the intent, so a host's output would change shape; the
+# ifupdown2 file is `interfaces`, which has no extension to make `<host><ext>` of.
+DIRECTORY_FLAVOURS = frozenset({"ifupdown2", "networkd", "netplan"})
+
+
+def _always_directory(device: DeviceFacts) -> bool:
+    if device.platform in MULTI_FILE_PLATFORMS:
+        return True
+    return device.platform == "linux" and device.role != "host" and device.flavour in DIRECTORY_FLAVOURS
 
 
 def render_fabric(
