@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Benchmark pyvtep against Linux kernel VXLAN: iperf3 TCP throughput and 64-byte UDP packet rate.
+
+Both paths share the same two namespaces and the same veth underlay, in the same run:
+
+    pv-ba                                                    pv-bb
+      vx100 (kernel)  192.168.100.1   ==VNI 100, port 8472==>   vx100 (kernel) 192.168.100.2
+      pvb101 (pyvtep) 192.168.101.1   ==VNI 101, port 4789==>   vx101 (kernel) 192.168.101.2
+      pvba 10.79.0.1 ------------------ veth ------------------ pvbb 10.79.0.2
+
+"tx" = iperf3 client in pv-ba (pyvtep encapsulates; the TAP hands it TSO super-frames),
+"rx" = iperf3 -R (pyvtep decapsulates). The headline pyvtep figures are the lower of the two
+directions. Needs root, iperf3 and /dev/net/tun; removes everything it creates, also on failure.
+
+    sudo python bench/vtep.py [--seconds 5] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+NS_A, NS_B = "pv-ba", "pv-bb"
+UNDERLAY_A, UNDERLAY_B = "10.79.0.1", "10.79.0.2"
+KERNEL_VNI, PYVTEP_VNI = 100, 101
+
+
+def sh(*argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()}")
+    return done
+
+
+def nsx(ns: str, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return sh("ip", "netns", "exec", ns, *argv, check=check, timeout=timeout)
+
+
+def teardown() -> None:
+    for ns in (NS_A, NS_B):
+        if ns in sh("ip", "netns", "list").stdout.split():
+            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGTERM)
+            time.sleep(0.3)
+            sh("ip", "netns", "del", ns, check=False)
+
+
+def build(workdir: Path) -> subprocess.Popen[bytes]:
+    teardown()  # only ever our own pv-b* namespaces, left over from an interrupted run
+    for ns in (NS_A, NS_B):
+        sh("ip", "netns", "add", ns)
+        nsx(ns, "ip", "link", "set", "lo", "up")
+    sh("ip", "link", "add", "pvba", "netns", NS_A, "type", "veth", "peer", "name", "pvbb", "netns", NS_B)
+    for ns, dev, ip in ((NS_A, "pvba", UNDERLAY_A), (NS_B, "pvbb", UNDERLAY_B)):
+        nsx(ns, "ip", "addr", "add", f"{ip}/24", "dev", dev)
+        nsx(ns, "ip", "link", "set", dev, "up")
+    for ns, local, remote, last in ((NS_A, UNDERLAY_A, UNDERLAY_B, 1), (NS_B, UNDERLAY_B, UNDERLAY_A, 2)):
+        vnis = [KERNEL_VNI] if ns == NS_A else [KERNEL_VNI, PYVTEP_VNI]
+        for vni in vnis:
+            dev = f"vx{vni}"
+            # A kernel VXLAN device holds its UDP port on every address of the namespace, so the kernel
+            # reference path uses 8472 and leaves 4789 to pyvtep; the port number costs nothing either way.
+            port = "8472" if vni == KERNEL_VNI else "4789"
+            nsx(ns, "ip", "link", "add", dev, "type", "vxlan", "id", str(vni), "dstport", port, "local", local,
+                "nolearning")
+            nsx(ns, "ip", "link", "set", dev, "mtu", "1450")
+            nsx(ns, "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", dev, "dst", remote)
+            nsx(ns, "ip", "addr", "add", f"192.168.{vni}.{last}/24", "dev", dev)
+            nsx(ns, "ip", "link", "set", dev, "up")
+    config = workdir / "pyvtep.yaml"
+    config.write_text(
+        f"name: bench\nlocal_ip: {UNDERLAY_A}\napi: {{socket: {workdir / 'bench.sock'}}}\nvnis:\n"
+        f"  - {{vni: {PYVTEP_VNI}, tap: pvb{PYVTEP_VNI}, address: 192.168.{PYVTEP_VNI}.1/24,"
+        f" flood: [{UNDERLAY_B}]}}\n"
+    )
+    log = (workdir / "pyvtep.log").open("wb")
+    process = subprocess.Popen(["ip", "netns", "exec", NS_A, sys.executable, "-m", "vxauto.vtep", "run", str(config)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 15
+    while not (workdir / "bench.sock").exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"pyvtep did not start:\n{(workdir / 'pyvtep.log').read_text()[-2000:]}")
+        time.sleep(0.1)
+    for target in (f"192.168.{KERNEL_VNI}.2", f"192.168.{PYVTEP_VNI}.2"):
+        for _ in range(30):
+            if nsx(NS_A, "ping", "-c", "1", "-W", "1", target, check=False).returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"no connectivity to {target}")
+    return process
+
+
+@contextlib.contextmanager
+def iperf_server(ns: str) -> Iterator[None]:
+    server = subprocess.Popen(["ip", "netns", "exec", ns, "iperf3", "-s"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    try:
+        yield
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def iperf(target: str, seconds: float, reverse: bool, udp: bool) -> dict[str, float]:
+    argv = ["iperf3", "-c", target, "-t", str(seconds), "-J"]
+    if reverse:
+        argv.append("-R")
+    if udp:
+        argv += ["-u", "-l", "64", "-b", "0"]
+    done = nsx(NS_A, *argv, check=False, timeout=seconds + 30)
+    try:
+        report = json.loads(done.stdout)
+        end = report["end"]
+    except (ValueError, KeyError) as exc:
+        raise RuntimeError(f"iperf3 {' '.join(argv)} gave no result: {done.stdout[-500:]}{done.stderr}") from exc
+    if udp:
+        total = end["sum"]
+        received = total["packets"] - total["lost_packets"]
+        return {"pps": received / total["seconds"], "lost_percent": total["lost_percent"]}
+    return {"gbps": end["sum_received"]["bits_per_second"] / 1e9}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (from /proc), to express pyvtep's cost per packet."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(seconds: float, pyvtep_pid: int) -> dict[str, object]:
+    """Every figure for both paths; pyvtep's CPU use is recorded too, because on a shared machine the
+    throughput follows whatever CPU share pyvtep got, while its CPU cost per packet does not."""
+    results: dict[str, object] = {}
+    with iperf_server(NS_B):
+        for name, vni in (("kernel", KERNEL_VNI), ("pyvtep", PYVTEP_VNI)):
+            target = f"192.168.{vni}.2"
+            for key, reverse, udp in (("tcp_tx", False, False), ("tcp_rx", True, False), ("pps_tx", False, True),
+                                      ("pps_rx", True, True)):
+                before = time.monotonic(), cpu_seconds(pyvtep_pid)
+                figure = iperf(target, seconds, reverse, udp)
+                wall, cpu = time.monotonic() - before[0], cpu_seconds(pyvtep_pid) - before[1]
+                if udp:
+                    results[f"{name}_{key}"] = round(figure["pps"])
+                else:
+                    results[f"{name}_{key}_gbps"] = round(figure["gbps"], 3)
+                if name == "pyvtep":
+                    results[f"pyvtep_{key}_cpu_share"] = round(cpu / wall, 2)
+    for name in ("kernel", "pyvtep"):
+        results[f"{name}_tcp_gbps"] = min(results[f"{name}_tcp_tx_gbps"], results[f"{name}_tcp_rx_gbps"])  # type: ignore[type-var]
+        results[f"{name}_pps"] = min(results[f"{name}_pps_tx"], results[f"{name}_pps_rx"])  # type: ignore[type-var]
+    kernel_tcp, kernel_pps = float(results["kernel_tcp_gbps"]), float(results["kernel_pps"])  # type: ignore[arg-type]
+    results["tcp_ratio"] = round(float(results["pyvtep_tcp_gbps"]) / kernel_tcp, 3) if kernel_tcp else None  # type: ignore[arg-type]
+    results["pps_ratio"] = round(float(results["pyvtep_pps"]) / kernel_pps, 3) if kernel_pps else None  # type: ignore[arg-type]
+    # What pyvtep would do with one whole CPU: the rate divided by the CPU share it actually had.
+    for key in ("tcp_tx", "tcp_rx"):
+        share = float(results[f"pyvtep_{key}_cpu_share"])  # type: ignore[arg-type]
+        rate = float(results[f"pyvtep_{key}_gbps"])  # type: ignore[arg-type]
+        results[f"pyvtep_{key}_gbps_per_cpu"] = round(rate / share, 3) if share else None
+    for key in ("pps_tx", "pps_rx"):
+        share = float(results[f"pyvtep_{key}_cpu_share"])  # type: ignore[arg-type]
+        results[f"pyvtep_{key}_per_cpu"] = round(float(results[f"pyvtep_{key}"]) / share) if share else None  # type: ignore[arg-type]
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each iperf3 run")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/vtep.py needs root (network namespaces, TAP devices)", file=sys.stderr)
+        return 2
+    results: dict[str, object] = {"cpus": os.cpu_count(), "load_before": round(os.getloadavg()[0], 2),
+                                  "seconds": args.seconds, "host": socket.gethostname()}
+    with tempfile.TemporaryDirectory(prefix="pyvtep-bench-") as tmp:
+        workdir = Path(tmp)
+        try:
+            process = build(workdir)
+            results.update(measure(args.seconds, process.pid))
+            from vxauto.vtep.api import request
+
+            global_counters = request(workdir / "bench.sock", "counters")["global"]
+            results["pyvtep_internal_errors"] = global_counters["internal_errors"]
+            results["pyvtep_super_frames"] = {k: global_counters[k] for k in
+                                              ("super_frames_tx", "super_frames_rx", "super_frames_in")}
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
+        finally:
+            teardown()
+    results["load_after"] = round(os.getloadavg()[0], 2)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    print(f"{'':24}{'kernel':>12}{'pyvtep':>12}{'ratio':>8}")
+    rows = (("TCP tx Gbit/s", "tcp_tx_gbps"), ("TCP rx Gbit/s", "tcp_rx_gbps"), ("64B UDP tx pps", "pps_tx"),
+            ("64B UDP rx pps", "pps_rx"))
+    for label, key in rows:
+        kernel, pyvtep = results[f"kernel_{key}"], results[f"pyvtep_{key}"]
+        ratio = float(pyvtep) / float(kernel) if float(kernel) else float("nan")  # type: ignore[arg-type]
+        print(f"{label:24}{kernel:>12}{pyvtep:>12}{ratio:>8.2f}")
+    print(f"pyvtep CPU share during tx/rx TCP: {results['pyvtep_tcp_tx_cpu_share']}/"
+          f"{results['pyvtep_tcp_rx_cpu_share']}, 64B tx/rx: {results['pyvtep_pps_tx_cpu_share']}/"
+          f"{results['pyvtep_pps_rx_cpu_share']}; per full CPU: TCP tx {results['pyvtep_tcp_tx_gbps_per_cpu']} "
+          f"rx {results['pyvtep_tcp_rx_gbps_per_cpu']} Gbit/s, 64B tx {results['pyvtep_pps_tx_per_cpu']} "
+          f"rx {results['pyvtep_pps_rx_per_cpu']} pps")
+    print(f"headline (lower direction): TCP {results['pyvtep_tcp_gbps']} vs {results['kernel_tcp_gbps']} Gbit/s "
+          f"(ratio {results['tcp_ratio']}), {results['pyvtep_pps']} vs {results['kernel_pps']} pps "
+          f"(ratio {results['pps_ratio']}); {results['cpus']} CPUs, load {results['load_before']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Datapath decisions (decapsulate, route, learn, age) and config validation, without I/O."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vxauto.errors import VxautoError
+from vxauto.vtep.config import config_from_text, load_config
+from vxauto.vtep.datapath import Datapath
+from vxauto.vtep.fdb import Kind
+from vxauto.vtep.packet import mac_bytes, vxlan_header
+
+CONFIG = """
+local_ip: 10.0.0.1
+mac_aging: 60
+vnis:
+  - vni: 100
+    flood: [10.0.0.2, 10.0.0.3]
+    macs:
+      - {mac: "02:00:00:00:00:99", remote: 10.0.0.9}
+  - vni: 200
+    inner_vlan: carry
+    learning: false
+"""
+LOCAL = mac_bytes("02:00:00:00:00:01")
+REMOTE = mac_bytes("02:00:00:00:00:02")
+BROADCAST = b"\xff" * 6
+
+
+def frame(dst: bytes, src: bytes, ethertype: bytes = b"\x08\x00", size: int = 60) -> bytes:
+    return dst + src + ethertype + bytes(size - 14)
+
+
+def datagram(vni: int, inner: bytes) -> memoryview:
+    return memoryview(bytearray(vxlan_header(vni) + inner))
+
+
+@pytest.fixture
+def dp() -> Datapath:
+    return Datapath(config_from_text(CONFIG))
+
+
+def test_accept_delivers_and_learns_the_remote(dp: Datapath) -> None:
+    result = dp.accept(datagram(100, frame(LOCAL, REMOTE)), "10.0.0.2")
+    assert result is not None
+    segment, inner, vnet = result
+    assert segment.vni == 100 and bytes(inner) == frame(LOCAL, REMOTE) and vnet is None
+    entry = segment.table.lookup(REMOTE)
+    assert entry is not None and entry.remote == "10.0.0.2" and entry.kind == Kind.LEARNED
+    assert segment.counters.rx_packets == 1 and dp.counters.accepted == 1
+
+
+def test_accept_ignores_reserved_bits_but_requires_the_i_flag(dp: Datapath) -> None:
+    noisy = bytearray(datagram(100, frame(LOCAL, REMOTE)))
+    noisy[0] = 0xFF  # every flag bit set: only I matters
+    noisy[1:4] = b"\xff\xff\xff"
+    noisy[7] = 0xFF
+    assert dp.accept(memoryview(noisy), "10.0.0.2") is not None
+    noisy[0] = 0xF7  # everything but I
+    assert dp.accept(memoryview(noisy), "10.0.0.2") is None
+    assert dp.counters.drop_bad_flags == 1
+
+
+def test_accept_counts_every_kind_of_bad_datagram(dp: Datapath) -> None:
+    assert dp.accept(memoryview(b"\x08\0\0\0\0\0\x64"), "10.0.0.2") is None  # truncated header
+    assert dp.accept(datagram(100, b"\x01" * 13), "10.0.0.2") is None  # truncated inner frame
+    assert dp.accept(datagram(999, frame(LOCAL, REMOTE)), "10.0.0.2") is None
+    assert dp.accept(datagram(100, frame(LOCAL, REMOTE, b"\x81\x00")), "10.0.0.2") is None
+    assert dp.accept(datagram(100, frame(LOCAL, REMOTE, size=1465)), "10.0.0.2") is None
+    c, vni = dp.counters, dp.segments[100].counters
+    assert (c.drop_truncated, c.drop_unknown_vni, vni.rx_drop_inner_vlan, vni.rx_drop_oversized) == (2, 1, 1, 1)
+    assert c.rx_datagrams == 5 and c.accepted == 0
+    assert dp.accept(datagram(200, frame(LOCAL, REMOTE, b"\x81\x00")), "10.0.0.2") is not None  # carry
+    assert dp.segments[200].table.lookup(REMOTE) is None  # learning off on VNI 200
+
+
+def test_route_unicast_flood_static_and_local(dp: Datapath) -> None:
+    seg = dp.segments[100]
+    assert dp.route(seg, memoryview(frame(BROADCAST, LOCAL))) == ("10.0.0.2", "10.0.0.3")
+    assert seg.table.lookup(LOCAL) is not None and seg.table.lookup(LOCAL).kind == Kind.LOCAL  # type: ignore[union-attr]
+    assert dp.route(seg, memoryview(frame(REMOTE, LOCAL))) == ("10.0.0.2", "10.0.0.3")  # unknown unicast
+    dp.accept(datagram(100, frame(LOCAL, REMOTE)), "10.0.0.3")
+    assert dp.route(seg, memoryview(frame(REMOTE, LOCAL))) == ("10.0.0.3",)
+    assert dp.route(seg, memoryview(frame(mac_bytes("02:00:00:00:00:99"), LOCAL))) == ("10.0.0.9",)
+    assert dp.route(seg, memoryview(frame(LOCAL, REMOTE))) == ()  # destination is local
+    assert seg.counters.tx_drop_local_destination == 1
+    assert seg.counters.tx_flood_packets == 4
+
+
+def test_route_drops_oversized_tagged_and_runt_frames(dp: Datapath) -> None:
+    seg = dp.segments[100]
+    assert dp.route(seg, memoryview(frame(REMOTE, LOCAL, size=1464))) != ()  # exactly fits 1500
+    assert dp.route(seg, memoryview(frame(REMOTE, LOCAL, size=1465))) == ()
+    assert dp.route(seg, memoryview(frame(REMOTE, LOCAL, b"\x81\x00"))) == ()
+    assert dp.route(seg, memoryview(b"\x00" * 10)) == ()
+    c = seg.counters
+    assert (c.tx_drop_oversized, c.tx_drop_inner_vlan, c.tx_drop_runt, c.tap_frames) == (1, 1, 1, 4)
+    empty = dp.segments[200]
+    assert dp.route(empty, memoryview(frame(BROADCAST, LOCAL))) == ()
+    assert empty.counters.tx_drop_no_destination == 1
+
+
+def test_static_entries_win_over_learning_and_learned_entries_age(dp: Datapath) -> None:
+    seg = dp.segments[100]
+    static = mac_bytes("02:00:00:00:00:99")
+    dp.accept(datagram(100, frame(LOCAL, static)), "10.0.0.2")  # tries to learn the static MAC elsewhere
+    assert seg.table.lookup(static).remote == "10.0.0.9"  # type: ignore[union-attr]
+    dp.accept(datagram(100, frame(LOCAL, REMOTE)), "10.0.0.2")
+    dp.accept(datagram(100, frame(LOCAL, REMOTE)), "10.0.0.3")  # the MAC moved
+    assert seg.table.lookup(REMOTE).remote == "10.0.0.3" and seg.table.moves == 1  # type: ignore[union-attr]
+    dp.now += 61
+    assert dp.age() == 1
+    assert seg.table.lookup(REMOTE) is None and seg.table.lookup(static) is not None
+
+
+def test_local_mac_listener_sees_appear_and_age_out(dp: Datapath) -> None:
+    seg = dp.segments[100]
+    events: list[tuple[bytes, bool]] = []
+    seg.table.local_listener = lambda mac, entry: events.append((mac, entry is not None))
+    dp.route(seg, memoryview(frame(BROADCAST, LOCAL)))
+    dp.route(seg, memoryview(frame(BROADCAST, LOCAL)))
+    dp.now += 61
+    dp.age()
+    assert events == [(LOCAL, True), (LOCAL, False)]
+
+
+def test_evpn_entries_rank_between_static_and_learned(dp: Datapath) -> None:
+    table = dp.segments[100].table
+    table.learn_remote(REMOTE, "10.0.0.2", dp.now)
+    table.set_evpn(REMOTE, "10.0.0.5", dp.now)
+    table.learn_remote(REMOTE, "10.0.0.2", dp.now)  # data plane cannot override a BGP route
+    assert table.lookup(REMOTE).remote == "10.0.0.5"  # type: ignore[union-attr]
+    table.set_evpn(mac_bytes("02:00:00:00:00:99"), "10.0.0.5", dp.now)
+    assert table.lookup(mac_bytes("02:00:00:00:00:99")).kind == Kind.STATIC  # type: ignore[union-attr]
+    assert table.remove(REMOTE, Kind.EVPN, "10.0.0.5")
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "message"),
+    [
+        ("local_ip: 10.0.0.1\nvnis: [{vni: 5}, {vni: 5, tap: other}]\n", "vnis[1].vni", "duplicate VNI"),
+        ("local_ip: 10.0.0.1\nvnis: [{vni: 16777216}]\n", "vnis[0].vni", "less than or equal"),
+        ("local_ip: 10.0.0.1\nvnis: [{vni: 5, flood: [10.0.0.1]}]\n", "vnis[0].flood[0]", "our own local_ip"),
+        ("local_ip: 10.0.0.1\nvnis: [{vni: 5, macs: [{mac: nope, remote: 10.0.0.2}]}]\n", "vnis[0].macs[0].mac",
+         "not a MAC"),
+        ("local_ip: 10.0.0.1\nsource_ports: 10-5\n", "source_ports", "port range"),
+        ("local_ip: 10.0.0.1\nvnis: [{vni: 5, mtu: 1451}]\n", "", "exceeds underlay_mtu - 50"),
+        ("local_ip: 10.0.0.1\nvnis: [{vni: 5, tapp: x}]\n", "vnis[0].tapp", "unknown field"),
+        ("local_ip: 10.0.0.1\nvnis: [{vni: 5, tap: averyveryverylongname}]\n", "vnis[0].tap", "1 to 15"),
+        ("vnis: []\n", "local_ip", "required field is missing"),
+    ],
+)
+def test_config_errors_name_the_field(text: str, path: str, message: str, tmp_path: Path) -> None:
+    config_file = tmp_path / "pyvtep.yaml"
+    config_file.write_text(text)
+    with pytest.raises(VxautoError) as caught:
+        load_config(config_file)
+    problem = caught.value.problems[0]
+    assert problem.file == str(config_file)
+    assert problem.path == path
+    assert message in problem.message
+    assert problem.line is not None
+
+
+def test_config_defaults() -> None:
+    config = config_from_text("local_ip: 10.0.0.1\nvnis: [{vni: 10010}]\n")
+    assert config.port == 4789 and config.tap_mtu == 1450 and config.vnis[0].tap_name == "pv10010"
+    assert config.source_port_range == (49152, 49167)
+    assert str(config.socket_path) == "/run/pyvtep/pyvtep.sock"
