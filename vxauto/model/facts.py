@@ -167,6 +167,14 @@ class DeviceFacts:
         return tuple(PortFacts(name, access.get(name), tuple(trunk.get(name, ()))) for name in names)
 
     @property
+    def remote_vteps(self) -> tuple[str, ...]:
+        """Every other VTEP this device shares a segment with (sorted as in the segments' lists)."""
+        seen: dict[str, None] = {}
+        for segment in self.segments:
+            seen.update(dict.fromkeys(segment.flood_peers))
+        return tuple(seen)
+
+    @property
     def vlan_vni_map(self) -> dict[int, int]:
         return {s.vlan: s.vni for s in self.segments}
 

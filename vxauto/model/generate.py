@@ -26,6 +26,7 @@ INTERFACE_NAMES: dict[str, tuple[str, str]] = {
     "cumulus": ("swp{n}", "lo"),
     "sonic": ("Ethernet{k}", "Loopback0"),
     "frr": ("eth{n}", "lo"),
+    "pyvtep": ("eth{n}", "lo"),
 }
 
 

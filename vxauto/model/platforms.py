@@ -117,6 +117,11 @@ PLATFORMS: dict[str, Platform] = {
             flavour_lacks={"ifupdown2": frozenset({Feature.IPV6_UNDERLAY})},
         ),
         Platform(
+            "pyvtep", "pyvtep (vxauto's Python software VTEP)",
+            frozenset({Feature.STATIC_FLOOD, Feature.EVPN, Feature.CUSTOM_UDP_PORT}), frozenset({"leaf"}),
+            reference="docs/pyvtep.md (configuration), RFC 7348",
+        ),
+        Platform(
             "ovs", "Open vSwitch",
             frozenset({Feature.STATIC_FLOOD, Feature.IPV6_UNDERLAY, Feature.CUSTOM_UDP_PORT}), frozenset({"leaf"}),
             reference="ovs-vswitchd.conf.db(5) Interface type vxlan, ovs-vsctl(8)",

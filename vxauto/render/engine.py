@@ -143,6 +143,10 @@ PLATFORM_OUTPUTS: dict[str, OutputsFor] = {
     "frr": _frr_outputs,
     "linux": _linux_outputs,
     "ovs": _single("config.sh", "ovs/vxlan.sh.j2"),
+    "pyvtep": lambda device: [
+        OutputFile("pyvtep.yaml", "pyvtep/pyvtep.yaml.j2"),
+        OutputFile("interfaces.sh", "pyvtep/interfaces.sh.j2"),
+    ],
 }
 
 
