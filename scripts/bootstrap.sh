@@ -8,7 +8,7 @@ DEBIAN_PACKAGES=(
   python3-venv python3-pip git
   iproute2 iputils-ping ethtool procps psmisc kmod
   frr openssh-server openssh-client iperf3 tcpdump tshark lldpd gobgpd
-  graphviz ifupdown2 netplan.io openvswitch-switch
+  graphviz ifupdown2 netplan.io openvswitch-switch chromium
 )
 
 missing=()

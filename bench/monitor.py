@@ -1,0 +1,211 @@
+"""Benchmark: vxauto's VXLAN decoder against tshark on one generated capture of >= 1 million packets.
+
+    /work/venv/bin/python bench/monitor.py [--packets 1000000] [--runs 3] [--keep FILE] [--no-tshark]
+
+The capture is generated into a temporary file: VTEP pairs x VNIs, IPv4 and some IPv6 underlay, some
+packets on UDP 8472 (the Linux default port), inner TCP/UDP/ICMP/ARP/IPv6, some inner 802.1Q tags, inner
+frame sizes in an IMIX-like mix (64/576/1500 bytes, 7:4:1). Both tools run pinned to the same single CPU:
+
+- vxauto end to end from the file: read (memory-mapped), decode every packet, count packets per VNI;
+  best and median of --runs; the full analysis (flows, VTEP-pair matrix, anomaly checks) is timed once.
+- tshark: `tshark -n -r FILE -d udp.port==8472,vxlan -T fields -e vxlan.vni`, counted per VNI.
+
+It prints packets/s of both, the ratio, and checks that both count the same packets per VNI (exit 1 if
+not). Targets from the issue: >= 50x tshark and >= 1 million packets/s on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vxauto.monitor.analysis import Analyzer
+from vxauto.monitor.capture import read_capture
+from vxauto.monitor.decode import Decoder
+
+VNIS = [10_000 + 10 * i for i in range(16)]
+VTEPS_V4 = [f"10.0.0.{i}" for i in range(11, 19)]
+VTEPS_V6 = [f"fd00::{i}" for i in range(11, 19)]
+SIZES, SIZE_WEIGHTS = (64, 576, 1500), (7, 4, 1)
+
+
+def _v4(text: str) -> bytes:
+    return bytes(int(p) for p in text.split("."))
+
+
+def _v6(text: str) -> bytes:
+    import ipaddress
+
+    return ipaddress.IPv6Address(text).packed
+
+
+def _inner(rng: np.random.Generator, size: int) -> bytes:
+    """An inner Ethernet frame of about `size` bytes."""
+    kind = rng.choice(["tcp", "udp", "icmp", "arp", "v6", "tagged"], p=[0.62, 0.2, 0.05, 0.03, 0.05, 0.05])
+    src_mac, dst_mac = b"\x02" + rng.bytes(5), (b"\xff" * 6 if kind == "arp" else b"\x02" + rng.bytes(5))
+    if kind == "arp":
+        arp = struct.pack(">HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, src_mac, rng.bytes(4), bytes(6), rng.bytes(4))
+        return dst_mac + src_mac + b"\x08\x06" + arp + bytes(18)
+    if kind == "v6":
+        body = struct.pack(">HHHH", int(rng.integers(1024, 65535)), 443, 8, 0) + bytes(max(0, size - 62))
+        header = struct.pack(">IHBB16s16s", 0x60000000, len(body), 17, 64, rng.bytes(16), rng.bytes(16))
+        return dst_mac + src_mac + b"\x86\xdd" + header + body
+    proto = {"tcp": 6, "tagged": 6, "udp": 17, "icmp": 1}[kind]
+    if proto == 6:
+        l4 = struct.pack(">HHIIBBHHH", int(rng.integers(1024, 65535)), int(rng.choice([80, 443, 8080, 5201])), 1, 1,
+                         0x50, 0x18, 512, 0, 0)
+    elif proto == 17:
+        l4 = struct.pack(">HHHH", int(rng.integers(1024, 65535)), int(rng.choice([53, 123, 4500])), 8, 0)
+    else:
+        l4 = struct.pack(">BBHI", 8, 0, 0, 1)
+    payload = bytes(max(0, size - 14 - 20 - len(l4) - (4 if kind == "tagged" else 0)))
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(l4) + len(payload), 1, 0x4000, 64, proto, 0,
+                     b"\x0a" + rng.bytes(3), b"\x0a" + rng.bytes(3))
+    tag = b"\x81\x00" + struct.pack(">H", int(rng.integers(1, 4094))) if kind == "tagged" else b""
+    return dst_mac + src_mac + tag + b"\x08\x00" + ip + l4 + payload
+
+
+def _outer(rng: np.random.Generator, vni: int, inner: bytes) -> bytes:
+    v6 = rng.random() < 0.1
+    port = 8472 if rng.random() < 0.05 else 4789
+    pair = rng.choice(len(VTEPS_V4), 2, replace=False)
+    vxlan = struct.pack(">BBHI", 0x08, 0, 0, vni << 8)
+    udp = struct.pack(">HHHH", int(rng.integers(49152, 65535)), port, 16 + len(inner), 0) + vxlan + inner
+    macs = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01"
+    if v6:
+        src, dst = (_v6(VTEPS_V6[i]) for i in pair)
+        return macs + b"\x86\xdd" + struct.pack(">IHBB16s16s", 0x60000000, len(udp), 17, 64, src, dst) + udp
+    src, dst = (_v4(VTEPS_V4[i]) for i in pair)
+    return macs + b"\x08\x00" + struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst) + udp
+
+
+def generate(path: Path, packets: int, seed: int = 7348, templates: int = 4096) -> Counter[int]:
+    """Write the benchmark capture; returns the packets per VNI it contains."""
+    rng = np.random.default_rng(seed)
+    weights = np.array(SIZE_WEIGHTS) / sum(SIZE_WEIGHTS)
+    vni_of = [VNIS[i % len(VNIS)] for i in range(templates)]
+    frames = [_outer(rng, vni_of[i], _inner(rng, int(rng.choice(SIZES, p=weights)))) for i in range(templates)]
+    lengths = np.array([len(f) for f in frames], np.int64)
+    choice = rng.integers(0, templates, packets)
+    sizes = lengths[choice] + 16
+    starts = 24 + np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    buffer = np.zeros(24 + int(sizes.sum()), np.uint8)
+    buffer[:24] = np.frombuffer(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1), np.uint8)
+    ts = 1_700_000_000_000_000 + np.arange(packets, dtype=np.int64) * 10  # 100k packets per second, in microseconds
+    headers = np.zeros(packets, dtype=[("sec", "<u4"), ("usec", "<u4"), ("caplen", "<u4"), ("len", "<u4")])
+    headers["sec"], headers["usec"] = ts // 1_000_000, ts % 1_000_000
+    headers["caplen"] = headers["len"] = lengths[choice]
+    buffer[starts[:, None] + np.arange(16)] = headers.view(np.uint8).reshape(-1, 16)
+    order = np.argsort(choice, kind="stable")
+    bounds = np.searchsorted(choice[order], np.arange(templates + 1))
+    for template in range(templates):
+        where = starts[order[bounds[template] : bounds[template + 1]]] + 16
+        if len(where):
+            buffer[where[:, None] + np.arange(lengths[template])] = np.frombuffer(frames[template], np.uint8)
+    buffer.tofile(path)
+    counts = np.bincount(choice, minlength=templates)
+    expected: Counter[int] = Counter()
+    for template, count in enumerate(counts.tolist()):
+        expected[vni_of[template]] += count
+    return expected
+
+
+def vxauto_count(path: Path) -> tuple[float, float, Counter[int]]:
+    """End to end: open the file, decode every frame, count VXLAN packets per VNI. (wall s, CPU s, counts)"""
+    started, cpu = time.perf_counter(), time.process_time()
+    decoder = Decoder((4789, 8472))
+    counts: Counter[int] = Counter()
+    for table in decoder.decode_batches(read_capture(path)):
+        vnis, per_vni = np.unique(table.vni, return_counts=True)
+        counts.update(dict(zip(vnis.tolist(), per_vni.tolist(), strict=True)))
+    return time.perf_counter() - started, time.process_time() - cpu, counts
+
+
+def vxauto_full(path: Path) -> tuple[float, int, int]:
+    started = time.perf_counter()
+    decoder, analyzer = Decoder((4789, 8472)), Analyzer()
+    for table in decoder.decode_batches(read_capture(path)):
+        analyzer.add(table)
+    report = analyzer.report(decoder.finish(), str(path))
+    return time.perf_counter() - started, len(report.flows), len(report.anomalies)
+
+
+def tshark_count(path: Path, cpu: int) -> tuple[float, float, Counter[int]]:
+    """tshark's (wall s, CPU s of the tshark process, counts per VNI)."""
+    command = ["tshark", "-n", "-r", str(path), "-d", "udp.port==8472,vxlan", "-T", "fields", "-e", "vxlan.vni"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True,
+                          preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_time = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu_time, Counter(int(line) for line in done.stdout.split() if line)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--packets", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="keep the generated capture at this path")
+    parser.add_argument("--no-tshark", action="store_true", help="skip tshark (no comparison)")
+    args = parser.parse_args()
+
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})  # one core for vxauto; tshark is pinned to the same one
+    workdir = Path(tempfile.mkdtemp(prefix="vxauto-bench-"))
+    path = args.keep or workdir / "bench.pcap"
+    try:
+        started = time.perf_counter()
+        expected = generate(path, args.packets)
+        size = path.stat().st_size
+        print(f"capture: {args.packets} packets, {size / 1e6:.0f} MB ({size / args.packets:.0f} B/packet), "
+              f"{len(expected)} VNIs, generated in {time.perf_counter() - started:.1f} s -> {path}")
+        runs, cpu_runs = [], []
+        for _ in range(args.runs):
+            elapsed, cpu_time, counts = vxauto_count(path)
+            runs.append(elapsed)
+            cpu_runs.append(cpu_time)
+        best, median, cpu_median = min(runs), statistics.median(runs), statistics.median(cpu_runs)
+        total = sum(counts.values())
+        print(f"vxauto decode + per-VNI count: wall best {best:.3f} s = {total / best / 1e6:.2f} Mpps, median "
+              f"{median:.3f} s = {total / median / 1e6:.2f} Mpps; CPU median {cpu_median:.3f} s = "
+              f"{total / cpu_median / 1e6:.2f} Mpps (wall runs: {', '.join(f'{r:.3f}' for r in runs)})")
+        full, flows, anomalies = vxauto_full(path)
+        print(f"vxauto full analysis (flows, pair x VNI matrix, checks): {full:.3f} s = "
+              f"{total / full / 1e6:.2f} Mpps, {flows} flows, {anomalies} anomalies")
+        ok = counts == expected
+        print(f"vxauto per-VNI counts match the generator: {ok}")
+        if not args.no_tshark and shutil.which("tshark"):
+            tshark_time, tshark_cpu, tshark_counts = tshark_count(path, cpu)
+            tshark_pps = sum(tshark_counts.values()) / tshark_time
+            print(f"tshark: wall {tshark_time:.1f} s = {tshark_pps / 1e3:.1f} kpps; CPU {tshark_cpu:.1f} s = "
+                  f"{sum(tshark_counts.values()) / tshark_cpu / 1e3:.1f} kpps")
+            print(f"ratio vxauto/tshark: wall best {tshark_time / best:.1f}x, wall median {tshark_time / median:.1f}x, "
+                  f"CPU median {tshark_cpu / cpu_median:.1f}x (target >= 50x); full analysis {tshark_time / full:.1f}x")
+            same = tshark_counts == counts
+            print(f"tshark and vxauto count the same packets per VNI: {same}")
+            ok = ok and same
+        print(f"target >= 1 Mpps end to end: {'met' if total / median >= 1e6 else 'NOT met'} (wall median)")
+        return 0 if ok else 1
+    finally:
+        if args.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

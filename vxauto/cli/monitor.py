@@ -1,0 +1,197 @@
+"""`vxauto monitor` sub-commands: see inside the VXLAN tunnels of a capture file or a live interface."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.live import Live
+
+from vxauto.cli.common import bad_input_exits, console, err_console
+from vxauto.errors import VxautoError
+from vxauto.monitor.analysis import Analyzer, Report, Thresholds
+from vxauto.monitor.capture import read_capture
+from vxauto.monitor.decode import Decoder
+from vxauto.monitor.intent import IntentView
+from vxauto.monitor.scalar import DEFAULT_PORTS
+
+app = typer.Typer(no_args_is_help=True)
+
+InventoryOption = Annotated[
+    Path | None, typer.Option("--inventory", "-i", help="Inventory directory: check the traffic against this intent.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")]
+CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write the inner flows as CSV to this file.")]
+HtmlOption = Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report to this file.")]
+PortsOption = Annotated[
+    str, typer.Option("--ports", help="VXLAN UDP ports, comma separated (the intent's udp_port is always added).")
+]
+BumOption = Annotated[float, typer.Option("--bum-pps", help="BUM packets per second per VNI that count as a storm.")]
+PrometheusOption = Annotated[
+    int | None, typer.Option("--prometheus", help="Serve Prometheus metrics on 127.0.0.1:PORT (0: any free port).")
+]
+IpfixOption = Annotated[str | None, typer.Option("--ipfix", help="Export IPFIX to a collector, HOST:PORT (UDP).")]
+FailOption = Annotated[
+    str | None, typer.Option("--fail-on", help="Exit 1 when an anomaly of this severity or worse is found "
+                             "(error or warning).")
+]
+
+
+def _ports(text: str, intent: IntentView | None) -> tuple[int, ...]:
+    try:
+        ports = {int(part) for part in text.split(",") if part.strip()}
+    except ValueError:
+        raise VxautoError.single("--ports", "", "must be comma-separated port numbers", text) from None
+    if not ports or any(not 0 < port < 65536 for port in ports):
+        raise VxautoError.single("--ports", "", "ports must be between 1 and 65535", text)
+    if intent is not None:
+        ports.add(intent.udp_port)
+    return tuple(sorted(ports))
+
+
+def _intent(inventory: Path | None) -> IntentView | None:
+    return IntentView.load(inventory) if inventory is not None else None
+
+
+def _collector(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise VxautoError.single("--ipfix", "", "must be HOST:PORT, e.g. 127.0.0.1:4739", text)
+    return host, int(port)
+
+
+def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None, ipfix: str | None) -> None:
+    from vxauto.monitor.html import write_html
+    from vxauto.monitor.render import print_summary, to_json, write_csv
+
+    if csv is not None:
+        write_csv(report, csv)
+    if html is not None:
+        write_html(report, html)
+    if ipfix is not None:
+        from vxauto.monitor.ipfix import IpfixExporter
+
+        host, port = _collector(ipfix)
+        exporter = IpfixExporter(host, port)
+        try:
+            sent = exporter.export(report)
+        finally:
+            exporter.close()
+        err_console.print(f"IPFIX: {sent} records in {exporter.sent_messages} messages to {host}:{port}")
+    if as_json:
+        typer.echo(to_json(report))
+    else:
+        print_summary(report, console)
+
+
+def _exit_code(report: Report, fail_on: str | None) -> int:
+    if fail_on is None:
+        return 0
+    if fail_on not in ("error", "warning"):
+        raise VxautoError.single("--fail-on", "", "must be error or warning", fail_on)
+    severities = {"error"} if fail_on == "error" else {"error", "warning"}
+    return 1 if any(a.severity in severities for a in report.anomalies) else 0
+
+
+def _serve_until_interrupted(report: Report, port: int) -> None:
+    from vxauto.monitor.prometheus import serve_metrics
+
+    server = serve_metrics(lambda: report, port)
+    err_console.print(f"Prometheus metrics on http://127.0.0.1:{server.server_port}/metrics (Ctrl-C stops)")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+
+
+@app.command("pcap")
+def pcap(
+    file: Annotated[Path, typer.Argument(help="pcap or pcapng capture file.")],
+    inventory: InventoryOption = None,
+    as_json: JsonOption = False,
+    csv: CsvOption = None,
+    html: HtmlOption = None,
+    ports: PortsOption = ",".join(map(str, DEFAULT_PORTS)),
+    bum_pps: BumOption = 1000.0,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", help="On a corrupt capture file, report what was read before it.")
+    ] = False,
+    prometheus: PrometheusOption = None,
+    ipfix: IpfixOption = None,
+    fail_on: FailOption = None,
+) -> None:
+    """Decode a capture file and show what runs inside the VXLAN tunnels (checked against the intent with -i)."""
+    with bad_input_exits():
+        intent = _intent(inventory)
+        decoder = Decoder(_ports(ports, intent))
+        analyzer = Analyzer(intent, Thresholds(bum_pps=bum_pps))
+        for table in decoder.decode_batches(read_capture(file, strict=not keep_going)):
+            analyzer.add(table)
+        report = analyzer.report(decoder.finish(), str(file))
+        _outputs(report, as_json, csv, html, ipfix)
+        code = _exit_code(report, fail_on)
+    if prometheus is not None:
+        _serve_until_interrupted(report, prometheus)
+    raise typer.Exit(code)
+
+
+@app.command("live")
+def live(
+    iface: Annotated[str, typer.Option("--iface", help="Interface to capture on.")],
+    lab: Annotated[Path | None, typer.Option("--lab", help="Lab topology file (with --node).")] = None,
+    node: Annotated[str | None, typer.Option("--node", help="Lab node whose namespace to capture in.")] = None,
+    netns: Annotated[str | None, typer.Option("--netns", help="Network namespace to capture in.")] = None,
+    seconds: Annotated[float | None, typer.Option("--seconds", help="Stop after this long (default: Ctrl-C).")] = None,
+    inventory: InventoryOption = None,
+    as_json: JsonOption = False,
+    csv: CsvOption = None,
+    html: HtmlOption = None,
+    ports: PortsOption = ",".join(map(str, DEFAULT_PORTS)),
+    bum_pps: BumOption = 1000.0,
+    top: Annotated[bool, typer.Option("--top/--no-top", help="Live top view while capturing.")] = False,
+    bpf: Annotated[str | None, typer.Option("--filter", help="tcpdump (BPF) filter expression.")] = None,
+    prometheus: PrometheusOption = None,
+    ipfix: IpfixOption = None,
+    fail_on: FailOption = None,
+) -> None:
+    """Capture on an interface (in a lab node's namespace) and show what runs inside the tunnels."""
+    from vxauto.monitor.live import LiveCapture, namespace_of_lab
+    from vxauto.monitor.render import summary
+
+    with bad_input_exits():
+        if lab is not None or node is not None:
+            if lab is None or node is None or netns is not None:
+                raise VxautoError.single("--lab/--node", "", "give --lab and --node together (or --netns alone)")
+            netns = namespace_of_lab(lab, node)
+        intent = _intent(inventory)
+        capture = LiveCapture(iface, Analyzer(intent, Thresholds(bum_pps=bum_pps)), Decoder(_ports(ports, intent)),
+                              netns=netns, bpf=bpf)
+        server = None
+        latest: list[Report] = []
+        if prometheus is not None:
+            from vxauto.monitor.prometheus import serve_metrics
+
+            server = serve_metrics(lambda: latest[-1] if latest else None, prometheus)
+            err_console.print(f"Prometheus metrics on http://127.0.0.1:{server.server_port}/metrics")
+        try:
+            if top:
+                with Live(console=console, refresh_per_second=2) as view:
+                    def refresh(report: Report) -> None:
+                        latest.append(report)
+                        del latest[:-1]
+                        view.update(summary(report, top_flows=15))
+                    report = capture.run(seconds, refresh)
+            else:
+                report = capture.run(seconds, lambda r: (latest.append(r), latest.pop(0) if len(latest) > 1 else None))
+        finally:
+            if server is not None:
+                server.shutdown()
+        _outputs(report, as_json, csv, html, ipfix)
+        code = _exit_code(report, fail_on)
+    raise typer.Exit(code)

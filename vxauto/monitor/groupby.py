@@ -1,0 +1,93 @@
+"""Group rows of numpy columns by their values (a tiny, exact group-by).
+
+Rows are hashed to one 64-bit number per row and grouped with `np.unique` (one sort). Hashes could
+collide, so every group is checked against its first row; on a collision (never seen in practice, but
+possible) the exact, slower lexicographic grouping is used instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DENSE_LIMIT = 1 << 24  # combinations counted directly (a 128 MiB table at most)
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+_MIX = np.uint64(0xBF58476D1CE4E5B9)
+
+
+def _hash(columns: tuple[np.ndarray, ...]) -> np.ndarray:
+    value = np.zeros(len(columns[0]), np.uint64)
+    with np.errstate(over="ignore"):
+        for column in columns:
+            value ^= column.astype(np.uint64, copy=False)
+            value *= _MULTIPLIER
+            value ^= value >> np.uint64(31)
+            value *= _MIX
+    return value
+
+
+def group(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the first row of every group, group number of every row). Groups are numbered 0..k-1."""
+    if not len(columns[0]):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if len(columns) == 1:
+        _, first, inverse = np.unique(columns[0], return_index=True, return_inverse=True)
+        return first, inverse.reshape(-1)
+    _, first, inverse = np.unique(_hash(columns), return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if all(np.array_equal(column, column[first][inverse]) for column in columns):
+        return first, inverse
+    return _exact_group(columns)
+
+
+def group_codes(codes: tuple[np.ndarray, ...], sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Like `group`, for columns that are already small group numbers (0 <= codes[i] < sizes[i]).
+
+    When all combinations fit a modest table, one counting pass replaces the sort.
+    """
+    total = 1
+    for size in sizes:
+        total *= max(size, 1)
+    if total > DENSE_LIMIT:
+        return group(*codes)
+    combined = np.zeros(len(codes[0]), np.int64)
+    for column, size in zip(codes, sizes, strict=True):
+        combined = combined * size + column
+    present = np.flatnonzero(np.bincount(combined, minlength=total))
+    numbering = np.zeros(total, np.int64)
+    numbering[present] = np.arange(len(present))
+    inverse = numbering[combined]
+    first = np.full(len(present), len(combined), np.int64)
+    np.minimum.at(first, inverse, np.arange(len(combined)))
+    return first, inverse
+
+
+def _exact_group(columns: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    order = np.lexsort(columns[::-1])
+    change = np.zeros(len(order), np.bool_)
+    change[0] = True
+    for column in columns:
+        ordered = column[order]
+        change[1:] |= ordered[1:] != ordered[:-1]
+    numbers = np.cumsum(change) - 1
+    inverse = np.empty(len(order), np.int64)
+    inverse[order] = numbers
+    return order[change], inverse
+
+
+def sums(inverse: np.ndarray, groups: int, values: np.ndarray | None = None) -> np.ndarray:
+    """Per-group sums of integer `values` (row counts when None), exact as int64."""
+    if values is None:
+        return np.bincount(inverse, minlength=groups).astype(np.int64)
+    return np.bincount(inverse, weights=values, minlength=groups).round().astype(np.int64)
+
+
+def minimum(inverse: np.ndarray, groups: int, values: np.ndarray) -> np.ndarray:
+    out = np.full(groups, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(out, inverse, values)
+    return out
+
+
+def maximum(inverse: np.ndarray, groups: int, values: np.ndarray) -> np.ndarray:
+    out = np.full(groups, np.iinfo(np.int64).min, np.int64)
+    np.maximum.at(out, inverse, values)
+    return out

@@ -1,0 +1,146 @@
+"""Terminal (Rich), JSON and CSV views of a monitor `Report`."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from vxauto.monitor.analysis import NS, Report
+
+FLOW_COLUMNS = ("vni", "tenant", "ethertype", "src", "dst", "proto", "sport", "dport", "packets", "bytes",
+                "first_seen", "last_seen")
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
+
+
+def to_json(report: Report, indent: int | None = 2) -> str:
+    return json.dumps(report.as_dict(), indent=indent, sort_keys=False)
+
+
+def write_csv(report: Report, path: Path | str) -> None:
+    """The inner flows, one row each (VNI, tenant, 5-tuple, counters, first/last seen in ISO time)."""
+    with Path(path).open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(FLOW_COLUMNS)
+        for flow in report.flows:
+            writer.writerow([
+                flow.vni, flow.tenant or "", flow.ethertype, flow.src, flow.dst, flow.proto, flow.sport, flow.dport,
+                flow.packets, flow.bytes, iso_time(flow.first_ns), iso_time(flow.last_ns),
+            ])
+
+
+def iso_time(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / NS, dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(count) < 1000 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"
+
+
+def summary(report: Report, top_flows: int = 10, max_matrix_vnis: int = 12) -> Group:
+    """The Rich renderable shown by `vxauto monitor pcap` (and refreshed by the live top view)."""
+    parts: list[object] = [_headline(report)]
+    if report.vnis:
+        parts.append(_vni_table(report))
+    if report.tenants:
+        parts.append(_tenant_table(report))
+    if report.pairs:
+        parts.append(_matrix_table(report, max_matrix_vnis))
+    if report.flows:
+        parts.append(_flow_table(report, top_flows))
+    parts.append(_anomaly_table(report))
+    return Group(*parts)
+
+
+def print_summary(report: Report, console: Console | None = None) -> None:
+    (console or Console()).print(summary(report))
+
+
+def _headline(report: Report) -> Text:
+    decode = report.decode
+    text = Text()
+    text.append(f"{report.source}", style="bold")
+    if report.fabric:
+        text.append(f"  fabric {report.fabric}")
+    text.append(
+        f"\n{report.packets} VXLAN packets of {decode.frames} frames, {human_bytes(report.bytes)} inner, "
+        f"{human_bytes(report.wire_bytes)} on the wire, {report.duration_s:.3f} s, {len(report.vnis)} VNIs, "
+        f"{len(report.flows)} inner flows"
+    )
+    other = decode.statuses.get("other", 0)
+    malformed = sum(decode.malformed.values())
+    text.append(f"\nnot VXLAN: {other}  undecodable: {malformed}  reassembled: {sum(decode.reassembled.values())}")
+    if report.variants:
+        text.append("  headers: " + ", ".join(f"{k} {v}" for k, v in report.variants.items()))
+    return text
+
+
+def _vni_table(report: Report) -> Table:
+    table = Table(title="Per VNI", title_justify="left")
+    for name in ("VNI", "segment", "tenant", "packets", "bytes", "BUM", "unicast", "peak BUM/s", "VTEPs"):
+        table.add_column(name, justify="right" if name in ("packets", "bytes", "BUM", "unicast", "peak BUM/s") else
+                         "left")
+    for vni, s in report.vnis.items():
+        table.add_row(str(vni), s.segment or "-", s.tenant or "-", str(s.packets), human_bytes(s.bytes),
+                      str(s.bum), str(s.unicast), str(s.max_bum_pps), ", ".join(s.vteps))
+    return table
+
+
+def _tenant_table(report: Report) -> Table:
+    table = Table(title="Per tenant", title_justify="left")
+    for name in ("tenant", "VNIs", "packets", "bytes", "BUM", "unicast"):
+        table.add_column(name)
+    for name, entry in report.tenants.items():
+        table.add_row(name, ", ".join(map(str, entry["vnis"])), str(entry["packets"]),  # type: ignore[arg-type]
+                      human_bytes(entry["bytes"]), str(entry["bum"]), str(entry["unicast"]))  # type: ignore[arg-type]
+    return table
+
+
+def _matrix_table(report: Report, max_vnis: int) -> Table:
+    vnis = sorted(report.vnis)[:max_vnis]
+    cells: dict[tuple[str, str], dict[int, int]] = {}
+    for pair in report.pairs:
+        cells.setdefault((pair.src, pair.dst), {})[pair.vni] = pair.counters["packets"]
+    title = "VTEP pair x VNI (packets)" + (f", first {max_vnis} VNIs" if len(report.vnis) > max_vnis else "")
+    table = Table(title=title, title_justify="left")
+    table.add_column("source -> destination")
+    for vni in vnis:
+        table.add_column(str(vni), justify="right")
+    names = {a: e.get("name") for a, e in report.vteps.items()}
+    for (src, dst), row in sorted(cells.items()):
+        label = f"{names.get(src) or src} -> {names.get(dst) or dst}"
+        table.add_row(label, *(str(row.get(vni, "")) for vni in vnis))
+    return table
+
+
+def _flow_table(report: Report, top: int) -> Table:
+    table = Table(title=f"Top {min(top, len(report.flows))} of {len(report.flows)} inner flows (by bytes)",
+                  title_justify="left")
+    for name in ("VNI", "type", "source", "destination", "proto", "sport", "dport", "packets", "bytes"):
+        table.add_column(name)
+    for flow in report.flows[:top]:
+        table.add_row(str(flow.vni), flow.ethertype, flow.src, flow.dst, flow.proto, str(flow.sport),
+                      str(flow.dport), str(flow.packets), human_bytes(flow.bytes))
+    return table
+
+
+def _anomaly_table(report: Report) -> Table | Text:
+    if not report.anomalies:
+        return Text("No anomalies.", style="green")
+    table = Table(title=f"Anomalies ({len(report.anomalies)})", title_justify="left")
+    table.add_column("severity")
+    table.add_column("kind")
+    table.add_column("what")
+    for anomaly in report.anomalies:
+        style = SEVERITY_STYLE.get(anomaly.severity, "")
+        table.add_row(Text(anomaly.severity, style=style), Text(anomaly.kind, style=style), anomaly.message)
+    return table
