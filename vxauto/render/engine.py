@@ -137,7 +137,8 @@ PLATFORM_OUTPUTS: dict[str, OutputsFor] = {
     "eos": _single("config.cfg", "eos/vxlan.j2"),
     "nxos": _single("config.cfg", "nxos/vxlan.j2"),
     "junos": _single("config.conf", "junos/vxlan.j2"),
-    "srlinux": _single("config.cfg", "srlinux/vxlan.j2"),
+    # containerlab applies an SR Linux startup-config as CLI commands only when the file ends in .cli.
+    "srlinux": _single("config.cli", "srlinux/vxlan.j2"),
     "cumulus": _single("config.yaml", "cumulus/nvue.yaml.j2"),
     "sonic": _single("config_db.json", "sonic/config_db.json.j2"),
     "frr": _frr_outputs,
