@@ -7,7 +7,8 @@ the EVPN agent runs its slow `gobgp` commands in a worker thread. Per-packet dec
 * TAP -> underlay: `readv` straight into a send slot (virtio-net header and frame), the VXLAN header
   overwrites the virtio-net header in place, and queued frames leave by `sendmmsg`, one call per run of
   frames with the same outer source port. TSO/USO super-frames are cut into wire frames and leave as
-  one UDP GSO `sendmsg` per remote VTEP.
+  one UDP GSO `sendmsg` per remote VTEP; TCP ones are cut by numpy, all segments at once, straight into
+  one contiguous GSO buffer (`offload.segment_tcp_gso`).
 * underlay -> TAP: `recvmmsg` (with UDP GRO, several datagrams per slot), `Datapath.accept`, then
   consecutive TCP segments of one flow are written to the TAP as one super-frame (software GRO).
 """
@@ -35,6 +36,9 @@ from vxauto.vtep.datapath import Datapath, Segment
 from vxauto.vtep.fdb import Entry
 from vxauto.vtep.kernel import (
     VNET_F_NEEDS_CSUM,
+    VNET_GSO_ECN,
+    VNET_GSO_TCPV4,
+    VNET_GSO_TCPV6,
     VNET_HDR,
     VNET_HDR_LEN,
     VNET_ZERO,
@@ -46,13 +50,16 @@ from vxauto.vtep.offload import (
     OffloadError,
     TcpRun,
     coalescable_key,
+    gso_scratch,
     parse_layers,
     partial_checksum_header,
     segment,
+    segment_tcp_gso,
     start_run,
     super_frame,
     tcp_segment_ok,
     try_extend,
+    vectorised_segmentation_available,
 )
 from vxauto.vtep.packet import ETH_HEADER_LEN, VXLAN_HEADER_LEN, flow_key
 
@@ -66,6 +73,7 @@ GSO_MAX_SEGMENTS = 64
 SUPER_FRAME_LIMIT = 65535  # IPv4 total length of a coalesced frame
 SOCKET_BUFFER = 8 * 1024 * 1024
 _VNET_CSUM = struct.Struct("<HH")
+_TCP_GSO_TYPES = frozenset({VNET_GSO_TCPV4, VNET_GSO_TCPV6})
 
 
 @dataclass
@@ -124,6 +132,8 @@ class Engine:
         self.send_batch = SendBatch(batch * 4)
         self.send_meta: list[tuple[int, Segment, int]] = []  # (socket index, segment, frame bytes)
         self.segment_batch = kernel.SegmentBatch(GSO_MAX_SEGMENTS)
+        self.gso_scratch = gso_scratch() if vectorised_segmentation_available() else None
+        self.gso_controls: dict[int, list[tuple[int, int, bytes]]] = {}
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -522,6 +532,10 @@ class Engine:
     def _send_super_frame(self, seg: Segment, view: memoryview, frame: memoryview, slot: int) -> None:
         """Cut a TSO/USO super-frame into wire frames and send them: UDP GSO or one sendmmsg."""
         _flags, gso_type, _hdr_len, gso_size, _start, _offset, _ = VNET_HDR.unpack_from(view, TX_HEADROOM)
+        vectorised = self.gso and self.gso_scratch is not None and not gso_size & 1
+        if vectorised and gso_type & ~VNET_GSO_ECN in _TCP_GSO_TYPES:
+            self._send_tcp_vectorised(seg, frame, gso_type, gso_size)
+            return
         try:
             pieces = segment(frame, gso_type, gso_size, prefix=seg.header)
         except OffloadError:
@@ -547,6 +561,42 @@ class Engine:
             seg.counters.tx_packets += sent
             seg.counters.tx_bytes += wire_bytes if not failed else sent * first_length
             seg.counters.tx_drop_send_error += failed
+
+    def _send_tcp_vectorised(self, seg: Segment, frame: memoryview, gso_type: int, mss: int) -> None:
+        """TCP super-frame -> wire frames built by numpy in one buffer -> one UDP GSO sendmsg per 64 KiB."""
+        try:
+            gso = segment_tcp_gso(frame, gso_type, mss, seg.header, self.gso_scratch)
+        except OffloadError:
+            seg.counters.tap_frames += 1
+            seg.counters.tx_drop_bad_offload += 1
+            return
+        self.datapath.counters.super_frames_tx += 1
+        header_len, count, stride = gso.header_len, gso.count, gso.stride
+        first_length = header_len + min(mss, len(frame) - header_len)
+        targets = self.datapath.route(seg, frame[:first_length], segments=count)
+        if not targets:
+            return
+        sock = self.tx_socks[zlib.crc32(flow_key(frame)) % len(self.tx_socks)]
+        wire_bytes = len(frame) - header_len + header_len * count
+        per_call = max(1, min(GSO_MAX_SEGMENTS, UDP_MAX_PAYLOAD // stride))
+        control = self.gso_controls.get(stride)
+        if control is None:
+            control = self.gso_controls[stride] = kernel.gso_control(stride)
+        port, counters = self.config.port, seg.counters
+        for remote in targets:
+            destination = (remote, port)
+            sent = 0
+            for first in range(0, count, per_call):
+                group = min(per_call, count - first)
+                try:
+                    sock.sendmsg((gso.group(first, group),), control if group > 1 else (), 0, destination)
+                    sent += group
+                except OSError:
+                    pass
+            failed = count - sent
+            counters.tx_packets += sent
+            counters.tx_bytes += wire_bytes if not failed else sent * first_length
+            counters.tx_drop_send_error += failed
 
     @staticmethod
     def _send_gso(sock: socket.socket, pieces: list[tuple[bytes, memoryview]], destination: tuple[str, int]) -> int:

@@ -481,3 +481,182 @@ def wire_segments(frame_length: int, vnet_header: bytes) -> int:
     payload = frame_length - header_len
     return max(1, -(-payload // gso_size))
 
+
+
+# ---------------------------------------------------------------------------------------------------
+# Vectorised TCP segmentation straight into one UDP GSO buffer (numpy): no Python work per segment.
+
+
+@dataclass
+class GsoBuffer:
+    """Wire datagrams (prefix + headers + payload) back to back, datagram i at `i * stride`.
+
+    Every datagram is `stride` bytes long except possibly the last: exactly the layout a UDP GSO
+    `sendmsg` with segment size `stride` cuts into datagrams (at most 64 per call).
+    """
+
+    data: memoryview
+    count: int
+    stride: int
+    header_len: int  # inner Ethernet + IP + TCP header bytes per wire frame (prefix excluded)
+
+    def group(self, first: int, count: int) -> memoryview:
+        """The bytes of datagrams first..first+count-1, for one sendmsg."""
+        return self.data[first * self.stride : min((first + count) * self.stride, len(self.data))]
+
+
+def vectorised_segmentation_available() -> bool:
+    return _numpy is not None
+
+
+def gso_scratch(size: int = 1 << 18) -> object:
+    """A reusable output buffer for `segment_tcp_gso` (fresh memory would page-fault on every call)."""
+    if _numpy is None:
+        return None
+    scratch = _numpy.empty(size, dtype=_numpy.uint8)
+    scratch.fill(0)  # touch every page once
+    return scratch
+
+
+class _Layout:
+    """Everything about a GSO buffer that depends only on its shape, kept between super-frames of the
+    same shape (an iperf3-like flow sends thousands of them): numpy views into the scratch buffer and
+    the per-segment constants. Building these costs more than the per-frame arithmetic itself."""
+
+    def __init__(self, np: ModuleType, out: object, count: int, mss: int, tail: int, pre: int, layers: Layers,
+                 tcp_header_len: int) -> None:
+        l3, l4, header_len = layers.l3, layers.l4, layers.payload
+        head = pre + header_len
+        stride = head + mss
+        full = count - (1 if tail else 0)
+        ndarray = np.ndarray
+        self.full = full
+        self.headers = ndarray(shape=(count, head), dtype=np.uint8, buffer=out, strides=(stride, 1))
+        self.payloads = ndarray(shape=(full, mss), dtype=np.uint8, buffer=out, offset=head, strides=(stride, 1))
+
+        def field(offset: int, dtype: str) -> object:
+            return ndarray(shape=(count,), dtype=dtype, buffer=out, offset=pre + offset, strides=(stride,))
+
+        self.seq = field(l4 + 4, ">u4")
+        self.flags = field(l4 + 13, "u1")
+        self.tcp_checksum = field(l4 + 16, ">u2")
+        self.ip_length_id = None if layers.ipv6 else field(l3 + 2, ">u4")  # total length + ID, adjacent
+        self.ip_length = field(l3 + 4, ">u2") if layers.ipv6 else None  # IPv6 payload length
+        self.ip_checksum = None if layers.ipv6 else field(l3 + 10, ">u2")
+        index = np.arange(count, dtype=np.int64)
+        sizes = np.full(count, mss, dtype=np.int64)
+        if tail:
+            sizes[-1] = tail
+        self.index = index
+        self.offsets = index * mss
+        self.tcp_lengths = tcp_header_len + sizes  # the pseudo header's length, per segment
+        self.ip_totals = header_len - l3 + sizes
+        self.ip_totals_shifted = self.ip_totals << 16
+        self.sums = np.empty(count, dtype=np.int64)
+        self.flag_masks: dict[int, object] = {}
+
+    def flags_for(self, np: ModuleType, flags0: int) -> object:
+        """FIN/PSH only on the last segment, CWR only on the first (what the kernel's GSO does)."""
+        flags = self.flag_masks.get(flags0)
+        if flags is None:
+            count = len(self.index)  # type: ignore[arg-type]
+            flags = np.full(count, flags0 & ~(TCP_FIN | TCP_PSH | TCP_CWR), dtype=np.int64)
+            flags[0] = flags0 & ~(TCP_FIN | TCP_PSH)
+            flags[-1] = flags0 if count == 1 else flags0 & ~TCP_CWR
+            self.flag_masks[flags0] = flags
+        return flags
+
+
+_LAYOUTS: dict[tuple[int, ...], _Layout] = {}
+_LAYOUT_CACHE_SIZE = 64
+
+
+def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes, scratch: object = None) -> GsoBuffer:
+    """Cut a TCP TSO super-frame (IPv4 or IPv6) into wire frames laid out for UDP GSO.
+
+    The same result as `segment()`, byte for byte, but every per-segment field (IP length, ID and header
+    checksum, TCP sequence number, flags and checksum) is computed for all segments at once with numpy,
+    and headers and payload slices are copied into one contiguous buffer: a few numpy calls per
+    super-frame instead of a Python loop per segment. Raises OffloadError like `segment()`; needs numpy
+    and an even `mss` (the payload sums use a 16-bit view), else the caller uses `segment()`. The
+    result lives in `scratch` (from `gso_scratch`) when it is large enough: valid until the next call.
+
+    Checksums are computed modulo 0xFFFF (RFC 1071): `0xFFFE - (v - 1) % 0xFFFF` is the complement of
+    the end-around-carry fold of a positive sum v, and a little-endian word sum times 256 is congruent
+    to the big-endian one, so no byte swapping is needed.
+    """
+    np = _numpy
+    if np is None or mss & 1:
+        raise OffloadError("vectorised segmentation needs numpy and an even MSS")
+    kind = gso_type & ~VNET_GSO_ECN
+    if mss <= 0:
+        raise OffloadError("GSO size is zero")
+    layers = parse_layers(frame)
+    if (kind, layers.protocol) not in ((VNET_GSO_TCPV4, IPPROTO_TCP), (VNET_GSO_TCPV6, IPPROTO_TCP)) or (
+        layers.ipv6 != (kind == VNET_GSO_TCPV6)
+    ):
+        raise OffloadError(f"GSO type {gso_type} does not match the frame's headers")
+    l3, l4, header_len = layers.l3, layers.l4, layers.payload
+    payload_len = len(frame) - header_len
+    if payload_len <= 0:
+        raise OffloadError("super-frame without payload")
+    count = -(-payload_len // mss)
+    tail = payload_len % mss
+    pre = len(prefix)
+    head = pre + header_len
+    total_len = count * head + payload_len
+    tcp_header_len = header_len - l4
+    if scratch is not None and len(scratch) >= total_len:  # type: ignore[arg-type]
+        key = (id(scratch), count, mss, tail, pre, l3, l4, header_len)  # a layout views one scratch buffer
+        layout = _LAYOUTS.get(key)
+        if layout is None:
+            if len(_LAYOUTS) >= _LAYOUT_CACHE_SIZE:
+                _LAYOUTS.clear()
+            layout = _LAYOUTS[key] = _Layout(np, scratch, count, mss, tail, pre, layers, tcp_header_len)
+        out = scratch
+    else:  # an unusually small MSS: a one-off buffer and layout
+        out = np.empty(total_len, dtype=np.uint8)
+        layout = _Layout(np, out, count, mss, tail, pre, layers, tcp_header_len)
+    full = layout.full
+    # Headers: the template in every datagram, then the fields that change per segment.
+    layout.headers[:] = np.frombuffer(prefix + bytes(frame[:header_len]), dtype=np.uint8)  # type: ignore[index]
+    source = np.frombuffer(frame, dtype=np.uint8, offset=header_len)
+    sums = layout.sums
+    if full:
+        body = source[: full * mss]
+        layout.payloads[:] = body.reshape(full, mss)  # type: ignore[index]
+        sums[:full] = body.view(np.uint16).reshape(full, mss // 2).sum(axis=1, dtype=np.uint32)  # type: ignore[index]
+        sums[:full] <<= 8  # type: ignore[index]  # little-endian sum * 256 == big-endian sum (mod 0xFFFF)
+    if tail:
+        chunk = frame[header_len + full * mss :]
+        out[full * (head + mss) + head : total_len] = source[full * mss :]  # type: ignore[index]
+        value = int.from_bytes(chunk, "big")
+        sums[full] = (value << 8 if tail & 1 else value) % 0xFFFF  # type: ignore[index]
+    seq = (layout.offsets + _U32.unpack_from(frame, l4 + 4)[0]) & 0xFFFFFFFF  # type: ignore[operator]
+    flags = layout.flags_for(np, frame[l4 + 13])
+    tcp = bytearray(frame[l4:header_len])
+    tcp[4:8] = b"\0\0\0\0"
+    tcp[13] = 0
+    tcp[16:18] = b"\0\0"
+    tcp_constant = _pseudo_sum(frame, layers, 0) + ones_sum(tcp) - 1
+    layout.seq[:] = seq  # type: ignore[index]
+    layout.flags[:] = flags  # type: ignore[index]
+    total = sums + layout.tcp_lengths
+    total += flags  # type: ignore[operator]
+    total += seq % 0xFFFF
+    total += tcp_constant
+    total %= 0xFFFF
+    layout.tcp_checksum[:] = 0xFFFE - total  # type: ignore[index]
+    if layers.ipv6:
+        layout.ip_length[:] = layout.tcp_lengths  # type: ignore[index]
+    else:
+        ip_id = (layout.index + _U16.unpack_from(frame, l3 + 4)[0]) & 0xFFFF
+        ip_header = bytearray(frame[l3:l4])
+        ip_header[2:6] = b"\0\0\0\0"
+        ip_header[10:12] = b"\0\0"
+        layout.ip_length_id[:] = layout.ip_totals_shifted | ip_id  # type: ignore[index]
+        ip_sum = layout.ip_totals + ip_id
+        ip_sum += ones_sum(ip_header) - 1
+        ip_sum %= 0xFFFF
+        layout.ip_checksum[:] = 0xFFFE - ip_sum  # type: ignore[index]
+    return GsoBuffer(memoryview(out)[:total_len], count, head + mss, header_len)
