@@ -64,6 +64,8 @@ class NodeStartup:
     origin: str = "empty"
     #: True when `--configs` had output for this node (FRR config and/or scripts).
     rendered: bool = False
+    #: Rendered pyvtep configuration (platform pyvtep): the node runs `vxauto vtep run` on it.
+    pyvtep_config: Path | None = None
 
 
 def daemons_for(config: str, daemons_file: str | None = None) -> tuple[str, ...]:
@@ -87,6 +89,17 @@ def node_startups(topology: Topology, configs: Path | None) -> dict[str, NodeSta
     startups: dict[str, NodeStartup] = {}
     for name, node in topology.nodes.items():
         rendered = _rendered(configs, name) if configs is not None else None
+        if configs is not None and rendered is not None and rendered.pyvtep_config is not None and \
+                node.role is not Role.PYVTEP:
+            problems.append(Problem(
+                str(rendered.pyvtep_config), "", f"node {name} is no pyvtep node (kind {node.kind}, image "
+                f"{node.image or 'none'}): give it a pyvtep image in {topology.file.name}",
+            ))
+        if node.role is Role.PYVTEP and (rendered is None or rendered.pyvtep_config is None):
+            problems.append(Problem(
+                str(topology.file), f"topology.nodes.{name}", "a pyvtep node needs its rendered pyvtep.yaml: "
+                "render the inventory (platform pyvtep) and pass --configs",
+            ))
         if configs is not None and rendered is not None and rendered.frr_config is not None and \
                 node.role is not Role.FRR:
             problems.append(Problem(
@@ -113,17 +126,21 @@ def node_startups(topology: Topology, configs: Path | None) -> dict[str, NodeSta
 def _rendered(configs: Path, name: str) -> NodeStartup | None:
     directory, single = configs / name, configs / f"{name}.sh"
     frr_config = None
+    pyvtep_config = None
     scripts: list[Path] = []
     if directory.is_dir():
         if (directory / "frr.conf").is_file():
             frr_config = _read(directory / "frr.conf")
+        if (directory / "pyvtep.yaml").is_file():
+            pyvtep_config = (directory / "pyvtep.yaml").resolve()
         scripts = sorted(path for path in directory.glob("*.sh") if path.is_file())
     if single.is_file():
         scripts.append(single)
-    if frr_config is None and not scripts:
+    if frr_config is None and not scripts and pyvtep_config is None:
         return None
     origin = f"rendered ({configs})" if frr_config is not None else "empty"
-    return NodeStartup(frr_config=frr_config, scripts=scripts, origin=origin, rendered=True)
+    return NodeStartup(frr_config=frr_config, scripts=scripts, origin=origin, rendered=True,
+                       pyvtep_config=pyvtep_config)
 
 
 def _topology_frr_config(topology: Topology, name: str) -> tuple[str, str]:
@@ -149,6 +166,8 @@ def configs_digest(startups: dict[str, NodeStartup]) -> str:
     for name in sorted(startups):
         startup = startups[name]
         digest.update(name.encode() + b"\0" + (startup.frr_config or "").encode() + b"\0")
+        if startup.pyvtep_config is not None:
+            digest.update(startup.pyvtep_config.read_bytes() + b"\0")
         for script in startup.scripts:
             digest.update(str(script).encode() + b"\0" + script.read_bytes() + b"\0")
     return digest.hexdigest()

@@ -16,11 +16,13 @@ class Role(StrEnum):
 
     FRR = "frr"  # FRR daemons + kernel forwarding (a router / VTEP)
     HOST = "host"  # a plain Linux host (iproute2 only)
+    PYVTEP = "pyvtep"  # vxauto's Python software VTEP (vxauto vtep run)
 
 
 # Kinds the netns runtime runs. `linux` is decided by its image (FRR image -> router, else host).
 NATIVE_KINDS: dict[str, str] = {
-    "linux": "an FRR image (e.g. quay.io/frrouting/frr) runs FRR, any other image is a Linux host",
+    "linux": "an FRR image (e.g. quay.io/frrouting/frr) runs FRR, an image named *pyvtep* runs pyvtep, any "
+    "other image is a Linux host",
     "frr": "FRR router (containerlab's frr kind)",
     "frrouting": "alias of frr",
 }
@@ -47,6 +49,8 @@ CONTAINERLAB_ONLY_KINDS: frozenset[str] = frozenset(
 
 # Substrings of container images that run FRR (containerlab users run FRR as kind `linux` with one of these).
 FRR_IMAGE_MARKERS = ("frrouting/frr", "/frr:", "frr:", "/frr", "frr-")
+# Images of vxauto's software VTEP (kind linux): the node runs `vxauto vtep run` on its rendered pyvtep.yaml.
+PYVTEP_IMAGE_MARKERS = ("pyvtep",)
 
 
 def is_known_kind(kind: str) -> bool:
@@ -58,10 +62,13 @@ def is_native(kind: str) -> bool:
 
 
 def role_of(kind: str, image: str | None) -> Role:
-    """FRR or plain host: kind `frr`, or kind `linux` with an FRR image, runs FRR."""
+    """FRR, pyvtep or plain host: kind `frr`, or kind `linux` with an FRR image, runs FRR; a pyvtep image
+    runs pyvtep."""
     if kind in ("frr", "frrouting"):
         return Role.FRR
     lowered = (image or "").lower()
+    if any(marker in lowered for marker in PYVTEP_IMAGE_MARKERS):
+        return Role.PYVTEP
     if any(marker in lowered for marker in FRR_IMAGE_MARKERS):
         return Role.FRR
     return Role.HOST

@@ -18,6 +18,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -545,6 +546,8 @@ def _start_node(topology: Topology, lab: LabState, name: str, startup: NodeStart
             raise LabError(f"{name}: {script} failed (exit {result.returncode}): {output}{_kernel_hint(output)}")
     if state.role == Role.FRR:
         _start_frr(state, startup)
+    if state.role == Role.PYVTEP and startup.pyvtep_config is not None:
+        _start_pyvtep(state, startup.pyvtep_config)
     _start_sshd(state)
     return _run_exec_lines(state, node)
 
@@ -594,6 +597,48 @@ def _start_frr(state: NodeState, startup: NodeStartup) -> None:
             f"{state.name}: FRR rejected its startup configuration (vtysh -b, exit {result.returncode}): "
             f"{_tail(result.stdout + result.stderr)}"
         )
+
+
+def _start_pyvtep(state: NodeState, config: Path) -> None:
+    """Run pyvtep in the node (after its scripts made the bridges); ready when its API answers `status`."""
+    from vxauto.vtep.config import load_config
+
+    socket_path = Path(load_config(config).api.socket)
+    log = open(Path(state.node_dir) / "pyvtep.log", "ab")  # noqa: SIM115 - handed to the daemon
+    try:
+        process = subprocess.Popen(
+            netns.node_argv(state.namespace, state.name, [sys.executable, "-m", "vxauto.vtep", "run", str(config)],
+                            None),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    finally:
+        log.close()
+    state.pids["pyvtep"] = process.pid
+    deadline = time.monotonic() + DAEMON_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise LabError(f"{state.name}: pyvtep exited with {process.returncode}: "
+                           f"{_tail((Path(state.node_dir) / 'pyvtep.log').read_text(errors='replace'))}")
+        if _pyvtep_answers(socket_path):
+            return
+        time.sleep(0.1)
+    raise LabError(f"{state.name}: pyvtep's API {socket_path} does not answer after {DAEMON_TIMEOUT:.0f}s")
+
+
+def _pyvtep_answers(socket_path: Path) -> bool:
+    import socket
+
+    if not socket_path.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(1)
+            client.connect(str(socket_path))
+            client.sendall(b'{"op": "status"}\n')
+            reply = client.makefile().readline()
+        return bool(json.loads(reply).get("ok"))
+    except (OSError, ValueError):
+        return False
 
 
 def _start_sshd(state: NodeState) -> None:

@@ -1,0 +1,71 @@
+"""containerlab/mixed-pyvtep.clab.yml: FRR leaves and a pyvtep node (issue 7, item 4) in one lab.
+
+pyvtep joins the FRR fabric over BGP EVPN (GoBGP) for red-web and floods statically with leaf2 for red-db;
+hosts behind FRR and behind pyvtep reach each other in both segments, and `down` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.lab.conftest import CONTAINERLAB, assert_gone, footprint, force_down, needs_lab_machine, own_up, render
+from vxauto.lab import api
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow, needs_lab_machine]
+
+TOPOLOGY = CONTAINERLAB / "mixed-pyvtep.clab.yml"
+INVENTORY = CONTAINERLAB / "mixed-pyvtep" / "inventory"
+
+
+@pytest.fixture(scope="module")
+def mixed_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[api.Lab]:
+    configs = render(INVENTORY, tmp_path_factory.mktemp("mixed-pyvtep") / "configs")
+    try:
+        yield own_up(TOPOLOGY, configs)
+    finally:
+        force_down(TOPOLOGY)
+
+
+def _reaches(lab: api.Lab, node: str, address: str, timeout: float = 45) -> bool:
+    deadline = time.monotonic() + timeout
+    while lab.exec_in(node, f"ping -c 1 -W 1 {address}").returncode != 0:
+        if time.monotonic() > deadline:
+            return False
+    return True
+
+
+def _pyvtep_api(op: str) -> object:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(5)
+        client.connect("/run/pyvtep/pv1.sock")
+        client.sendall(json.dumps({"op": op}).encode() + b"\n")
+        reply = json.loads(client.makefile().readline())
+    assert reply["ok"], reply
+    return reply["result"]
+
+
+def test_evpn_between_frr_and_pyvtep(mixed_lab: api.Lab) -> None:
+    assert _reaches(mixed_lab, "h1", "10.10.10.2"), "h1 (behind FRR leaf1) cannot reach h2 (behind pyvtep)"
+    # FRR installed pyvtep's type-3 route as a flood entry, and pyvtep learned leaf1 from FRR's type-3 route.
+    fdb = mixed_lab.exec_in("leaf1", "bridge fdb show dev vxlan10010").stdout
+    assert "00:00:00:00:00:00 dst 10.0.0.13 self permanent" in fdb
+    vnis = {entry["vni"]: entry for entry in _pyvtep_api("vnis")}
+    assert "10.0.0.11" in vnis[10010]["flood"]
+
+
+def test_static_flooding_between_frr_kernel_and_pyvtep(mixed_lab: api.Lab) -> None:
+    assert _reaches(mixed_lab, "h3", "10.10.20.2"), "h3 (behind leaf2) cannot reach h2 (behind pyvtep)"
+    fdb = mixed_lab.exec_in("leaf2", "bridge fdb show dev vxlan10020").stdout
+    assert "00:00:00:00:00:00 dst 10.0.0.13 self permanent" in fdb
+
+
+def test_down_removes_pyvtep_too(mixed_lab: api.Lab) -> None:
+    before = footprint(mixed_lab)
+    assert any("pyvtep" in name for name in mixed_lab.nodes["pv1"].pids)
+    assert api.down(TOPOLOGY) == []
+    assert_gone(before)
