@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import typer
 
+from vxauto.cli import deploy as deploy_cli
 from vxauto.cli import fabric as fabric_cli
+from vxauto.cli import validate as validate_cli
 
 app = typer.Typer(
     name="vxauto",
@@ -17,6 +19,8 @@ app = typer.Typer(
     add_completion=False,
 )
 fabric_cli.register(app)
+deploy_cli.register(app)
+validate_cli.register(app)
 
 
 def _mount_optional_subcommands() -> None:

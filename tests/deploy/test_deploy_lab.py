@@ -1,0 +1,232 @@
+"""`vxauto deploy` / `vxauto rollback` end to end on the evpn-frr lab (brought up without configs, one lab
+for the module): dry run, commit, zero-change redeploy, replace semantics, rollback, commit-confirm, and a
+host whose sshd dies during the deploy while the others go on.
+
+Tests run in file order; each starts by stating (or deploying) the intent it needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from nornir.core.inventory import Host
+from typer.testing import CliRunner
+
+from tests.deploy.conftest import RunningLab
+from vxauto.cli.main import app
+from vxauto.deploy.run import DeployOptions, deploy
+from vxauto.lab import netns
+from vxauto.model.fabric import load_fabric
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+HOSTS = ["spine1", "spine2", "leaf1", "leaf2", "leaf3", "leaf4", "h1", "h2", "h3", "h4"]
+
+
+def vxauto(*arguments: str) -> tuple[int, Any]:
+    """Run `vxauto ... --json` in-process; returns (exit code, decoded JSON or the raw output)."""
+    result = CliRunner().invoke(app, [*arguments, "--json"])
+    try:
+        return result.exit_code, json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return result.exit_code, result.output
+
+
+def deploy_cli(lab: RunningLab, backups: Path, *extra: str) -> tuple[int, Any]:
+    return vxauto("deploy", "-i", str(lab.fabric.inventory), "--lab", str(lab.fabric.topology),
+                  "--backups", str(backups), "--workers", "10", *extra)
+
+
+def statuses(report: dict) -> dict[str, str]:
+    return {row["host"]: row["status"] for row in report["hosts"]}
+
+
+def set_blue_web(inventory: Path, attach: object) -> None:
+    path = inventory / "fabric.yaml"
+    data = yaml.safe_load(path.read_text())
+    for segment in data["segments"]:
+        if segment["name"] == "blue-web":
+            segment["attach"] = attach
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def links(lab: RunningLab, node: str) -> set[str]:
+    return {link["ifname"] for link in json.loads(lab.lab.exec_in(node, "ip -j link show", check=True).stdout)}
+
+
+def device_config(lab: RunningLab, node: str) -> dict[str, str]:
+    """The node's configuration as the driver reads it (FRR running config + kernel state)."""
+    device = lab.driver(node)
+    device.open()
+    try:
+        return json.loads(device.get_config(retrieve="running")["running"])["files"]
+    finally:
+        device.close()
+
+
+@pytest.fixture(scope="module")
+def backups(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("backups")
+
+
+def test_dry_run_shows_every_diff_and_changes_nothing(running_lab: RunningLab, backups: Path) -> None:
+    before = device_config(running_lab, "leaf1")
+    code, report = deploy_cli(running_lab, backups)
+    assert code == 0, report
+    assert report["dry_run"] is True
+    assert statuses(report) == dict.fromkeys(HOSTS, "would-change")
+    leaf1 = next(row for row in report["hosts"] if row["host"] == "leaf1")
+    assert "+router bgp 65101" in leaf1["diff"] and "+link vxlan10010 kind=vxlan" in leaf1["diff"]
+    h1 = next(row for row in report["hosts"] if row["host"] == "h1")
+    assert "+address eth1 10.10.10.1/24" in h1["diff"] and "frr.conf" not in h1["diff"]
+    assert device_config(running_lab, "leaf1") == before
+    assert "vxlan10010" not in links(running_lab, "leaf1")
+    assert list(backups.iterdir()) == []  # a dry run backs nothing up
+
+
+def test_commit_configures_the_fabric_and_the_overlay_forwards(running_lab: RunningLab, backups: Path) -> None:
+    code, report = deploy_cli(running_lab, backups, "--commit")
+    assert code == 0, report
+    assert statuses(report) == dict.fromkeys(HOSTS, "changed")
+    for row in report["hosts"]:
+        assert row["backup"] and Path(row["backup"]).parent == backups / row["host"]
+        saved = json.loads(Path(row["backup"]).read_text())
+        assert saved["format"] == "vxauto-bundle/1"
+    running_lab.lab.wait_bgp(timeout=60)
+    deadline = time.monotonic() + 30
+    while running_lab.lab.exec_in("h1", "ping -c1 -W1 10.10.10.2").returncode != 0:  # h1 -> h2 over VNI 10010
+        assert time.monotonic() < deadline, "h1 cannot reach h2 through the overlay"
+    assert running_lab.lab.exec_in("h1", "ping -c1 -W1 10.20.30.3").returncode != 0  # other tenant: isolated
+
+
+def test_second_deploy_is_a_zero_diff_no_op(running_lab: RunningLab, backups: Path) -> None:
+    kept = sorted(backups.rglob("*.json"))
+    code, report = deploy_cli(running_lab, backups, "--commit")
+    assert code == 0, report
+    assert statuses(report) == dict.fromkeys(HOSTS, "unchanged")
+    assert all(row["diff"] == "" and row["backup"] is None for row in report["hosts"])
+    assert sorted(backups.rglob("*.json")) == kept
+
+
+def test_replace_removes_a_vni_the_intent_dropped(running_lab: RunningLab, backups: Path) -> None:
+    set_blue_web(running_lab.fabric.inventory, {"hosts": ["leaf3", "leaf4"]})
+    code, report = deploy_cli(running_lab, backups, "--commit")
+    assert code == 0, report
+    assert statuses(report) == {**dict.fromkeys(HOSTS, "unchanged"), "leaf1": "changed", "leaf2": "changed"}
+    leaf1 = next(row for row in report["hosts"] if row["host"] == "leaf1")
+    assert "-link vxlan10030 " in leaf1["diff"] and "-  vni 10030" in leaf1["diff"]
+    assert not {"vxlan10030", "br10030"} & links(running_lab, "leaf1")
+    code, report = deploy_cli(running_lab, backups, "--merge")
+    assert statuses(report) == dict.fromkeys(HOSTS, "unchanged")
+
+
+def test_rollback_undoes_the_last_commit_and_restores_a_backup(running_lab: RunningLab, backups: Path) -> None:
+    lab_args = ["-i", str(running_lab.fabric.inventory), "--lab", str(running_lab.fabric.topology),
+                "--backups", str(backups)]
+    code, report = vxauto("rollback", "leaf1", *lab_args)
+    assert code == 0, report
+    assert report["hosts"][0]["status"] == "changed"
+    assert {"vxlan10030", "br10030"} <= links(running_lab, "leaf1")
+    # the first backup of leaf1 is from before the first commit: restoring it empties the node again
+    first = sorted((backups / "leaf1").iterdir())[0]
+    code, report = vxauto("rollback", "leaf1", "--to", first.name, *lab_args)
+    assert code == 0, report
+    assert not {name for name in links(running_lab, "leaf1") if name.startswith(("vxlan", "br"))}
+    assert "router bgp" not in running_lab.lab.vtysh("leaf1", "show running-config")
+    assert "10.1.1.1" not in running_lab.lab.exec_in("leaf1", "ip -br addr show dev eth1", check=True).stdout
+    code, report = deploy_cli(running_lab, backups, "--commit", "--hosts", "leaf1")
+    assert statuses(report) == {"leaf1": "changed"}
+
+
+def test_commit_confirm_is_confirmed_after_a_fresh_login(running_lab: RunningLab, backups: Path) -> None:
+    set_blue_web(running_lab.fabric.inventory, "all")
+    code, report = deploy_cli(running_lab, backups, "--commit", "--confirm-timeout", "20", "--hosts", "leaf1")
+    assert code == 0, report
+    assert statuses(report) == {"leaf1": "changed"}
+    device = running_lab.driver("leaf1")
+    device.open()
+    try:
+        assert not device.has_pending_commit()
+    finally:
+        device.close()
+
+
+class KillSshdAtCommit:
+    """A Nornir processor: when `node`'s commit starts, kill every sshd of that node (listener and the
+    session deploy is using), as if the device's SSH died in the middle of the deploy."""
+
+    def __init__(self, lab: RunningLab, node: str) -> None:
+        self.lab, self.node, self.killed = lab, node, False
+
+    def task_started(self, task: Any) -> None: ...
+    def task_completed(self, task: Any, result: Any) -> None: ...
+    def task_instance_started(self, task: Any, host: Host) -> None: ...
+    def task_instance_completed(self, task: Any, host: Host, result: Any) -> None: ...
+    def subtask_instance_completed(self, task: Any, host: Host, result: Any) -> None: ...
+
+    def subtask_instance_started(self, task: Any, host: Host) -> None:
+        if host.name == self.node and task.name == "commit_candidate":
+            for pid in sshd_pids(self.lab, self.node):
+                os.kill(pid, signal.SIGKILL)
+            self.killed = True
+
+
+def sshd_pids(lab: RunningLab, node: str) -> list[int]:
+    identity = netns.netns_identity(lab.lab.namespace(node))
+    pids = netns.pids_in_namespaces([identity] if identity else [])
+    return [pid for pid in pids if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd"]
+
+
+def restart_sshd(lab: RunningLab, node: str) -> None:
+    directory = lab.lab.node(node).node_dir
+    lab.lab.exec_in(node, f"/usr/sbin/sshd -f {directory}/sshd_config -E {directory}/sshd.log", check=True)
+    assert netns.wait_for_ssh(lab.lab.node(node).mgmt_ipv4, 20)
+
+
+def set_overlay_mtu(inventory: Path, mtu: int) -> None:
+    path = inventory / "fabric.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["fabric"]["overlay_mtu"] = mtu
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_a_host_whose_sshd_dies_during_deploy_fails_alone(running_lab: RunningLab, backups: Path) -> None:
+    set_overlay_mtu(running_lab.fabric.inventory, 1450)  # every leaf and host changes, the spines do not
+    changing = {"leaf1", "leaf2", "leaf3", "leaf4", "h1", "h2", "h3", "h4"}
+    before = device_config(running_lab, "leaf2")
+    killer = KillSshdAtCommit(running_lab, "leaf2")
+    fabric = load_fabric(running_lab.fabric.inventory)
+    try:
+        outcomes = deploy(fabric, HOSTS, DeployOptions(commit=True, backups=backups, workers=10,
+                                                       lab=running_lab.fabric.topology), processors=[killer])
+        assert killer.killed
+        by_host = {outcome.host: outcome.status for outcome in outcomes}
+        assert by_host == {**dict.fromkeys(HOSTS, "unchanged"), **dict.fromkeys(changing - {"leaf2"}, "changed"),
+                           "leaf2": "failed"}
+        error = next(outcome.error for outcome in outcomes if outcome.host == "leaf2")
+        assert "ConnectionException" in (error or ""), error
+    finally:
+        restart_sshd(running_lab, "leaf2")
+    assert device_config(running_lab, "leaf2") == before  # nothing half-applied
+    code, report = deploy_cli(running_lab, backups, "--commit")
+    assert code == 0, report
+    assert statuses(report) == {**dict.fromkeys(HOSTS, "unchanged"), "leaf2": "changed"}
+
+
+def test_lab_and_inventory_must_name_the_same_machines(running_lab: RunningLab, backups: Path) -> None:
+    hosts = running_lab.fabric.inventory / "hosts.yaml"
+    original = hosts.read_text()
+    try:
+        hosts.write_text(original.replace("hostname: 172.20.20.22", "hostname: 172.20.20.99"))
+        code, output = deploy_cli(running_lab, backups)
+        assert code == 2
+        assert "leaf2.hostname" in output and "172.20.20.22" in output
+    finally:
+        hosts.write_text(original)

@@ -1,0 +1,101 @@
+"""`vxauto validate` on the running demo fabric: green, then each fault named exactly, then green again.
+
+Lab: evpn-frr with the configs `vxauto render` writes from inventory/ (its access-port variant when the
+inventory has 802.1Q trunks and the kernel no VLAN support). Faults, one at a time (tests/validate/faults.py):
+a VNI removed by hand on leaf1, a VLAN's bridge mapped to the wrong VNI, bgpd stopped on leaf1, the
+leaf1-spine1 link's MTU lowered to 1400, and a host port put into another tenant's bridge (which only the
+isolation probes and the remote MAC tables can see). After each: validate fails, every failed check is
+about that fault, the checks that must blame it do; then the fault is undone (the rendered scripts re-run,
+bgpd restarted) and validate is green again. The lab goes down in a `finally`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.validate.faults import FAULTS, DemoLab, demo_lab, lab_machine_missing, until_green, validate
+from vxauto.cli.main import app
+from vxauto.validate.runner import ValidationRun
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow,
+              pytest.mark.skipif(lab_machine_missing() is not None, reason=lab_machine_missing() or "")]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoLab]:
+    with demo_lab(tmp_path_factory.mktemp("validate-lab")) as lab:
+        yield lab
+
+
+def failures(run: ValidationRun) -> list[str]:
+    return [f"{c.host} | {c.check} | expected {c.expected} | got {c.actual}" for c in run.failed]
+
+
+def test_green_through_the_cli_with_json_and_junit(demo: DemoLab, tmp_path: Path) -> None:
+    until_green(demo)  # the fabric has just come up: let EVPN converge once
+    junit = tmp_path / "validate.xml"
+    result = CliRunner().invoke(app, ["validate", "-i", str(demo.inventory), "--lab", str(demo.topology),
+                                      "--json", "--junit", str(junit)])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0, [c for c in report["checks"] if not c["passed"]]
+    assert report["passed"] is True
+    kinds = {c["check"].split()[0] for c in report["checks"]}
+    assert {"vni", "type-3", "vtep", "bgp", "mtu", "mac", "ping", "mtu-ping", "isolation"} <= kinds
+    assert junit.read_text().count("<testcase") == len(report["checks"])
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+def test_fault_is_named_exactly_then_repaired(demo: DemoLab, fault) -> None:
+    before = until_green(demo)
+    assert before.passed, failures(before)
+    fault.inject(demo)
+    try:
+        broken = validate(demo)
+    finally:
+        fault.restore(demo)
+    failed = {(c.host, c.check) for c in broken.failed}
+    assert not broken.passed
+    assert fault.must_fail <= failed, (fault.description, sorted(fault.must_fail - failed), failures(broken))
+    unrelated = [c for c in broken.failed if not fault.blames(c)]
+    assert not unrelated, (fault.description, [f"{c.host} | {c.check} | {c.actual}" for c in unrelated])
+    after = until_green(demo)
+    assert after.passed, (f"not green again after undoing: {fault.description}", failures(after))
+
+
+def test_green_through_the_inventory_over_ssh(demo: DemoLab, tmp_path: Path) -> None:
+    """Without --lab: NAPALM and the probes connect with the inventory's own connection options (SSH)."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(demo.inventory, inventory)
+    hosts = yaml.safe_load((inventory / "hosts.yaml").read_text())
+    for name, host in hosts.items():
+        ssh = demo.lab.ssh_options(name)
+        keys = {"key_file": ssh["key_file"], "known_hosts": ssh["known_hosts"]}
+        napalm_args = {**keys, **({"vtysh_pathspace": ssh["namespace"]} if name.startswith(("leaf", "spine")) else {})}
+        host["connection_options"] = {"napalm": {"extras": {"optional_args": napalm_args}}, "ssh": {"extras": keys}}
+    (inventory / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+    until_green(demo)
+    result = CliRunner().invoke(app, ["validate", "-i", str(inventory), "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0, [c for c in report["checks"] if not c["passed"]]
+    assert len(report["checks"]) >= 150
+
+
+def test_cli_exit_code_is_1_while_a_fault_is_in(demo: DemoLab) -> None:
+    fault = FAULTS[0]
+    assert until_green(demo).passed
+    fault.inject(demo)
+    try:
+        result = CliRunner().invoke(app, ["validate", "-i", str(demo.inventory), "--lab", str(demo.topology),
+                                          "--hosts", "leaf1", "--failed-only"], env={"COLUMNS": "200"})
+    finally:
+        fault.restore(demo)
+    assert result.exit_code == 1, result.output
+    assert "vni 10020 map" in result.output and "absent" in result.output
+    assert until_green(demo).passed

@@ -1,0 +1,121 @@
+"""`vxauto deploy` and `vxauto rollback`: push the rendered intent safely, and undo it.
+
+    vxauto deploy -i inventory --lab containerlab/evpn-frr.clab.yml             # dry run: per-host diff
+    vxauto deploy -i inventory --lab containerlab/evpn-frr.clab.yml --commit    # backup, push, commit
+    vxauto rollback leaf1 -i inventory --lab containerlab/evpn-frr.clab.yml     # undo leaf1's last commit
+
+Exit codes: 0 when every selected host succeeded (a dry run with changes included), 1 when a host
+failed, 2 for bad input (inventory, options, lab mismatch).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+
+from vxauto.cli.common import DEFAULT_INVENTORY, InventoryOption, bad_input_exits, console
+from vxauto.cli.fabric import GroupsOption, HostsOption, JsonOption, PlatformOption, RoleOption, WorkersOption
+from vxauto.deploy.run import DeployOptions, HostOutcome, deploy, rollback
+from vxauto.errors import VxautoError
+from vxauto.model.fabric import load_fabric
+from vxauto.model.select import select_hosts
+
+LabOption = Annotated[
+    Path | None,
+    typer.Option("--lab", help="Take SSH key, known_hosts and FRR pathspace from this running lab (topology file)."),
+]
+BackupsOption = Annotated[Path, typer.Option("--backups", help="Directory for running-config backups.")]
+
+STATUS_STYLE = {"unchanged": "dim", "would-change": "yellow", "changed": "green", "failed": "bold red"}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deploy")(deploy_command)
+    app.command("rollback")(rollback_command)
+
+
+def deploy_command(
+    inventory: InventoryOption = DEFAULT_INVENTORY,
+    hosts: HostsOption = None,
+    groups: GroupsOption = None,
+    role: RoleOption = None,
+    platform: PlatformOption = None,
+    commit: Annotated[bool, typer.Option("--commit", help="Apply (default: dry run, show the diff only).")] = False,
+    merge: Annotated[bool, typer.Option("--merge", help="Only add; remove nothing the intent lost.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace what vxauto owns (default).")] = False,
+    confirm_timeout: Annotated[int | None, typer.Option(
+        "--confirm-timeout", help="Commit-confirm: the device reverts after S seconds unless vxauto reconnects "
+        "and confirms.", min=1)] = None,
+    lab: LabOption = None,
+    backups: BackupsOption = Path("backups"),
+    workers: WorkersOption = 8,
+    as_json: JsonOption = False,
+) -> None:
+    """Push the rendered intent to the devices: a dry-run diff, or (--commit) backup, push, commit."""
+    with bad_input_exits():
+        if merge and replace:
+            raise VxautoError.single("command line", "--merge/--replace", "choose one")
+        fabric = load_fabric(inventory)
+        selected = select_hosts(fabric, hosts, groups, role, platform)
+        options = DeployOptions(commit=commit, replace=not merge, confirm_timeout=confirm_timeout,
+                                backups=backups, workers=workers, lab=lab)
+        outcomes = deploy(fabric, selected, options)
+    _report(outcomes, commit, as_json)
+    if any(outcome.status == "failed" for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+def rollback_command(
+    host: Annotated[str, typer.Argument(help="Inventory host to roll back.")],
+    to: Annotated[Path | None, typer.Option(
+        "--to", help="A backup file (path, or its name under BACKUPS/HOST/); default: undo the last commit.")] = None,
+    inventory: InventoryOption = DEFAULT_INVENTORY,
+    lab: LabOption = None,
+    backups: BackupsOption = Path("backups"),
+    as_json: JsonOption = False,
+) -> None:
+    """Undo HOST's last commit, or restore one of its backups (--to)."""
+    with bad_input_exits():
+        fabric = load_fabric(inventory)
+        select_hosts(fabric, [host])  # an unknown host is bad input (exit 2)
+        outcome = rollback(fabric, host, to, backups, lab)
+    _report([outcome], True, as_json)
+    if outcome.status == "failed":
+        raise typer.Exit(1)
+
+
+def _report(outcomes: list[HostOutcome], commit: bool, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({
+            "dry_run": not commit,
+            "hosts": [outcome.as_dict() for outcome in outcomes],
+            "changed": sum(o.status in ("changed", "would-change") for o in outcomes),
+            "failed": sum(o.status == "failed" for o in outcomes),
+        }, indent=1))
+        return
+    for outcome in outcomes:
+        if outcome.diff:
+            title = f"{outcome.host}: {'applied' if commit else 'would apply'}"
+            console.print(Panel(Syntax(outcome.diff.rstrip("\n"), "diff", theme="ansi_dark", word_wrap=True),
+                                title=title, title_align="left"))
+    table = Table(title="dry run (nothing changed)" if not commit else "deploy")
+    for column in ("host", "platform", "result", "-/+ lines", "seconds", "backup / error"):
+        table.add_column(column)
+    for outcome in outcomes:
+        removed, added = _counts(outcome.diff)
+        style = STATUS_STYLE.get(outcome.status, "")
+        table.add_row(outcome.host, outcome.platform, f"[{style}]{outcome.status}[/]",
+                      f"-{removed}/+{added}" if outcome.diff else "", f"{outcome.seconds:.1f}",
+                      outcome.error or outcome.backup or "")
+    console.print(table)
+
+
+def _counts(diff: str) -> tuple[int, int]:
+    lines = [line for line in diff.splitlines() if not line.startswith(("---", "+++"))]
+    return sum(line.startswith("-") for line in lines), sum(line.startswith("+") for line in lines)

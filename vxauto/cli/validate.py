@@ -1,0 +1,78 @@
+"""`vxauto validate`: compare the running fabric with the intent (getters + data-plane probes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vxauto.cli.common import DEFAULT_INVENTORY, InventoryOption, bad_input_exits, console, err_console
+from vxauto.cli.fabric import GroupsOption, HostsOption, JsonOption, PlatformOption, RoleOption
+from vxauto.errors import VxautoError
+from vxauto.model.fabric import load_fabric
+from vxauto.model.select import select_hosts
+from vxauto.validate.access import inventory_access, lab_access
+from vxauto.validate.expected import expected_state
+from vxauto.validate.report import print_report, report_json, write_junit
+from vxauto.validate.runner import DEFAULT_SETTLE_S, run_validation
+
+LabOption = Annotated[
+    Path | None,
+    typer.Option("--lab", help="Validate the running lab of this topology: reach its nodes through the lab "
+                 "(SSH key, known_hosts, node shells) instead of the inventory's addresses."),
+]
+JunitOption = Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")]
+WorkersOption = Annotated[int, typer.Option("--workers", help="Devices read concurrently.")]
+SettleOption = Annotated[
+    float, typer.Option("--settle", help="Seconds to wait for endpoint MACs to reach every leaf.")
+]
+FailedOnlyOption = Annotated[bool, typer.Option("--failed-only", help="Table: show failed checks only.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(validate)
+
+
+def validate(
+    inventory: InventoryOption = DEFAULT_INVENTORY,
+    hosts: HostsOption = None,
+    groups: GroupsOption = None,
+    role: RoleOption = None,
+    platform: PlatformOption = None,
+    lab: LabOption = None,
+    as_json: JsonOption = False,
+    junit: JunitOption = None,
+    workers: WorkersOption = 8,
+    settle: SettleOption = DEFAULT_SETTLE_S,
+    failed_only: FailedOnlyOption = False,
+) -> None:
+    """Check VNIs, VTEPs, EVPN sessions and routes, MACs and the data plane against the intent.
+
+    Exit 0 when every check passes, 1 when any fails, 2 on bad input.
+    """
+    with bad_input_exits():
+        if workers < 1:
+            raise VxautoError.single("command line", "--workers", "must be at least 1", workers)
+        if settle < 0:
+            raise VxautoError.single("command line", "--settle", "must not be negative", settle)
+        fabric = load_fabric(inventory)
+        selected = select_hosts(fabric, hosts, groups, role, platform)
+        state = expected_state(fabric, selected)
+        needed = sorted({*state.devices, *(e.node for p in state.probes for e in (p.source, p.target)),
+                         *(e.node for e in state.endpoints if any(e.vni in d.vnis for d in state.devices.values()))})
+        access = lab_access(lab, fabric, needed) if lab is not None else inventory_access(fabric)
+        try:
+            run = run_validation(fabric, selected, access.shell, access.params_for, workers=workers, settle=settle)
+        finally:
+            access.close()
+    if junit is not None:
+        write_junit(run.checks, junit, run.timings.get("total"))
+    if as_json:
+        print(json.dumps(report_json(run.checks), indent=2))
+    else:
+        print_report(console, run.checks, run.timings.get("total"), failed_only)
+        if junit is not None:
+            err_console.print(f"wrote {junit}", highlight=False)
+    raise typer.Exit(0 if run.passed else 1)

@@ -1,0 +1,225 @@
+"""`vxauto deploy` and `vxauto rollback` as a Python API (the CLI in vxauto/cli/deploy.py only prints).
+
+    outcomes = deploy(load_fabric("inventory"), DeployOptions(commit=True, lab=Path("containerlab/evpn-frr.clab.yml")))
+
+Connection parameters come from the inventory (`connection_options: napalm: extras: optional_args:` of a
+host, group or the defaults) or, with `lab`, from the running lab: its login key and known_hosts, each
+node's FRR pathspace and a per-node state directory (lab nodes share one filesystem). In lab mode every
+selected host must be a node of the lab whose management address is the host's inventory `hostname`, so
+a deploy never lands on a different machine than the inventory names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nornir.core import Nornir
+from nornir.core.inventory import ConnectionOptions, Host
+from nornir.core.plugins.connections import ConnectionPluginRegister
+from nornir.core.processor import Processor
+from nornir.core.task import AggregatedResult, MultiResult
+from nornir_napalm.plugins.connections import CONNECTION_NAME, Napalm
+
+from vxauto.deploy.tasks import deploy_host, napalm_driver_for, rollback_host
+from vxauto.errors import Problem, VxautoError
+from vxauto.model.fabric import Fabric
+from vxauto.model.nornir_inventory import nornir_for
+
+LAB_STATE_SUBDIR = "vxauto-deploy"
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    commit: bool = False
+    replace: bool = True
+    confirm_timeout: int | None = None
+    backups: Path = Path("backups")
+    workers: int = 8
+    lab: Path | None = None
+
+
+@dataclass
+class HostOutcome:
+    """What happened on one host. status: unchanged | would-change | changed | failed."""
+
+    host: str
+    platform: str
+    status: str
+    diff: str = ""
+    error: str | None = None
+    backup: str | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "platform": self.platform, "status": self.status, "changed": self.status ==
+                "changed", "failed": self.status == "failed", "diff": self.diff, "error": self.error,
+                "backup": self.backup, "seconds": round(self.seconds, 3)}
+
+
+class _Timing:
+    """Per-host wall time of the top-level task (a Nornir Processor: hooks measure, tasks do not)."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.took: dict[str, float] = {}
+
+    def task_started(self, task: Any) -> None:
+        return None
+
+    def task_completed(self, task: Any, result: AggregatedResult) -> None:
+        return None
+
+    def task_instance_started(self, task: Any, host: Host) -> None:
+        self.started[host.name] = time.monotonic()
+
+    def task_instance_completed(self, task: Any, host: Host, result: MultiResult) -> None:
+        self.took[host.name] = time.monotonic() - self.started.get(host.name, time.monotonic())
+
+    def subtask_instance_started(self, task: Any, host: Host) -> None:
+        return None
+
+    def subtask_instance_completed(self, task: Any, host: Host, result: MultiResult) -> None:
+        return None
+
+
+def lab_optional_args(lab: Any, node: str) -> dict[str, Any]:
+    """The frr driver's optional_args for a node of a running lab (`vxauto.lab.api.Lab`)."""
+    ssh = lab.ssh_options(node)
+    state = lab.node(node)
+    optional: dict[str, Any] = {
+        "key_file": ssh["key_file"], "known_hosts": ssh["known_hosts"],
+        # lab nodes share one filesystem: each keeps its rollback points in its own node directory
+        "state_dir": str(Path(state.node_dir) / LAB_STATE_SUBDIR),
+        # the lab knows which nodes run FRR; a host node must never reach another node's daemons
+        "frr": state.role == "frr",
+    }
+    if state.role == "frr":
+        optional["vtysh_pathspace"] = ssh["namespace"]  # the lab's FRR pathspace is the namespace name
+    return optional
+
+
+def lab_connection_options(fabric: Fabric, hosts: Sequence[str], lab_file: Path) -> dict[str, dict[str, Any]]:
+    """Per host: hostname and NAPALM optional_args from the running lab (raises if anything mismatches)."""
+    from vxauto.lab import api  # the lab is optional for deploy: import it only in lab mode
+
+    try:
+        lab = api.attach(lab_file)
+    except api.LabError as error:
+        raise VxautoError.single(str(lab_file), "", f"--lab: {error}") from None
+    problems: list[Problem] = []
+    options: dict[str, dict[str, Any]] = {}
+    for name in hosts:
+        if name not in lab.nodes:
+            problems.append(Problem("hosts.yaml", name, f"not a node of lab {lab.name} ({lab_file})"))
+            continue
+        node = lab.node(name)
+        written = fabric.hosts[name].hostname
+        if written != node.mgmt_ipv4:
+            problems.append(Problem("hosts.yaml", f"{name}.hostname", f"lab {lab.name} has this node at "
+                                    f"{node.mgmt_ipv4}; deploy refuses to connect elsewhere", written))
+            continue
+        ssh = lab.ssh_options(name)
+        optional = lab_optional_args(lab, name)
+        options[name] = {"hostname": node.mgmt_ipv4, "username": ssh["username"], "port": ssh["port"],
+                         "optional_args": optional}
+    VxautoError.collect(problems)
+    return options
+
+
+def connect_nornir(fabric: Fabric, hosts: Sequence[str], workers: int, lab: Path | None) -> Nornir:
+    """Nornir over the selected hosts with each host's NAPALM connection set up."""
+    chosen = set(hosts)
+    problems = []
+    for name in hosts:
+        try:
+            napalm_driver_for(fabric.hosts[name].platform, name)
+        except VxautoError as error:
+            problems += error.problems
+    VxautoError.collect(problems)
+    if CONNECTION_NAME not in ConnectionPluginRegister.available:
+        # InitNornir registers plugins from entry points; a Nornir built from objects must do it itself
+        ConnectionPluginRegister.register(CONNECTION_NAME, Napalm)
+    from_lab = lab_connection_options(fabric, hosts, lab) if lab is not None else {}
+    nornir = nornir_for(fabric, workers).filter(filter_func=lambda host: host.name in chosen)
+    for name, host in nornir.inventory.hosts.items():
+        params = host.get_connection_parameters(CONNECTION_NAME)
+        extras = dict(params.extras or {})
+        optional = dict(extras.get("optional_args") or {})
+        lab_params = from_lab.get(name, {})
+        optional.update(lab_params.get("optional_args", {}))
+        extras["optional_args"] = optional
+        host.connection_options[CONNECTION_NAME] = ConnectionOptions(
+            hostname=lab_params.get("hostname", params.hostname),
+            username=lab_params.get("username", params.username),
+            password=params.password,
+            port=lab_params.get("port", params.port),
+            platform=napalm_driver_for(fabric.hosts[name].platform, name),
+            extras=extras,
+        )
+    return nornir
+
+
+def deploy(
+    fabric: Fabric, hosts: Sequence[str], options: DeployOptions, processors: Sequence[Processor] = ()
+) -> list[HostOutcome]:
+    """Deploy the rendered intent to `hosts` (dry run unless `options.commit`); one outcome per host."""
+    nornir = connect_nornir(fabric, hosts, options.workers, options.lab)
+    timing = _Timing()
+    try:
+        results = nornir.with_processors([timing, *processors]).run(
+            task=deploy_host, fabric=fabric, commit=options.commit, replace=options.replace,
+            backups=options.backups, confirm_timeout=options.confirm_timeout,
+        )
+    finally:
+        nornir.close_connections()
+    outcomes = []
+    for name in hosts:
+        multi = results[name]
+        platform = fabric.hosts[name].platform
+        seconds = timing.took.get(name, 0.0)
+        if multi.failed:
+            backup = next((r.result for r in multi if r.name == "backup_running" and not r.failed), None)
+            outcomes.append(HostOutcome(name, platform, "failed", error=_error_text(multi), backup=backup,
+                                        seconds=seconds))
+            continue
+        top = multi[0]
+        diff = top.diff or ""
+        status = "unchanged" if not diff else ("changed" if options.commit else "would-change")
+        outcomes.append(HostOutcome(name, platform, status, diff=diff, backup=(top.result or {}).get("backup"),
+                                    seconds=seconds))
+    return outcomes
+
+
+def rollback(fabric: Fabric, host: str, to: Path | None, backups: Path, lab: Path | None) -> HostOutcome:
+    """Undo the host's last commit, or restore a backup file (`to`)."""
+    if to is not None and not to.exists():
+        candidate = backups / host / to.name
+        if not candidate.exists():
+            raise VxautoError.single(str(to), "", f"--to: no such backup (looked in {backups / host})")
+        to = candidate
+    nornir = connect_nornir(fabric, [host], 1, lab)
+    try:
+        results = nornir.run(task=rollback_host, to=to, backups=backups)
+    finally:
+        nornir.close_connections()
+    multi = results[host]
+    platform = fabric.hosts[host].platform
+    if multi.failed:
+        return HostOutcome(host, platform, "failed", error=_error_text(multi))
+    diff = multi[0].diff or ""
+    return HostOutcome(host, platform, "changed" if diff else "unchanged", diff=diff)
+
+
+def _error_text(multi: MultiResult) -> str:
+    """The innermost failure of a host's run, as one readable message."""
+    failures = [result for result in multi if result.failed and result.exception is not None]
+    for result in reversed(failures):
+        if type(result.exception).__name__ != "NornirSubTaskError":
+            return f"{type(result.exception).__name__}: {result.exception}"
+    if failures:
+        return str(failures[-1].exception)
+    return str(multi[0].result)

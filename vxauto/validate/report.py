@@ -1,0 +1,81 @@
+"""Validation reports: a Rich table for people, JSON for programs, JUnit XML for CI.
+
+JSON: `{"passed": bool, "checks": [{"host", "check", "expected", "actual", "passed"}]}`.
+JUnit: one `<testsuite>` per host, one `<testcase>` per check (classname `<host>.<kind>`), a
+`<failure>` carrying expected and actual for every failed check.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from vxauto.validate.checks import Check
+
+
+def report_json(checks: Sequence[Check]) -> dict[str, object]:
+    return {
+        "passed": bool(checks) and all(check.passed for check in checks),
+        "checks": [check.as_dict() for check in checks],
+    }
+
+
+def summary_line(checks: Sequence[Check], seconds: float | None = None) -> str:
+    failed = sum(not check.passed for check in checks)
+    hosts = len({check.host for check in checks})
+    timing = f" in {seconds:.1f} s" if seconds is not None else ""
+    verdict = "all passed" if not failed and checks else f"{failed} failed"
+    return f"{len(checks)} checks on {hosts} hosts{timing}: {verdict}"
+
+
+def checks_table(checks: Sequence[Check], title: str, failed_only: bool = False) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("host", "check", "expected", "actual"):
+        table.add_column(column, overflow="fold")
+    table.add_column("result", no_wrap=True)
+    for check in checks:
+        if failed_only and check.passed:
+            continue
+        verdict = Text("pass", style="green") if check.passed else Text("FAIL", style="bold red")
+        actual = Text(check.actual, style="" if check.passed else "red")
+        table.add_row(check.host, check.check, check.expected, actual, verdict)
+    return table
+
+
+def print_report(console: Console, checks: Sequence[Check], seconds: float | None = None,
+                 failed_only: bool = False) -> None:
+    console.print(checks_table(checks, summary_line(checks, seconds), failed_only))
+
+
+def junit_xml(checks: Sequence[Check], name: str = "vxauto validate", seconds: float | None = None) -> str:
+    hosts: dict[str, list[Check]] = {}
+    for check in checks:
+        hosts.setdefault(check.host, []).append(check)
+    failures = sum(not check.passed for check in checks)
+    root = ET.Element("testsuites", name=name, tests=str(len(checks)), failures=str(failures), errors="0")
+    if seconds is not None:
+        root.set("time", f"{seconds:.3f}")
+    for host, host_checks in hosts.items():
+        suite = ET.SubElement(
+            root, "testsuite", name=host, tests=str(len(host_checks)),
+            failures=str(sum(not c.passed for c in host_checks)), errors="0", skipped="0",
+        )
+        for check in host_checks:
+            case = ET.SubElement(suite, "testcase", name=check.check, classname=f"{host}.{check.kind or 'check'}")
+            if not check.passed:
+                failure = ET.SubElement(case, "failure", message=f"expected {check.expected}, got {check.actual}",
+                                        type="ValidationFailure")
+                failure.text = (f"host: {host}\ncheck: {check.check}\n"
+                                f"expected: {check.expected}\nactual: {check.actual}\n")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_junit(checks: Sequence[Check], path: Path, seconds: float | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(junit_xml(checks, seconds=seconds), encoding="utf-8")
