@@ -13,10 +13,9 @@ from vxauto.cli.fabric import GroupsOption, HostsOption, JsonOption, PlatformOpt
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import load_fabric
 from vxauto.model.select import select_hosts
-from vxauto.validate.access import inventory_access, lab_access
-from vxauto.validate.expected import expected_state
 from vxauto.validate.report import print_report, report_json, write_junit
-from vxauto.validate.runner import DEFAULT_SETTLE_S, run_validation
+from vxauto.validate.run import validate_fabric
+from vxauto.validate.runner import DEFAULT_SETTLE_S
 
 LabOption = Annotated[
     Path | None,
@@ -59,14 +58,7 @@ def validate(
             raise VxautoError.single("command line", "--settle", "must not be negative", settle)
         fabric = load_fabric(inventory)
         selected = select_hosts(fabric, hosts, groups, role, platform)
-        state = expected_state(fabric, selected)
-        needed = sorted({*state.devices, *(e.node for p in state.probes for e in (p.source, p.target)),
-                         *(e.node for e in state.endpoints if any(e.vni in d.vnis for d in state.devices.values()))})
-        access = lab_access(lab, fabric, needed) if lab is not None else inventory_access(fabric)
-        try:
-            run = run_validation(fabric, selected, access.shell, access.params_for, workers=workers, settle=settle)
-        finally:
-            access.close()
+        run = validate_fabric(fabric, selected, lab, workers=workers, settle=settle)
     if junit is not None:
         write_junit(run.checks, junit, run.timings.get("total"))
     if as_json:

@@ -22,12 +22,18 @@ options:
     description: The vxauto inventory directory, relative to the inventory file.
     type: str
     default: .
+  lab:
+    description:
+      - A containerlab topology (relative to the inventory file) whose running lab the modules connect
+        through (SSH key, known_hosts, FRR pathspace); exposed as C(vxauto_lab). Leave it out for a real fabric.
+    type: str
 """
 
 EXAMPLES = r"""
 # inventory/vxauto.yml
 plugin: vxauto.fabric.vxauto
 directory: .
+lab: ../containerlab/evpn-frr.clab.yml
 """
 
 import os
@@ -60,6 +66,9 @@ class InventoryModule(BaseInventoryPlugin):
         # The modules import vxauto: run them with the Python running Ansible (the one that has vxauto).
         self.inventory.set_variable("all", "ansible_python_interpreter", sys.executable)
         self.inventory.set_variable("all", "vxauto_inventory", os.path.abspath(directory))
+        if self.get_option("lab"):
+            lab = os.path.abspath(os.path.join(os.path.dirname(path), self.get_option("lab")))
+            self.inventory.set_variable("all", "vxauto_lab", lab)
         for group in fabric.group_members:
             self.inventory.add_group(group)
         for name, host in fabric.hosts.items():

@@ -1,0 +1,54 @@
+"""Validate a fabric from Python: the one entry point the CLI, Ansible and tests share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vxauto.errors import VxautoError
+from vxauto.model.fabric import Fabric
+from vxauto.validate.access import inventory_access, lab_access
+from vxauto.validate.expected import expected_state
+from vxauto.validate.runner import DEFAULT_SETTLE_S, ValidationRun, driver_class, run_validation
+
+
+def validate_fabric(
+    fabric: Fabric,
+    selected: Sequence[str] | None = None,
+    lab: Path | None = None,
+    workers: int = 8,
+    settle: float = DEFAULT_SETTLE_S,
+) -> ValidationRun:
+    """Compare the selected hosts (all when None) with the intent, through the lab or the inventory's
+    own connection data; raises `VxautoError` on bad input (unknown lab node, nothing to validate)."""
+    state = expected_state(fabric, selected)
+    probe_nodes = {endpoint.node for probe in state.probes for endpoint in (probe.source, probe.target)}
+    mac_nodes = {e.node for e in state.endpoints if any(e.vni in d.vnis for d in state.devices.values())}
+    needed = sorted({*state.devices, *probe_nodes, *mac_nodes})
+    access = lab_access(lab, fabric, needed) if lab is not None else inventory_access(fabric)
+    try:
+        return run_validation(fabric, selected, access.shell, access.params_for, workers=workers, settle=settle)
+    finally:
+        access.close()
+
+
+def vxlan_facts(fabric: Fabric, host: str, lab: Path | None = None) -> dict[str, Any]:
+    """The VXLAN getters of one VTEP or router (`get_vxlan_vnis`, `get_vxlan_vteps`), read live."""
+    device = expected_state(fabric, [host]).devices.get(host)
+    if device is None:
+        raise VxautoError.single("hosts.yaml", host, "has no VXLAN state to read (it is an endpoint host)")
+    access = lab_access(lab, fabric, [host]) if lab is not None else inventory_access(fabric)
+    try:
+        params = access.params_for(device)
+        driver = driver_class(params.driver)(
+            params.hostname, params.username, params.password, timeout=params.timeout,
+            optional_args=params.optional_args,
+        )
+        driver.open()
+        try:
+            return {"vnis": driver.get_vxlan_vnis(), "vteps": driver.get_vxlan_vteps()}
+        finally:
+            driver.close()
+    finally:
+        access.close()
