@@ -19,7 +19,7 @@ if ((${#missing[@]})); then
   echo "bootstrap: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/tmp/vxauto-apt.log 2>&1 || { tail -n 40 /tmp/vxauto-apt.log >&2; exit 1; }
 fi
 
 PYTHON=${PYTHON:-python3}
@@ -29,7 +29,11 @@ fi
 stamp=.venv/.vxauto-installed
 if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   echo "bootstrap: installing Python packages into .venv"
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[test,ansible]'
+  log=.venv/pip-install.log
+  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e '.[test,ansible]'; } >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "bootstrap: pip install failed (full log: $log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
