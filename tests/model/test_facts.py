@@ -8,11 +8,11 @@ import pytest
 import yaml
 
 from tests.conftest import DEMO_INVENTORY
+from vxauto.errors import VxautoError
 from vxauto.model import load_fabric
 from vxauto.model.generate import GenerateOptions, generate, write_inventory
 from vxauto.model.nornir_inventory import VxautoInventory, nornir_for
 from vxauto.model.select import select_hosts
-from vxauto.errors import VxautoError
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from vxauto.cli.common import DEFAULT_INVENTORY, InventoryOption, bad_input_exits, console
 from vxauto.cli.fabric import GroupsOption, HostsOption, JsonOption, PlatformOption, RoleOption, WorkersOption
+from vxauto.cli.progress import nornir_progress
 from vxauto.deploy.run import DeployOptions, HostOutcome, deploy, rollback
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import load_fabric
@@ -65,7 +66,8 @@ def deploy_command(
         selected = select_hosts(fabric, hosts, groups, role, platform)
         options = DeployOptions(commit=commit, replace=not merge, confirm_timeout=confirm_timeout,
                                 backups=backups, workers=workers, lab=lab)
-        outcomes = deploy(fabric, selected, options)
+        with nornir_progress("deploying" if commit else "diffing", enabled=not as_json) as processors:
+            outcomes = deploy(fabric, selected, options, processors)
     _report(outcomes, commit, as_json)
     if any(outcome.status == "failed" for outcome in outcomes):
         raise typer.Exit(1)

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from vxauto.cli.common import DEFAULT_INVENTORY, InventoryOption, bad_input_exits, console, err_console
+from vxauto.cli.progress import nornir_progress
 from vxauto.model.fabric import Fabric, load_fabric
 from vxauto.model.generate import GenerateOptions, generate, write_inventory
 from vxauto.model.nornir_inventory import nornir_for
@@ -71,7 +72,8 @@ def render(
     out.mkdir(parents=True, exist_ok=True)
     chosen = set(selected)
     nornir = nornir_for(fabric, workers).filter(filter_func=lambda host: host.name in chosen)
-    results = nornir.run(task=render_config, fabric=fabric, out_dir=out)
+    with nornir_progress("rendering", enabled=not as_json) as processors:
+        results = nornir.with_processors(processors).run(task=render_config, fabric=fabric, out_dir=out)
     summary = []
     for name in selected:
         result = results[name][0]

@@ -58,7 +58,11 @@ def validate(
             raise VxautoError.single("command line", "--settle", "must not be negative", settle)
         fabric = load_fabric(inventory)
         selected = select_hosts(fabric, hosts, groups, role, platform)
-        run = validate_fabric(fabric, selected, lab, workers=workers, settle=settle)
+        if as_json:
+            run = validate_fabric(fabric, selected, lab, workers=workers, settle=settle)
+        else:
+            with err_console.status(f"validating {len(selected)} hosts: getters and data-plane probes"):
+                run = validate_fabric(fabric, selected, lab, workers=workers, settle=settle)
     if junit is not None:
         write_junit(run.checks, junit, run.timings.get("total"))
     if as_json:
