@@ -44,3 +44,14 @@ def test_a_lab_that_is_not_up_exits_2(tmp_path: Path) -> None:
     shutil.copy(REPO / "containerlab" / "evpn-frr.clab.yml", topology)
     code, output = run("-i", str(DEMO_INVENTORY), "--lab", str(topology))
     assert code == 2 and "--lab" in output and str(topology) in output
+
+
+def test_traffic_needs_a_lab() -> None:
+    from typer.testing import CliRunner
+
+    from tests.conftest import DEMO_INVENTORY
+    from vxauto.cli.main import app
+
+    result = CliRunner().invoke(app, ["validate", "-i", str(DEMO_INVENTORY), "--traffic"])
+    assert result.exit_code == 2
+    assert "--traffic: needs --lab" in result.output

@@ -99,3 +99,29 @@ def test_cli_exit_code_is_1_while_a_fault_is_in(demo: DemoLab) -> None:
     assert result.exit_code == 1, result.output
     assert "vni 10020 map" in result.output and "absent" in result.output
     assert until_green(demo).passed
+
+
+def test_traffic_watch_is_clean_and_names_a_vni_in_the_wrong_tunnel(demo: DemoLab) -> None:
+    """`--traffic`: no error in the tunnels of a green fabric; with leaf1 mapping red-web into VNI 10040
+    (blue-db, a VNI leaf1 must not carry), the capture on leaf1 names that VNI during the same run."""
+    from vxauto.model import load_fabric
+    from vxauto.validate.run import validate_fabric
+
+    until_green(demo)
+    fabric = load_fabric(demo.inventory)
+    clean = validate_fabric(fabric, None, demo.topology, traffic=True)
+    traffic = [c for c in clean.checks if c.kind == "traffic"]
+    assert {c.host for c in traffic if c.check == "traffic anomalies"} == {"leaf1", "leaf2", "leaf3", "leaf4"}
+    assert all(c.passed for c in traffic), [c.actual for c in traffic if not c.passed]
+    assert any(int(c.actual.split()[0]) > 0 for c in traffic if c.check == "traffic anomalies")
+    fault = next(f for f in FAULTS if f.name == "wrong-vni")
+    fault.inject(demo)
+    try:
+        broken = validate_fabric(fabric, None, demo.topology, traffic=True)
+    finally:
+        fault.restore(demo)
+    failed_traffic = [c for c in broken.checks if c.kind == "traffic" and not c.passed]
+    assert failed_traffic, [c.check for c in broken.checks if c.kind == "traffic"]
+    assert {c.host for c in failed_traffic} == {"leaf1"}, [(c.host, c.check, c.actual) for c in failed_traffic]
+    assert any("10040" in c.check for c in failed_traffic), [(c.check, c.actual) for c in failed_traffic]
+    assert until_green(demo).passed

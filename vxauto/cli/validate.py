@@ -46,6 +46,9 @@ def validate(
     workers: WorkersOption = 8,
     settle: SettleOption = DEFAULT_SETTLE_S,
     failed_only: FailedOnlyOption = False,
+    traffic: Annotated[bool, typer.Option(
+        "--traffic", help="Capture the VXLAN traffic of every VTEP during the checks (lab only) and add the "
+        "anomalies vxauto monitor finds to the report.")] = False,
 ) -> None:
     """Check VNIs, VTEPs, EVPN sessions and routes, MACs and the data plane against the intent.
 
@@ -59,10 +62,10 @@ def validate(
         fabric = load_fabric(inventory)
         selected = select_hosts(fabric, hosts, groups, role, platform)
         if as_json:
-            run = validate_fabric(fabric, selected, lab, workers=workers, settle=settle)
+            run = validate_fabric(fabric, selected, lab, workers=workers, settle=settle, traffic=traffic)
         else:
             with err_console.status(f"validating {len(selected)} hosts: getters and data-plane probes"):
-                run = validate_fabric(fabric, selected, lab, workers=workers, settle=settle)
+                run = validate_fabric(fabric, selected, lab, workers=workers, settle=settle, traffic=traffic)
     if junit is not None:
         write_junit(run.checks, junit, run.timings.get("total"))
     if as_json:

@@ -11,6 +11,7 @@ from vxauto.model.fabric import Fabric
 from vxauto.validate.access import inventory_access, lab_access
 from vxauto.validate.expected import expected_state
 from vxauto.validate.runner import DEFAULT_SETTLE_S, ValidationRun, driver_class, run_validation
+from vxauto.validate.traffic import traffic_checks, watch_vteps
 
 
 def validate_fabric(
@@ -19,18 +20,39 @@ def validate_fabric(
     lab: Path | None = None,
     workers: int = 8,
     settle: float = DEFAULT_SETTLE_S,
+    traffic: bool = False,
 ) -> ValidationRun:
     """Compare the selected hosts (all when None) with the intent, through the lab or the inventory's
-    own connection data; raises `VxautoError` on bad input (unknown lab node, nothing to validate)."""
+    own connection data; raises `VxautoError` on bad input (unknown lab node, nothing to validate).
+
+    `traffic` (lab only) captures the VXLAN traffic every VTEP sends while the checks run and adds the
+    anomalies `vxauto.monitor` finds in it as checks."""
     state = expected_state(fabric, selected)
     probe_nodes = {endpoint.node for probe in state.probes for endpoint in (probe.source, probe.target)}
     mac_nodes = {e.node for e in state.endpoints if any(e.vni in d.vnis for d in state.devices.values())}
     needed = sorted({*state.devices, *probe_nodes, *mac_nodes})
+    if traffic and lab is None:
+        raise VxautoError.single("command line", "--traffic", "needs --lab (it captures inside the lab's nodes)")
     access = lab_access(lab, fabric, needed) if lab is not None else inventory_access(fabric)
     try:
-        return run_validation(fabric, selected, access.shell, access.params_for, workers=workers, settle=settle)
+        def checks() -> ValidationRun:
+            return run_validation(fabric, selected, access.shell, access.params_for, workers=workers, settle=settle)
+
+        if not traffic:
+            return checks()
+        watch = watch_vteps(fabric, _lab_namespaces(lab), [n for n in state.devices if fabric.hosts[n].data.vtep])
+        run = watch.run_while(checks)
+        run.checks.extend(traffic_checks(watch.reports()))
+        return run
     finally:
         access.close()
+
+
+def _lab_namespaces(topology: Path | None) -> dict[str, str]:
+    from vxauto.lab import api
+
+    lab = api.attach(topology)
+    return {name: node.namespace for name, node in lab.nodes.items()}
 
 
 def vxlan_facts(fabric: Fabric, host: str, lab: Path | None = None) -> dict[str, Any]:
