@@ -7,8 +7,10 @@ so it can change the intent, and waits while someone else runs a lab of the same
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -59,6 +61,33 @@ class RunningLab:
         ssh = self.lab.ssh_options(node)
         optional = {**lab_optional_args(self.lab, node), **extra}
         return FrrDriver(str(ssh["host"]), "root", "", optional_args=optional)
+
+
+def sshd_pids(lab: RunningLab, node: str) -> list[int]:
+    """Every sshd process of a node: the listener and the sessions."""
+    identity = netns.netns_identity(lab.lab.namespace(node))
+    pids = netns.pids_in_namespaces([identity] if identity else [])
+    return [pid for pid in pids if _comm(pid) == "sshd"]
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def kill_sshd(lab: RunningLab, node: str) -> None:
+    for pid in sshd_pids(lab, node):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def restart_sshd(lab: RunningLab, node: str) -> None:
+    """Start the node's sshd again the way the lab started it."""
+    directory = lab.lab.node(node).node_dir
+    lab.lab.exec_in(node, f"/usr/sbin/sshd -f {directory}/sshd_config -E {directory}/sshd.log", check=True)
+    assert netns.wait_for_ssh(lab.lab.node(node).mgmt_ipv4, 20)
 
 
 def lab_machine_missing() -> str | None:

@@ -8,8 +8,6 @@ Tests run in file order; each starts by stating (or deploying) the intent it nee
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -19,10 +17,9 @@ import yaml
 from nornir.core.inventory import Host
 from typer.testing import CliRunner
 
-from tests.deploy.conftest import RunningLab
+from tests.deploy.conftest import RunningLab, kill_sshd, restart_sshd
 from vxauto.cli.main import app
 from vxauto.deploy.run import DeployOptions, deploy
-from vxauto.lab import netns
 from vxauto.model.fabric import load_fabric
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -173,21 +170,8 @@ class KillSshdAtCommit:
 
     def subtask_instance_started(self, task: Any, host: Host) -> None:
         if host.name == self.node and task.name == "commit_candidate":
-            for pid in sshd_pids(self.lab, self.node):
-                os.kill(pid, signal.SIGKILL)
+            kill_sshd(self.lab, self.node)
             self.killed = True
-
-
-def sshd_pids(lab: RunningLab, node: str) -> list[int]:
-    identity = netns.netns_identity(lab.lab.namespace(node))
-    pids = netns.pids_in_namespaces([identity] if identity else [])
-    return [pid for pid in pids if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd"]
-
-
-def restart_sshd(lab: RunningLab, node: str) -> None:
-    directory = lab.lab.node(node).node_dir
-    lab.lab.exec_in(node, f"/usr/sbin/sshd -f {directory}/sshd_config -E {directory}/sshd.log", check=True)
-    assert netns.wait_for_ssh(lab.lab.node(node).mgmt_ipv4, 20)
 
 
 def set_overlay_mtu(inventory: Path, mtu: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +20,11 @@ from napalm.base import models
 from napalm.base.exceptions import CommitConfirmException, CommitError, ConnectionException
 from napalm.base.test.helpers import test_model as fits_model
 
-from tests.deploy.conftest import RunningLab
+from tests.deploy.conftest import RunningLab, kill_sshd, restart_sshd
 from vxauto.deploy.napalm_frr.bundle import Bundle
 from vxauto.deploy.napalm_frr.driver import FrrDriver
 from vxauto.deploy.napalm_frr.frr import DEFAULT_LINES
+from vxauto.lab import netns
 from vxauto.model.fabric import load_fabric
 from vxauto.render.engine import render_device
 from vxauto.validate.models import vni_table_problems, vtep_table_problems
@@ -315,6 +317,62 @@ def test_merge_adds_without_removing(
     assert "vni 10099" in config and "vni 10030" in config
     commit(leaf1, bundle_text(running_lab.fabric.inventory, "leaf1"))
     assert "vni 10099" not in frr_running(running_lab, "leaf1")
+
+
+def _txn_running(lab: RunningLab, node: str) -> bool:
+    identity = netns.netns_identity(lab.lab.namespace(node))
+    for pid in netns.pids_in_namespaces([identity] if identity else []):
+        try:
+            if b"txn.sh" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_ssh_lost_during_the_transaction_leaves_the_device_fully_applied(
+    running_lab: RunningLab, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The device-side transaction is detached from the SSH session: it finishes without its client."""
+    inventory = running_lab.fabric.inventory
+    original = bundle_text(inventory, "leaf2")
+    changed = bundle_text(without_blue_web_on_leaf1(inventory, tmp_path_factory.getbasetemp()), "leaf2")
+    device = running_lab.driver("leaf2")
+    device.open()
+    commit(device, original)
+    device.load_replace_candidate(config=changed)
+    assert "-  vni 10030" in device.compare_config()
+    killed = threading.Event()
+
+    def kill_sshd_once_the_transaction_runs() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed.is_set():
+            if _txn_running(running_lab, "leaf2"):
+                kill_sshd(running_lab, "leaf2")
+                killed.set()
+            time.sleep(0.002)
+
+    killer = threading.Thread(target=kill_sshd_once_the_transaction_runs)
+    killer.start()
+    try:
+        with pytest.raises(ConnectionException):
+            device.commit_config()
+    finally:
+        killer.join()
+        device.close()
+        restart_sshd(running_lab, "leaf2")
+    assert killed.is_set()
+    status = Path(device.state_dir) / "txn.status"
+    wait_for(status.exists, 60, "the transaction to finish on the device")
+    assert status.read_text().strip() == "applied"
+    again = running_lab.driver("leaf2")
+    again.open()
+    try:
+        again.load_replace_candidate(config=changed)
+        assert again.compare_config() == ""  # all of it, not part of it
+        commit(again, original)
+    finally:
+        again.close()
 
 
 def test_an_unknown_host_key_is_refused(running_lab: RunningLab, tmp_path: Path) -> None:

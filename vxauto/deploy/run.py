@@ -94,11 +94,12 @@ def lab_optional_args(lab: Any, node: str) -> dict[str, Any]:
         "key_file": ssh["key_file"], "known_hosts": ssh["known_hosts"],
         # lab nodes share one filesystem: each keeps its rollback points in its own node directory
         "state_dir": str(Path(state.node_dir) / LAB_STATE_SUBDIR),
-        # the lab knows which nodes run FRR; a host node must never reach another node's daemons
-        "frr": state.role == "frr",
     }
     if state.role == "frr":
         optional["vtysh_pathspace"] = ssh["namespace"]  # the lab's FRR pathspace is the namespace name
+    else:
+        # a plain host node shares the machine's vtysh binary but runs no FRR: never ask vtysh there
+        optional["frr"] = False
     return optional
 
 

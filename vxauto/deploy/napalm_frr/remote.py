@@ -1,8 +1,9 @@
-"""One SSH session to a Linux/FRR device: Netmiko logs in, commands run on exec channels.
+"""One SSH session to a Linux/FRR device: Netmiko logs in, commands run in one plain `sh` per session.
 
-Netmiko (`device_type="linux"`) opens the connection: key or password authentication, and the host
-key checked against a known_hosts file with Paramiko's RejectPolicy (`ssh_strict=True`); an unknown or
-changed host key refuses the connection. Host-key checking cannot be turned off through this driver.
+Netmiko (`device_type="linux"`) opens the connection: its SSH client with key or password
+authentication and the host key checked against a known_hosts file with Paramiko's RejectPolicy
+(`ssh_strict=True`); an unknown or changed host key refuses the connection. Host-key checking cannot be
+turned off through this driver.
 
 Commands then run in one non-interactive `sh` on an SSH channel of Netmiko's own Paramiko transport, not
 by screen-scraping its interactive shell: the driver needs each command's exit status, stdout and stderr
@@ -99,16 +100,35 @@ class Session:
         if options.known_hosts is not None and not Path(options.known_hosts).is_file():
             raise ConnectionException(f"{self.host}: known_hosts file {options.known_hosts} not found "
                                       "(host keys are always checked)")
+        self._shell: paramiko.Channel | None = None
         try:
-            # Netmiko authenticates and checks the host key; its prompt handshake (session_preparation)
-            # is skipped because commands never go through the interactive shell
             self.netmiko = ConnectHandler(**netmiko_params(options), auto_connect=False)
-            self.netmiko.establish_connection()
-            self._shell: paramiko.Channel | None = None
+            self._connect()
         except NetmikoAuthenticationException as error:
             raise ConnectionException(f"{self.host}: authentication failed: {_first_line(error)}") from None
         except (NetmikoTimeoutException, paramiko.SSHException, OSError, EOFError) as error:
             raise ConnectionException(f"{self.host}: cannot connect: {_first_line(error)}") from None
+
+    def _connect(self) -> None:
+        """Netmiko's SSH client (host-key policy, known_hosts, key, ssh_config) connected without the
+        interactive login shell Netmiko would start next: commands never use it, and a login shell
+        runs the user's profile, which costs as much as a short command on hosts with heavy rc files.
+        """
+        build = getattr(self.netmiko, "_build_ssh_client", None)
+        parameters = getattr(self.netmiko, "_connect_params_dict", None)
+        if build is None or parameters is None:  # a Netmiko without these helpers: its public path
+            self.netmiko.establish_connection()
+            return
+        client = build()
+        try:
+            client.connect(**parameters())
+        except paramiko.AuthenticationException as error:
+            client.close()
+            raise NetmikoAuthenticationException(str(error)) from None
+        except (OSError, paramiko.SSHException):
+            client.close()
+            raise
+        self.netmiko.remote_conn_pre = client
 
     @property
     def transport(self) -> paramiko.Transport | None:
@@ -124,8 +144,12 @@ class Session:
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 self._shell.close()
             self._shell = None
-        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):  # the peer may be gone already
-            self.netmiko.disconnect()
+        client = getattr(self.netmiko, "remote_conn_pre", None)
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException, AttributeError):  # peer may be gone
+            if getattr(self.netmiko, "remote_conn", None) is not None:
+                self.netmiko.disconnect()  # the public path opened Netmiko's own shell: let it close it
+            elif client is not None:
+                client.close()
 
     def _open_shell(self, limit: float) -> paramiko.Channel:
         """One `sh` per connection, fed command after command on stdin.
