@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 .venv/bin/ruff check .
+.venv/bin/mypy
 status=0
 .venv/bin/pytest -q "$@" || status=$?
 # pytest exits 5 when no test was collected (e.g. a filter that matches nothing): not a failure here.

@@ -188,7 +188,12 @@ def live(
                         view.update(summary(report, top_flows=15))
                     report = capture.run(seconds, refresh)
             else:
-                report = capture.run(seconds, lambda r: (latest.append(r), latest.pop(0) if len(latest) > 1 else None))
+                def keep_latest(fresh: Report) -> None:
+                    latest.append(fresh)
+                    if len(latest) > 1:
+                        latest.pop(0)
+
+                report = capture.run(seconds, keep_latest)
         finally:
             if server is not None:
                 server.shutdown()

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from nornir.core.inventory import Host
+from nornir.core.processor import Processor
 from nornir.core.task import AggregatedResult, MultiResult, Task
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -43,7 +44,7 @@ class ProgressBar:
 
 
 @contextmanager
-def nornir_progress(description: str, enabled: bool = True) -> Iterator[list[ProgressBar]]:
+def nornir_progress(description: str, enabled: bool = True) -> Iterator[list[Processor]]:
     """Yields the processors to hand to `Nornir.with_processors` (none when disabled, e.g. with --json)."""
     if not enabled:
         yield []

@@ -603,7 +603,7 @@ def _start_pyvtep(state: NodeState, config: Path) -> None:
     """Run pyvtep in the node (after its scripts made the bridges); ready when its API answers `status`."""
     from vxauto.vtep.config import load_config
 
-    socket_path = Path(load_config(config).api.socket)
+    socket_path = load_config(config).socket_path
     log = open(Path(state.node_dir) / "pyvtep.log", "ab")  # noqa: SIM115 - handed to the daemon
     try:
         process = subprocess.Popen(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -174,7 +174,10 @@ class Fabric:
         return [problem for check in checks for problem in check()]
 
     def _check_names_unique(self) -> Iterator[Problem]:
-        for kind, items in (("segments", self.intent.segments), ("tenants", self.intent.tenants)):
+        named: tuple[tuple[str, Sequence[Segment | Tenant]], ...] = (
+            ("segments", self.intent.segments), ("tenants", self.intent.tenants),
+        )
+        for kind, items in named:
             seen: dict[str, int] = {}
             for index, item in enumerate(items):
                 if item.name in seen:

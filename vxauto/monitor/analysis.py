@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from typing import Literal, TypedDict
 
 import numpy as np
 
@@ -122,6 +123,25 @@ class FlowSummary:
     last_ns: int
 
 
+class TenantTotals(TypedDict):
+    """One tenant of `Report.tenants`: its VNIs' traffic added up."""
+
+    packets: int
+    bytes: int
+    bum: int
+    unicast: int
+    vnis: list[int]
+
+
+class VtepTotals(TypedDict):
+    """One VTEP (outer address) of `Report.vteps`."""
+
+    name: str | None
+    sent_packets: int
+    received_packets: int
+    vnis: list[int]
+
+
 @dataclass
 class Report:
     source: str
@@ -133,8 +153,8 @@ class Report:
     last_ns: int
     decode: DecodeStats
     vnis: dict[int, VniSummary]
-    tenants: dict[str, dict[str, object]]
-    vteps: dict[str, dict[str, object]]
+    tenants: dict[str, TenantTotals]
+    vteps: dict[str, VtepTotals]
     pairs: list[PairSummary]
     flows: list[FlowSummary]
     anomalies: list[Anomaly]
@@ -418,31 +438,34 @@ class Analyzer:
             summary.vteps.sort()
         return dict(sorted(vnis.items()))
 
-    def _tenants(self, vnis: dict[int, VniSummary]) -> dict[str, dict[str, object]]:
+    def _tenants(self, vnis: dict[int, VniSummary]) -> dict[str, TenantTotals]:
         if self.intent is None:
             return {}
-        tenants: dict[str, dict[str, object]] = {}
+        tenants: dict[str, TenantTotals] = {}
         for vni, summary in vnis.items():
             name = summary.tenant or "(not in intent)"
             entry = tenants.setdefault(name, {"packets": 0, "bytes": 0, "bum": 0, "unicast": 0, "vnis": []})
-            entry["packets"] += summary.packets  # type: ignore[operator]
-            entry["bytes"] += summary.bytes  # type: ignore[operator]
-            entry["bum"] += summary.bum  # type: ignore[operator]
-            entry["unicast"] += summary.unicast  # type: ignore[operator]
-            entry["vnis"].append(vni)  # type: ignore[union-attr]
+            entry["packets"] += summary.packets
+            entry["bytes"] += summary.bytes
+            entry["bum"] += summary.bum
+            entry["unicast"] += summary.unicast
+            entry["vnis"].append(vni)
         return dict(sorted(tenants.items()))
 
-    def _vteps(self, pairs: list[PairSummary]) -> dict[str, dict[str, object]]:
-        vteps: dict[str, dict[str, object]] = {}
+    def _vteps(self, pairs: list[PairSummary]) -> dict[str, VtepTotals]:
+        vteps: dict[str, VtepTotals] = {}
         for pair in pairs:
-            for address, direction in ((pair.src, "sent"), (pair.dst, "received")):
+            ends: tuple[tuple[str, Literal["sent_packets", "received_packets"]], ...] = (
+                (pair.src, "sent_packets"), (pair.dst, "received_packets"),
+            )
+            for address, packets_key in ends:
                 entry = vteps.setdefault(address, {"name": self._name(address), "sent_packets": 0,
                                                    "received_packets": 0, "vnis": []})
-                entry[f"{direction}_packets"] += pair.counters["packets"]  # type: ignore[operator]
-                if pair.vni not in entry["vnis"]:  # type: ignore[operator]
-                    entry["vnis"].append(pair.vni)  # type: ignore[union-attr]
+                entry[packets_key] += pair.counters["packets"]
+                if pair.vni not in entry["vnis"]:
+                    entry["vnis"].append(pair.vni)
         for entry in vteps.values():
-            entry["vnis"].sort()  # type: ignore[union-attr]
+            entry["vnis"].sort()
         return dict(sorted(vteps.items()))
 
     def _flow_summaries(self) -> list[FlowSummary]:

@@ -239,6 +239,7 @@ def _outer_ip(ip: np.ndarray, size: np.ndarray, ethertype: np.ndarray, frame: _S
         src_v4 = column(ip, 12, ">u4").astype(np.uint64) | _MAPPED
         dst_v4 = column(ip, 16, ">u4").astype(np.uint64) | _MAPPED
     if not any_v6:
+        assert src_v4 is not None and dst_v4 is not None  # any_v4 holds: no IPv6 here and the no-IP case returned
         zeros = np.zeros(len(first), np.uint64)
         return {"version": np.full(len(first), 4, np.uint8), "header_len": header_len, "ip_len": total,
                 "src_hi": zeros, "src_lo": src_v4, "dst_hi": zeros, "dst_lo": dst_v4}
@@ -248,6 +249,7 @@ def _outer_ip(ip: np.ndarray, size: np.ndarray, ethertype: np.ndarray, frame: _S
     if not any_v4:
         return {"version": np.full(len(first), 6, np.uint8), "header_len": np.full(len(first), 40, np.int64),
                 "ip_len": v6_len, **v6_fields}
+    assert src_v4 is not None and dst_v4 is not None  # any_v4 holds: the IPv6-only case returned above
     zero = np.uint64(0)
     return {
         "version": np.where(v4, 4, 6).astype(np.uint8),

@@ -199,7 +199,7 @@ def _short(value: int) -> str:
 
 def _tenant_table(report: Report) -> str:
     rows = "".join(
-        f"<tr><td>{escape(name)}</td><td>{escape(', '.join(map(str, e['vnis'])))}</td>"  # type: ignore[arg-type]
+        f"<tr><td>{escape(name)}</td><td>{escape(', '.join(map(str, e['vnis'])))}</td>"
         f"<td class='n'>{e['packets']}</td><td class='n'>{e['bytes']}</td><td class='n'>{e['bum']}</td>"
         f"<td class='n'>{e['unicast']}</td></tr>"
         for name, e in report.tenants.items()
@@ -211,7 +211,7 @@ def _tenant_table(report: Report) -> str:
 def _vtep_table(report: Report) -> str:
     rows = "".join(
         f"<tr><td>{escape(address)}</td><td>{escape(str(e['name'] or '-'))}</td><td class='n'>{e['sent_packets']}"
-        f"</td><td class='n'>{e['received_packets']}</td><td>{escape(', '.join(map(str, e['vnis'])))}</td></tr>"  # type: ignore[arg-type]
+        f"</td><td class='n'>{e['received_packets']}</td><td>{escape(', '.join(map(str, e['vnis'])))}</td></tr>"
         for address, e in report.vteps.items()
     )
     return ("<table><tr><th>VTEP</th><th>device</th><th>sent</th><th>received</th><th>VNIs</th></tr>"

@@ -166,6 +166,7 @@ class IpfixExporter:
             return None
         counts = (*delta, _ms(flow.first_ns), _ms(flow.last_ns))
         segment = segment_id(flow.vni)
+        values: tuple[int | bytes, ...]  # the fields of the template chosen below, in its order
         if flow.ethertype in ("ipv4", "ipv6"):
             template = TEMPLATES[f"inner-{flow.ethertype}"]
             proto = _protocol_number(flow.proto)

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -48,7 +48,7 @@ def human_bytes(count: float) -> str:
 
 def summary(report: Report, top_flows: int = 10, max_matrix_vnis: int = 12) -> Group:
     """The Rich renderable shown by `vxauto monitor pcap` (and refreshed by the live top view)."""
-    parts: list[object] = [_headline(report)]
+    parts: list[RenderableType] = [_headline(report)]
     if report.vnis:
         parts.append(_vni_table(report))
     if report.tenants:
@@ -100,8 +100,8 @@ def _tenant_table(report: Report) -> Table:
     for name in ("tenant", "VNIs", "packets", "bytes", "BUM", "unicast"):
         table.add_column(name)
     for name, entry in report.tenants.items():
-        table.add_row(name, ", ".join(map(str, entry["vnis"])), str(entry["packets"]),  # type: ignore[arg-type]
-                      human_bytes(entry["bytes"]), str(entry["bum"]), str(entry["unicast"]))  # type: ignore[arg-type]
+        table.add_row(name, ", ".join(map(str, entry["vnis"])), str(entry["packets"]),
+                      human_bytes(entry["bytes"]), str(entry["bum"]), str(entry["unicast"]))
     return table
 
 

@@ -30,7 +30,7 @@ def segment_rows(fabric: Fabric) -> list[dict[str, str]]:
     rows = []
     for segment in fabric.intent.segments:
         attached = fabric.attachments[segment.name]
-        ips = [fabric.hosts[h].data.vtep.ip for h in attached if fabric.hosts[h].data.vtep]
+        ips = [vtep.ip for h in attached if (vtep := fabric.hosts[h].data.vtep)]
         rows.append(
             {
                 "segment": segment.name,
@@ -87,8 +87,8 @@ def mermaid(fabric: Fabric) -> str:
     for segment in fabric.intent.segments:
         lines.append(f'  {_node_id("seg " + segment.name)}(("{segment.name}<br/>VNI {segment.vni}"))')
     for segment in fabric.intent.segments:
-        for host in fabric.attachments[segment.name]:
-            lines.append(f"  {_node_id(host)} --- {_node_id('seg ' + segment.name)}")
+        for host_name in fabric.attachments[segment.name]:
+            lines.append(f"  {_node_id(host_name)} --- {_node_id('seg ' + segment.name)}")
     return "\n".join(lines)
 
 
@@ -102,8 +102,8 @@ def graphviz(fabric: Fabric) -> str:
         lines.append(f'  "seg:{segment.name}" [shape=ellipse, label="{label}"];')
     for segment in fabric.intent.segments:
         style = "dashed" if fabric.flood_mode(segment) == "static" else "solid"
-        for host in fabric.attachments[segment.name]:
-            lines.append(f'  "{host}" -- "seg:{segment.name}" [style={style}];')
+        for host_name in fabric.attachments[segment.name]:
+            lines.append(f'  "{host_name}" -- "seg:{segment.name}" [style={style}];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -115,7 +115,7 @@ def _networkd_outputs(device: DeviceFacts) -> list[OutputFile]:
             OutputFile(f"12-{interface.name}.network", "linux/networkd/underlay.network.j2", {"interface": interface})
         )
     for segment in device.segments:
-        context = {"segment": segment}
+        context: dict[str, object] = {"segment": segment}
         files += [
             OutputFile(f"20-br{segment.vni}.netdev", "linux/networkd/bridge.netdev.j2", context),
             OutputFile(f"20-br{segment.vni}.network", "linux/networkd/bridge.network.j2", context),

@@ -40,6 +40,7 @@ def validate_fabric(
 
         if not traffic:
             return checks()
+        assert lab is not None  # --traffic without --lab was refused above
         watch = watch_vteps(fabric, _lab_namespaces(lab), [n for n in state.devices if fabric.hosts[n].data.vtep])
         run = watch.run_while(checks)
         run.checks.extend(traffic_checks(watch.reports()))
@@ -48,7 +49,7 @@ def validate_fabric(
         access.close()
 
 
-def _lab_namespaces(topology: Path | None) -> dict[str, str]:
+def _lab_namespaces(topology: Path) -> dict[str, str]:
     from vxauto.lab import api
 
     lab = api.attach(topology)

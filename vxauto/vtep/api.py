@@ -86,7 +86,11 @@ class ApiServer:
         conn.setblocking(False)
         fd = conn.fileno()
         self.clients[fd] = (conn, bytearray())
-        self.engine.register(fd, lambda _mask, fd=fd: self._read(fd), "api client")
+
+        def read(_mask: int, fd: int = fd) -> None:
+            self._read(fd)
+
+        self.engine.register(fd, read, "api client")
 
     def _read(self, fd: int) -> None:
         conn, buffer = self.clients[fd]

@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from vxauto.errors import VxautoError
 from vxauto.vtep import kernel
@@ -196,7 +197,11 @@ class Engine:
         except LinkError as exc:
             self._close_tap(segment)
             raise VxautoError.single(str(self.config_path or "config"), where, str(exc), name) from None
-        self._register(tap.fd, lambda _mask, seg=segment: self._drain_tap(seg), f"tap {name}")
+
+        def drain(_mask: int, seg: Segment = segment) -> None:
+            self._drain_tap(seg)
+
+        self._register(tap.fd, drain, f"tap {name}")
         segment.table.local_listener = lambda mac, entry, seg=segment: self._local_mac_changed(seg, mac, entry)
 
     def _close_tap(self, segment: Segment) -> None:
@@ -496,7 +501,8 @@ class Engine:
                     self._flush_sends(reset_slots=False)  # this frame's slot stays referenced
                 used = batch.used
                 pack_iov(iovecs, used * 16, address, length + VXLAN_HEADER_LEN)
-                names[used * 16 : used * 16 + 16] = self.sockaddr_cache.get(remote) or self._sockaddr(remote)
+                # c_char arrays take bytes for a slice; mypy's ctypes plugin only allows a list there.
+                names[used * 16 : used * 16 + 16] = self.sockaddr_cache.get(remote) or self._sockaddr(remote)  # type: ignore[call-overload]
                 batch.used = used + 1
                 meta.append((index, seg, length))
             self.tx_slot = slot + 1
@@ -771,7 +777,7 @@ def _is_tunnel_super_frame(view: memoryview, base: int, length: int) -> bool:
     return False
 
 
-class EvpnHook:
+class EvpnHook(Protocol):
     """What the engine calls on the EVPN agent (implemented in `evpn.py`)."""
 
     def local_mac(self, seg: Segment, mac: bytes, present: bool) -> None: ...
@@ -782,5 +788,5 @@ class EvpnHook:
     def stop(self) -> None: ...
 
 
-class ApiHook:
+class ApiHook(Protocol):
     def stop(self) -> None: ...

@@ -391,7 +391,7 @@ class EvpnAgent:
         for peer in peers if isinstance(peers, list) else []:
             state = peer.get("state") or {}
             conf = peer.get("conf") or {}
-            session = state.get("session_state")
+            session: Any = state.get("session_state")  # decoded JSON: an int (FSM state) or missing
             rows.append({"address": conf.get("neighbor_address"), "asn": conf.get("peer_asn"),
                          "state": SESSION_STATES.get(session, str(session))})
         return rows

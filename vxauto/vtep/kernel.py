@@ -270,7 +270,8 @@ class SendBatch:
         """Queue one datagram; returns True when the batch is full and must be flushed."""
         i = self.used
         IOVEC.pack_into(self.iovecs, i * IOVEC.size, address, length)
-        self.names[i * SOCKADDR_IN_SIZE : (i + 1) * SOCKADDR_IN_SIZE] = sockaddr
+        # c_char arrays take bytes for a slice; mypy's ctypes plugin only allows a list there.
+        self.names[i * SOCKADDR_IN_SIZE : (i + 1) * SOCKADDR_IN_SIZE] = sockaddr  # type: ignore[call-overload]
         self.used = i + 1
         return self.used == self.count
 
@@ -324,10 +325,12 @@ class SegmentBatch:
             group = pieces[first : first + self.count]
             for i, (header, payload) in enumerate(group):
                 where = i * self.HEADER_SLOT
-                self.header_buffer[where : where + len(header)] = header
+                # c_char arrays take bytes for a slice; mypy's ctypes plugin only allows a list there.
+                self.header_buffer[where : where + len(header)] = header  # type: ignore[call-overload]
                 pack(self.iovecs, i * 32, self.header_base + where, len(header),
                      payload_address + (first + i) * stride, len(payload))
-                self.names[i * SOCKADDR_IN_SIZE : (i + 1) * SOCKADDR_IN_SIZE] = sockaddr
+                # c_char arrays take bytes for a slice; mypy's ctypes plugin only allows a list there.
+                self.names[i * SOCKADDR_IN_SIZE : (i + 1) * SOCKADDR_IN_SIZE] = sockaddr  # type: ignore[call-overload]
             start, end = 0, len(group)
             while start < end:
                 got = _sendmmsg(fd, self.headers_address + start * MMSGHDR_SIZE, end - start, 0)

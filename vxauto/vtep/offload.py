@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from vxauto.vtep.kernel import (
     VNET_F_NEEDS_CSUM,
@@ -33,6 +34,9 @@ from vxauto.vtep.packet import (
     ipv6_pseudo_sum,
     ones_sum,
 )
+
+if TYPE_CHECKING:  # numpy stays optional at run time; annotations only name its array type
+    from numpy import ndarray
 
 _numpy: ModuleType | None
 try:  # optional accelerator for payload checksums; everything works without it
@@ -509,7 +513,7 @@ def vectorised_segmentation_available() -> bool:
     return _numpy is not None
 
 
-def gso_scratch(size: int = 1 << 18) -> object:
+def gso_scratch(size: int = 1 << 18) -> ndarray | None:
     """A reusable output buffer for `segment_tcp_gso` (fresh memory would page-fault on every call)."""
     if _numpy is None:
         return None
@@ -559,7 +563,7 @@ class _Layout:
         """FIN/PSH only on the last segment, CWR only on the first (what the kernel's GSO does)."""
         flags = self.flag_masks.get(flags0)
         if flags is None:
-            count = len(self.index)  # type: ignore[arg-type]
+            count = len(self.index)
             flags = np.full(count, flags0 & ~(TCP_FIN | TCP_PSH | TCP_CWR), dtype=np.int64)
             flags[0] = flags0 & ~(TCP_FIN | TCP_PSH)
             flags[-1] = flags0 if count == 1 else flags0 & ~TCP_CWR
@@ -571,7 +575,8 @@ _LAYOUTS: dict[tuple[int, ...], _Layout] = {}
 _LAYOUT_CACHE_SIZE = 64
 
 
-def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes, scratch: object = None) -> GsoBuffer:
+def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes,
+                    scratch: ndarray | None = None) -> GsoBuffer:
     """Cut a TCP TSO super-frame (IPv4 or IPv6) into wire frames laid out for UDP GSO.
 
     The same result as `segment()`, byte for byte, but every per-segment field (IP length, ID and header
@@ -606,7 +611,7 @@ def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes, s
     head = pre + header_len
     total_len = count * head + payload_len
     tcp_header_len = header_len - l4
-    if scratch is not None and len(scratch) >= total_len:  # type: ignore[arg-type]
+    if scratch is not None and len(scratch) >= total_len:
         key = (id(scratch), count, mss, tail, pre, l3, l4, header_len)  # a layout views one scratch buffer
         layout = _LAYOUTS.get(key)
         if layout is None:
@@ -619,20 +624,20 @@ def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes, s
         layout = _Layout(np, out, count, mss, tail, pre, layers, tcp_header_len)
     full = layout.full
     # Headers: the template in every datagram, then the fields that change per segment.
-    layout.headers[:] = np.frombuffer(prefix + bytes(frame[:header_len]), dtype=np.uint8)  # type: ignore[index]
+    layout.headers[:] = np.frombuffer(prefix + bytes(frame[:header_len]), dtype=np.uint8)
     source = np.frombuffer(frame, dtype=np.uint8, offset=header_len)
     sums = layout.sums
     if full:
         body = source[: full * mss]
-        layout.payloads[:] = body.reshape(full, mss)  # type: ignore[index]
-        sums[:full] = body.view(np.uint16).reshape(full, mss // 2).sum(axis=1, dtype=np.uint32)  # type: ignore[index]
-        sums[:full] <<= 8  # type: ignore[index]  # little-endian sum * 256 == big-endian sum (mod 0xFFFF)
+        layout.payloads[:] = body.reshape(full, mss)
+        sums[:full] = body.view(np.uint16).reshape(full, mss // 2).sum(axis=1, dtype=np.uint32)
+        sums[:full] <<= 8  # little-endian sum * 256 == big-endian sum (mod 0xFFFF)
     if tail:
         chunk = frame[header_len + full * mss :]
-        out[full * (head + mss) + head : total_len] = source[full * mss :]  # type: ignore[index]
+        out[full * (head + mss) + head : total_len] = source[full * mss :]
         value = int.from_bytes(chunk, "big")
-        sums[full] = (value << 8 if tail & 1 else value) % 0xFFFF  # type: ignore[index]
-    seq = (layout.offsets + _U32.unpack_from(frame, l4 + 4)[0]) & 0xFFFFFFFF  # type: ignore[operator]
+        sums[full] = (value << 8 if tail & 1 else value) % 0xFFFF
+    seq = (layout.offsets + _U32.unpack_from(frame, l4 + 4)[0]) & 0xFFFFFFFF
     flags = layout.flags_for(np, frame[l4 + 13])
     tcp = bytearray(frame[l4:header_len])
     tcp[4:8] = b"\0\0\0\0"
@@ -642,7 +647,7 @@ def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes, s
     layout.seq[:] = seq  # type: ignore[index]
     layout.flags[:] = flags  # type: ignore[index]
     total = sums + layout.tcp_lengths
-    total += flags  # type: ignore[operator]
+    total += flags
     total += seq % 0xFFFF
     total += tcp_constant
     total %= 0xFFFF
@@ -659,4 +664,5 @@ def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes, s
         ip_sum += ones_sum(ip_header) - 1
         ip_sum %= 0xFFFF
         layout.ip_checksum[:] = 0xFFFE - ip_sum  # type: ignore[index]
-    return GsoBuffer(memoryview(out)[:total_len], count, head + mss, header_len)
+    # `out.data` is memoryview(out); numpy's stubs give arrays the buffer protocol only from Python 3.12.
+    return GsoBuffer(out.data[:total_len], count, head + mss, header_len)

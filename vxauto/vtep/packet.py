@@ -114,7 +114,7 @@ def ipv6_pseudo_sum(header: bytes | bytearray | memoryview, l3: int, protocol: i
 _PORTED = frozenset({IPPROTO_TCP, IPPROTO_UDP, 132})  # TCP, UDP, SCTP carry ports right after the header
 
 
-def flow_key(frame: bytes | bytearray | memoryview) -> bytes | memoryview:
+def flow_key(frame: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
     """The inner-header bytes that identify a flow: IP addresses and ports, else the L2 header.
 
     Ports are read at the offset of an IPv4 header without options (IPv6 without extension headers);

@@ -123,7 +123,7 @@ def interfaces_ip(addresses: list[dict]) -> dict[str, models.InterfacesIPDict]:
             address = ipaddress.ip_address(info["local"]).compressed
             families.setdefault(family, {})[address] = {"prefix_length": int(info["prefixlen"])}
         if families:
-            result[str(link["ifname"])] = families  # type: ignore[assignment]
+            result[str(link["ifname"])] = families
     return result
 
 

@@ -29,8 +29,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from vxauto.errors import VxautoError
 
@@ -296,7 +297,7 @@ def parse_state(text: str, source: str, into: KernelState | None = None) -> Kern
     return state
 
 
-def _checked(parse: type, value: str, source: str, number: int) -> str:
+def _checked(parse: Callable[[str], Any], value: str, source: str, number: int) -> str:
     try:
         parsed = parse(value)
     except ValueError:
