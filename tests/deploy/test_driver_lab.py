@@ -320,13 +320,19 @@ def test_merge_adds_without_removing(
 
 
 def _txn_running(lab: RunningLab, node: str) -> bool:
+    """True once the device-side transaction itself runs (`sh <state_dir>/txn.sh` under flock).
+
+    Only that exact argv counts: while the driver is still writing the transaction's files, helper
+    processes (`mkdir`, `chmod`, `mv ... txn.sh`) also carry "txn.sh" in their command line, and killing
+    sshd then would test a lost connection before the transaction, not during it."""
     identity = netns.netns_identity(lab.lab.namespace(node))
     for pid in netns.pids_in_namespaces([identity] if identity else []):
         try:
-            if b"txn.sh" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return True
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
+        if len(argv) >= 2 and argv[0].rsplit(b"/", 1)[-1] == b"sh" and argv[1].endswith(b"/txn.sh"):
+            return True
     return False
 
 
