@@ -86,6 +86,16 @@ def assert_gone(before: Footprint) -> None:
     assert not left, f"left behind: {left}"
 
 
+def reaches(lab: api.Lab, node: str, address: str, timeout: float = 30) -> bool:
+    """Ping `address` from `node` until it answers or `timeout` passes (the first ping after BGP is
+    established can take seconds on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while lab.exec_in(node, f"ping -c 1 -W 1 {address}").returncode != 0:
+        if time.monotonic() > deadline:
+            return False
+    return True
+
+
 def own_up(topology: Path, configs: Path | None = None) -> api.Lab:
     """`api.up` that insists on a lab of its own: not one someone else already runs from the same file."""
     lab = api.up(topology, configs)

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.lab.conftest import CONTAINERLAB, assert_gone, footprint, force_down, needs_lab_machine, own_up, render
+from tests.lab.conftest import (
+    CONTAINERLAB,
+    assert_gone,
+    footprint,
+    force_down,
+    needs_lab_machine,
+    own_up,
+    reaches,
+    render,
+)
 from vxauto.lab import api
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, needs_lab_machine]
@@ -31,13 +39,6 @@ def mixed_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[api.Lab]:
         force_down(TOPOLOGY)
 
 
-def _reaches(lab: api.Lab, node: str, address: str, timeout: float = 45) -> bool:
-    deadline = time.monotonic() + timeout
-    while lab.exec_in(node, f"ping -c 1 -W 1 {address}").returncode != 0:
-        if time.monotonic() > deadline:
-            return False
-    return True
-
 
 def _pyvtep_api(op: str) -> object:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
@@ -50,7 +51,7 @@ def _pyvtep_api(op: str) -> object:
 
 
 def test_evpn_between_frr_and_pyvtep(mixed_lab: api.Lab) -> None:
-    assert _reaches(mixed_lab, "h1", "10.10.10.2"), "h1 (behind FRR leaf1) cannot reach h2 (behind pyvtep)"
+    assert reaches(mixed_lab, "h1", "10.10.10.2", timeout=45), "h1 (behind FRR leaf1) cannot reach h2 (behind pyvtep)"
     # FRR installed pyvtep's type-3 route as a flood entry, and pyvtep learned leaf1 from FRR's type-3 route.
     fdb = mixed_lab.exec_in("leaf1", "bridge fdb show dev vxlan10010").stdout
     assert "00:00:00:00:00:00 dst 10.0.0.13 self permanent" in fdb
@@ -59,7 +60,7 @@ def test_evpn_between_frr_and_pyvtep(mixed_lab: api.Lab) -> None:
 
 
 def test_static_flooding_between_frr_kernel_and_pyvtep(mixed_lab: api.Lab) -> None:
-    assert _reaches(mixed_lab, "h3", "10.10.20.2"), "h3 (behind leaf2) cannot reach h2 (behind pyvtep)"
+    assert reaches(mixed_lab, "h3", "10.10.20.2", timeout=45), "h3 (behind leaf2) cannot reach h2 (behind pyvtep)"
     fdb = mixed_lab.exec_in("leaf2", "bridge fdb show dev vxlan10020").stdout
     assert "00:00:00:00:00:00 dst 10.0.0.13 self permanent" in fdb
 

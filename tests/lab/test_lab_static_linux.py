@@ -18,6 +18,7 @@ from tests.lab.conftest import (
     force_down,
     needs_lab_machine,
     own_up,
+    reaches,
     render,
 )
 from vxauto.lab import api
@@ -36,13 +37,6 @@ def static_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[api.Lab]:
     finally:
         force_down(TOPOLOGY)
 
-
-def _reaches(lab: api.Lab, node: str, address: str, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while lab.exec_in(node, f"ping -c 1 -W 1 {address}").returncode != 0:
-        if time.monotonic() > deadline:
-            return False
-    return True
 
 
 def test_underlay_bgp_up_and_no_evpn(static_lab: api.Lab) -> None:
@@ -74,7 +68,7 @@ def test_flood_lists_are_static(static_lab: api.Lab) -> None:
     [("vm1", "10.30.10.2"), ("vm2", "10.30.10.3"), ("vm3", "10.30.10.1"), ("vm1", "10.30.20.3")],
 )
 def test_vms_reach_each_other_per_vni(static_lab: api.Lab, source: str, address: str) -> None:
-    assert _reaches(static_lab, source, address), f"{source} cannot reach {address}"
+    assert reaches(static_lab, source, address), f"{source} cannot reach {address}"
 
 
 def test_vni_without_the_segment_is_not_reached(static_lab: api.Lab) -> None:
