@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.panel import Panel
@@ -22,10 +22,12 @@ from rich.table import Table
 from vxauto.cli.common import DEFAULT_INVENTORY, InventoryOption, bad_input_exits, console
 from vxauto.cli.fabric import GroupsOption, HostsOption, JsonOption, PlatformOption, RoleOption, WorkersOption
 from vxauto.cli.progress import nornir_progress
-from vxauto.deploy.run import DeployOptions, HostOutcome, deploy, rollback
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import load_fabric
 from vxauto.model.select import select_hosts
+
+if TYPE_CHECKING:
+    from vxauto.deploy.run import HostOutcome
 
 LabOption = Annotated[
     Path | None,
@@ -64,6 +66,9 @@ def deploy_command(
             raise VxautoError.single("command line", "--merge/--replace", "choose one")
         fabric = load_fabric(inventory)
         selected = select_hosts(fabric, hosts, groups, role, platform)
+        # NAPALM and its drivers take a second to import: only commands that deploy pay for it.
+        from vxauto.deploy.run import DeployOptions, deploy
+
         options = DeployOptions(commit=commit, replace=not merge, confirm_timeout=confirm_timeout,
                                 backups=backups, workers=workers, lab=lab)
         with nornir_progress("deploying" if commit else "diffing", enabled=not as_json) as processors:
@@ -86,6 +91,8 @@ def rollback_command(
     with bad_input_exits():
         fabric = load_fabric(inventory)
         select_hosts(fabric, [host])  # an unknown host is bad input (exit 2)
+        from vxauto.deploy.run import rollback
+
         outcome = rollback(fabric, host, to, backups, lab)
     _report([outcome], True, as_json)
     if outcome.status == "failed":

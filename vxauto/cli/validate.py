@@ -14,7 +14,6 @@ from vxauto.errors import VxautoError
 from vxauto.model.fabric import load_fabric
 from vxauto.model.select import select_hosts
 from vxauto.validate.report import print_report, report_json, write_junit
-from vxauto.validate.run import validate_fabric
 from vxauto.validate.runner import DEFAULT_SETTLE_S
 
 LabOption = Annotated[
@@ -61,6 +60,7 @@ def validate(
             raise VxautoError.single("command line", "--settle", "must not be negative", settle)
         fabric = load_fabric(inventory)
         selected = select_hosts(fabric, hosts, groups, role, platform)
+        from vxauto.validate.run import validate_fabric  # NAPALM, numpy: imported only when validating
         if as_json:
             run = validate_fabric(fabric, selected, lab, workers=workers, settle=settle, traffic=traffic)
         else:
