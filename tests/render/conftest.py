@@ -201,6 +201,27 @@ class Parsed:
     #: port -> (untagged VLAN, tagged VLANs)
     ports: dict[str, tuple[int | None, frozenset[int]]] = field(default_factory=dict)
 
+    def read_cli_interface(self, block: Block) -> None:
+        """An `interface X` block of EOS or NX-OS CLI (same grammar): switchport VLANs, or address and MTU."""
+        name = block.line.split()[1]
+        lines = block.lines()
+        if "switchport" in lines:
+            mode = next(line.split()[-1] for line in lines if line.startswith("switchport mode "))
+            if mode == "access":
+                (access,) = [int(line.split()[-1]) for line in lines if line.startswith("switchport access vlan ")]
+                self.ports[name] = (access, frozenset())
+            else:
+                (allowed,) = [line.split()[-1] for line in lines if line.startswith("switchport trunk allowed vlan ")]
+                native = [int(line.split()[-1]) for line in lines if line.startswith("switchport trunk native vlan ")]
+                tagged = frozenset({int(v) for v in allowed.split(",")} - set(native))
+                self.ports[name] = (native[0] if native else None, tagged)
+            return
+        for line in lines:
+            if line.startswith("ip address "):
+                self.addresses.setdefault(name, set()).add(line.split()[2])
+            elif line.startswith("mtu "):
+                self.mtus[name] = int(line.split()[1])
+
 
 def check_device(parsed: Parsed, expected: ExpectedDevice, *, l3vlan: bool) -> None:
     """Assert that a parsed configuration has exactly the meaning of the intent for this device.

@@ -52,7 +52,7 @@ def parse_eos(text: str, tree: Callable[[str], Block], parsed: Parsed) -> Parsed
             (address,) = [line.split()[3] for line in block.lines() if line.startswith("ip address virtual ")]
             gateway_vrf[vlan] = (vrf, address)
         elif words[0] == "interface":
-            parse_interface(block, parsed)
+            parsed.read_cli_interface(block)
         elif words[0] == "router" and words[1] == "bgp":
             parse_bgp(block, parsed, l3_vni)
     parsed.flood = {parsed.vlan_vni[vlan]: peers for vlan, peers in parsed.flood.items()}
@@ -61,27 +61,6 @@ def parse_eos(text: str, tree: Callable[[str], Block], parsed: Parsed) -> Parsed
     if parsed.vtep_interface:
         parsed.vtep_ip = next(iter(parsed.addresses[parsed.vtep_interface])).split("/")[0]
     return parsed
-
-
-def parse_interface(block: Block, parsed: Parsed) -> None:
-    name = block.line.split()[1]
-    lines = block.lines()
-    if "switchport" in lines:
-        mode = next(line.split()[-1] for line in lines if line.startswith("switchport mode "))
-        if mode == "access":
-            (access,) = [int(line.split()[-1]) for line in lines if line.startswith("switchport access vlan ")]
-            parsed.ports[name] = (access, frozenset())
-        else:
-            (allowed,) = [line.split()[-1] for line in lines if line.startswith("switchport trunk allowed vlan ")]
-            native = [int(line.split()[-1]) for line in lines if line.startswith("switchport trunk native vlan ")]
-            tagged = {int(v) for v in allowed.split(",")} - set(native)
-            parsed.ports[name] = (native[0] if native else None, frozenset(tagged))
-        return
-    for line in lines:
-        if line.startswith("ip address "):
-            parsed.addresses.setdefault(name, set()).add(line.split()[2])
-        elif line.startswith("mtu "):
-            parsed.mtus[name] = int(line.split()[1])
 
 
 def parse_bgp(block: Block, parsed: Parsed, l3_vni: dict[str, int]) -> None:

@@ -61,7 +61,7 @@ def parse_nxos(text: str, tree: Callable[[str], Block], parsed: Parsed) -> Parse
                 (address,) = [line.split()[2] for line in lines if line.startswith("ip address ")]
                 gateway_svis[int(words[1][4:])] = (vrf, address)
         elif words[0] == "interface":
-            parse_interface(block, parsed)
+            parsed.read_cli_interface(block)
         elif words[0] == "router" and words[1] == "bgp":
             parse_bgp(block, parsed)
         elif block.line == "evpn":
@@ -103,27 +103,6 @@ def parse_vrf_context(block: Block) -> tuple[int, str, set[str], set[str]]:
         assert kind == "evpn"
         (imports if direction == "import" else exports).add(target)
     return vni, rd, imports, exports
-
-
-def parse_interface(block: Block, parsed: Parsed) -> None:
-    name = block.line.split()[1]
-    lines = block.lines()
-    if "switchport" in lines:
-        mode = next(line.split()[-1] for line in lines if line.startswith("switchport mode "))
-        if mode == "access":
-            (access,) = [int(line.split()[-1]) for line in lines if line.startswith("switchport access vlan ")]
-            parsed.ports[name] = (access, frozenset())
-        else:
-            (allowed,) = [line.split()[-1] for line in lines if line.startswith("switchport trunk allowed vlan ")]
-            native = [int(line.split()[-1]) for line in lines if line.startswith("switchport trunk native vlan ")]
-            tagged = frozenset({int(v) for v in allowed.split(",")} - set(native))
-            parsed.ports[name] = (native[0] if native else None, tagged)
-        return
-    for line in lines:
-        if line.startswith("ip address "):
-            parsed.addresses.setdefault(name, set()).add(line.split()[2])
-        elif line.startswith("mtu "):
-            parsed.mtus[name] = int(line.split()[1])
 
 
 def parse_bgp(block: Block, parsed: Parsed) -> None:
