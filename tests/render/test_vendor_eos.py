@@ -167,13 +167,6 @@ def test_udp_port_is_rendered_only_when_not_the_default(vendor_render, cli_tree,
         assert parsed.vlan_vni == other.expected[host].vlan_vni
 
 
-@pytest.mark.parametrize("variant", ["evpn", "static"])
-def test_rendering_is_deterministic(variant, vendor_render) -> None:
-    first = vendor_render(PLATFORM, variant).configs
-    second = vendor_render(PLATFORM, variant).configs
-    assert first == second
-    assert all(text.encode() == second[host].encode() for host, text in first.items())
-
 
 def test_a_static_segment_on_one_vtep_has_no_flood_list(vendor_render, device_checker, cli_tree, new_parsed) -> None:
     fabric = vendor_render(PLATFORM, "static", edits={"segments:\n": SOLO_SEGMENT})

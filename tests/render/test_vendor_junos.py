@@ -257,11 +257,3 @@ def test_udp_port_is_rendered_only_when_not_the_default(vendor_render, new_parse
         other = vendor_render(PLATFORM, variant, udp_port=4790)
         for host in other.leaves():
             assert parse_junos(other.configs[host], new_parsed()).udp_port == 4790
-
-
-@pytest.mark.parametrize("variant", ["evpn", "static"])
-def test_rendering_is_deterministic(variant, vendor_render) -> None:
-    first = vendor_render(PLATFORM, variant).configs
-    second = vendor_render(PLATFORM, variant).configs
-    assert set(first) == set(second)
-    assert all(text.encode() == second[host].encode() for host, text in first.items())

@@ -184,11 +184,3 @@ def test_udp_port_is_rendered_only_when_not_the_default(vendor_render, cli_tree,
     for host in other.leaves():
         assert parse_nxos(other.configs[host], cli_tree, new_parsed()).udp_port == 4790
     assert not cli_tree(other.configs["spine1"]).find("vxlan udp port")
-
-
-@pytest.mark.parametrize("variant", ["evpn", "static"])
-def test_rendering_is_deterministic(variant, vendor_render) -> None:
-    first = vendor_render(PLATFORM, variant).configs
-    second = vendor_render(PLATFORM, variant).configs
-    assert all(text.encode() == second[host].encode() for host, text in first.items())
-    assert set(first) == set(second)

@@ -154,10 +154,3 @@ def test_a_non_default_udp_port_fails_loudly(vendor_render) -> None:
     # The VXLAN port is no CONFIG_DB field: the model must refuse it instead of rendering a 4789 config.
     with pytest.raises(VxautoError, match="does not support custom_udp_port"):
         vendor_render(PLATFORM, "evpn", udp_port=4790)
-
-
-def test_rendering_is_deterministic(vendor_render) -> None:
-    first = vendor_render(PLATFORM, "evpn").configs
-    second = vendor_render(PLATFORM, "evpn").configs
-    assert set(first) == set(second)
-    assert all(text.encode() == second[host].encode() for host, text in first.items())

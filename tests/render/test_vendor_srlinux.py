@@ -197,10 +197,3 @@ def test_a_non_default_udp_port_fails_loudly(vendor_render) -> None:
     # SR Linux has no setting for the VXLAN port: rendering must not silently produce a 4789 configuration.
     with pytest.raises(VxautoError, match="does not support custom_udp_port"):
         vendor_render(PLATFORM, "evpn", udp_port=4790)
-
-
-def test_rendering_is_deterministic(vendor_render) -> None:
-    first = vendor_render(PLATFORM, "evpn").configs
-    second = vendor_render(PLATFORM, "evpn").configs
-    assert set(first) == set(second)
-    assert all(text.encode() == second[host].encode() for host, text in first.items())
