@@ -6,9 +6,8 @@ hosts behind FRR and behind pyvtep reach each other in both segments, and `down`
 
 from __future__ import annotations
 
-import json
-import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +22,7 @@ from tests.lab.conftest import (
     render,
 )
 from vxauto.lab import api
+from vxauto.vtep.api import request
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, needs_lab_machine]
 
@@ -40,22 +40,12 @@ def mixed_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[api.Lab]:
 
 
 
-def _pyvtep_api(op: str) -> object:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-        client.settimeout(5)
-        client.connect("/run/pyvtep/pv1.sock")
-        client.sendall(json.dumps({"op": op}).encode() + b"\n")
-        reply = json.loads(client.makefile().readline())
-    assert reply["ok"], reply
-    return reply["result"]
-
-
 def test_evpn_between_frr_and_pyvtep(mixed_lab: api.Lab) -> None:
     assert reaches(mixed_lab, "h1", "10.10.10.2", timeout=45), "h1 (behind FRR leaf1) cannot reach h2 (behind pyvtep)"
     # FRR installed pyvtep's type-3 route as a flood entry, and pyvtep learned leaf1 from FRR's type-3 route.
     fdb = mixed_lab.exec_in("leaf1", "bridge fdb show dev vxlan10010").stdout
     assert "00:00:00:00:00:00 dst 10.0.0.13 self permanent" in fdb
-    vnis = {entry["vni"]: entry for entry in _pyvtep_api("vnis")}
+    vnis = {entry["vni"]: entry for entry in request(Path("/run/pyvtep/pv1.sock"), "vnis")}
     assert "10.0.0.11" in vnis[10010]["flood"]
 
 

@@ -626,19 +626,13 @@ def _start_pyvtep(state: NodeState, config: Path) -> None:
 
 
 def _pyvtep_answers(socket_path: Path) -> bool:
-    import socket
+    from vxauto.vtep.api import request
 
-    if not socket_path.exists():
-        return False
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-            client.settimeout(1)
-            client.connect(str(socket_path))
-            client.sendall(b'{"op": "status"}\n')
-            reply = client.makefile().readline()
-        return bool(json.loads(reply).get("ok"))
-    except (OSError, ValueError):
+        request(socket_path, "status", timeout=1)
+    except VxautoError:  # not listening yet (or not answering): keep waiting
         return False
+    return True
 
 
 def _start_sshd(state: NodeState) -> None:
