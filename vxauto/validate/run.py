@@ -9,6 +9,7 @@ from typing import Any
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.validate.access import inventory_access, lab_access
+from vxauto.validate.dataplane import LabShell
 from vxauto.validate.expected import expected_state
 from vxauto.validate.runner import DEFAULT_SETTLE_S, ValidationRun, driver_class, run_validation
 from vxauto.validate.traffic import traffic_checks, watch_vteps
@@ -40,20 +41,15 @@ def validate_fabric(
 
         if not traffic:
             return checks()
-        assert lab is not None  # --traffic without --lab was refused above
-        watch = watch_vteps(fabric, _lab_namespaces(lab), [n for n in state.devices if fabric.hosts[n].data.vtep])
+        # --traffic without --lab was refused above: the shell is the lab's, already attached
+        assert isinstance(access.shell, LabShell)
+        namespaces = {name: node.namespace for name, node in access.shell.lab.nodes.items()}
+        watch = watch_vteps(fabric, namespaces, [n for n in state.devices if fabric.hosts[n].data.vtep])
         run = watch.run_while(checks)
         run.checks.extend(traffic_checks(watch.reports()))
         return run
     finally:
         access.close()
-
-
-def _lab_namespaces(topology: Path) -> dict[str, str]:
-    from vxauto.lab import api
-
-    lab = api.attach(topology)
-    return {name: node.namespace for name, node in lab.nodes.items()}
 
 
 def vxlan_facts(fabric: Fabric, host: str, lab: Path | None = None) -> dict[str, Any]:
