@@ -34,7 +34,7 @@ from vxauto.model.loader import (
     load_fabric as load_fabric_intent,
 )
 from vxauto.model.platforms import RESERVED_VRF_NAMES, Feature, platform
-from vxauto.model.schema import ROUTE_TARGET_PATTERN, FabricIntent, HostIntent, Segment, Tenant, UnderlayLink
+from vxauto.model.schema import FabricIntent, HostIntent, Segment, Tenant, UnderlayLink
 from vxauto.model.yamlsource import PathKey, format_path
 
 DEFAULT_UDP_PORT = 4789  # IANA-assigned VXLAN port (RFC 7348)
@@ -381,7 +381,7 @@ class Fabric:
             target = platform(host.platform)
             used: dict[int, Segment] = {}
             for segment in segments:
-                vlan = segment.local_vlans.get(name, segment.vlan) if segment.local_vlans else segment.vlan
+                vlan = self.vlan_on(segment, name)
                 first = used.setdefault(vlan, segment)
                 reserved = target.reserved_vlan(vlan) if target.reserved_vlans else None
                 if first is not segment or reserved:
@@ -579,7 +579,7 @@ class Fabric:
     def _segment_facts(
         self, segment: Segment, host: HostIntent, vtep_ip: str, ports: dict[str, tuple[list[str], list[str]]]
     ) -> SegmentFacts:
-        vlan = segment.local_vlans.get(host.name, segment.vlan)
+        vlan = self.vlan_on(segment, host.name)
         access, trunk = ports.get(segment.name, ((), ()))
         router_id = host.data.router_id
         return SegmentFacts(
@@ -686,4 +686,4 @@ def load_fabric(directory: Path | str) -> Fabric:
     return Fabric.build(intent, hosts, raw, resolved)
 
 
-__all__ = ["ROUTE_TARGET_PATTERN", "Fabric", "load_fabric"]
+__all__ = ["Fabric", "load_fabric"]
