@@ -8,11 +8,16 @@ Both paths share the same two namespaces and the same veth underlay, in the same
       pvb101 (pyvtep) 192.168.101.1   ==VNI 101, port 4789==>   vx101 (kernel) 192.168.101.2
       pvba 10.79.0.1 ------------------ veth ------------------ pvbb 10.79.0.2
 
-"tx" = iperf3 client in pv-ba (pyvtep encapsulates; the TAP hands it TSO super-frames),
+"tx" = iperf3 client in pv-ba (pyvtep encapsulates; the TAP hands it TSO super-frames, which pyvtep
+wraps whole and lets the kernel cut through its GSO TAP, or cuts itself with --python-segmentation),
 "rx" = iperf3 -R (pyvtep decapsulates). The headline pyvtep figures are the lower of the two
 directions. Needs root, iperf3 and /dev/net/tun; removes everything it creates, also on failure.
 
-    sudo python bench/vtep.py [--seconds 5] [--json]
+Over the veth the kernel path never cuts a TCP super-frame at all (VXLAN GSO passes the veth whole),
+and pyvtep's kernel segmentation gets the same treatment; on a real NIC both are cut by the NIC or by
+software GSO. The 64-byte figures are bounded by iperf3 itself: one write() per datagram.
+
+    sudo python bench/vtep.py [--seconds 5] [--json] [--python-segmentation]
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ def teardown() -> None:
             sh("ip", "netns", "del", ns, check=False)
 
 
-def build(workdir: Path) -> subprocess.Popen[bytes]:
+def build(workdir: Path, kernel_segmentation: bool = True) -> subprocess.Popen[bytes]:
     teardown()  # only ever our own pv-b* namespaces, left over from an interrupted run
     for ns in (NS_A, NS_B):
         sh("ip", "netns", "add", ns)
@@ -80,7 +85,8 @@ def build(workdir: Path) -> subprocess.Popen[bytes]:
             nsx(ns, "ip", "link", "set", dev, "up")
     config = workdir / "pyvtep.yaml"
     config.write_text(
-        f"name: bench\nlocal_ip: {UNDERLAY_A}\napi: {{socket: {workdir / 'bench.sock'}}}\nvnis:\n"
+        f"name: bench\nlocal_ip: {UNDERLAY_A}\napi: {{socket: {workdir / 'bench.sock'}}}\n"
+        f"kernel_segmentation: {'true' if kernel_segmentation else 'false'}\nvnis:\n"
         f"  - {{vni: {PYVTEP_VNI}, tap: pvb{PYVTEP_VNI}, address: 192.168.{PYVTEP_VNI}.1/24,"
         f" flood: [{UNDERLAY_B}]}}\n"
     )
@@ -178,23 +184,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each iperf3 run")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--python-segmentation", action="store_true",
+                        help="let pyvtep cut TCP super-frames itself (numpy) instead of the kernel's tunnel GSO")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/vtep.py needs root (network namespaces, TAP devices)", file=sys.stderr)
         return 2
     results: dict[str, object] = {"cpus": os.cpu_count(), "load_before": round(os.getloadavg()[0], 2),
-                                  "seconds": args.seconds, "host": socket.gethostname()}
+                                  "seconds": args.seconds, "host": socket.gethostname(), "kernel": os.uname().release,
+                                  "segmentation": "python" if args.python_segmentation else "kernel"}
     with tempfile.TemporaryDirectory(prefix="pyvtep-bench-") as tmp:
         workdir = Path(tmp)
         try:
-            process = build(workdir)
+            process = build(workdir, kernel_segmentation=not args.python_segmentation)
             results.update(measure(args.seconds, process.pid))
             from vxauto.vtep.api import request
 
             global_counters = request(workdir / "bench.sock", "counters")["global"]
             results["pyvtep_internal_errors"] = global_counters["internal_errors"]
             results["pyvtep_super_frames"] = {k: global_counters[k] for k in
-                                              ("super_frames_tx", "super_frames_rx", "super_frames_in")}
+                                              ("super_frames_tx", "kernel_segmented", "super_frames_rx",
+                                               "super_frames_in")}
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=10)
         finally:

@@ -274,9 +274,11 @@ def test_sigterm_removes_taps_and_socket(vtep_lab: Lab) -> None:
     assert "stopped" in vtep_lab.log("pvks.log")
 
 
-def test_pyvtep_to_pyvtep_tcp_uses_gso_and_software_gro(vtep_lab: Lab) -> None:
-    """Two pyvteps: TSO super-frames are cut and sent with UDP GSO, received as UDP GRO batches and
-    merged back into super-frames for the TAP (the path a kernel peer over veth never takes)."""
+@pytest.mark.parametrize("kernel_segmentation", [False, True])
+def test_pyvtep_to_pyvtep_tcp_uses_gso_and_software_gro(vtep_lab: Lab, kernel_segmentation: bool) -> None:
+    """Two pyvteps. Cut by pyvtep: TSO super-frames leave with UDP GSO, arrive as UDP GRO batches and are
+    merged back into super-frames for the TAP. Cut by the kernel: over a veth the encapsulated
+    super-frame reaches the peer whole and goes to its TAP as one write."""
     if have_root_and_tools("iperf3"):
         pytest.skip("needs iperf3")
     lab = vtep_lab
@@ -289,6 +291,7 @@ def test_pyvtep_to_pyvtep_tcp_uses_gso_and_software_gro(vtep_lab: Lab) -> None:
     for index, (ns, peer) in enumerate((("pv-p1", "10.76.0.2"), ("pv-p2", "10.76.0.1")), start=1):
         _process, _config, socket_path = lab.pyvtep(ns, {
             "local_ip": f"10.76.0.{index}",
+            "kernel_segmentation": kernel_segmentation,
             "vnis": [{"vni": 42, "tap": "pvt42", "address": f"192.168.42.{index}/24", "flood": [peer]}],
         }, f"pvp{index}")
         sockets.append(socket_path)
@@ -303,5 +306,9 @@ def test_pyvtep_to_pyvtep_tcp_uses_gso_and_software_gro(vtep_lab: Lab) -> None:
     received = json.loads(done.stdout)["end"]["sum_received"]["bytes"]
     assert received > 1_000_000
     sender, receiver = (request(path, "counters")["global"] for path in sockets)
-    assert sender["super_frames_tx"] > 0 and receiver["gro_batches"] > 0 and receiver["super_frames_rx"] > 0
+    if kernel_segmentation:
+        assert sender["kernel_segmented"] > 0 and receiver["super_frames_in"] > 0
+    else:
+        assert sender["kernel_segmented"] == 0
+        assert sender["super_frames_tx"] > 0 and receiver["gro_batches"] > 0 and receiver["super_frames_rx"] > 0
     assert sender["internal_errors"] == receiver["internal_errors"] == 0

@@ -113,6 +113,11 @@ class PyvtepConfig(_Strict):
     df: bool = True
     udp_checksum: bool = True
     offload: bool = True
+    kernel_segmentation: bool = Field(
+        default=True,
+        description="hand TCP super-frames, encapsulated, to the kernel to cut (a TAP with UDP tunnel GSO, "
+        "Linux 6.17+, IPv4 forwarding on that TAP only); pyvtep cuts them itself when off or unsupported",
+    )
     batch: int = Field(default=64, ge=1, le=1024)
     api: ApiConfig = Field(default_factory=ApiConfig)
     vnis: list[VniConfig] = Field(default_factory=list)

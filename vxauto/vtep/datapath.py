@@ -69,8 +69,9 @@ class GlobalCounters:
     drop_oversized: int = 0  # cut by the receive buffer (larger than any UDP datagram should be)
     gro_batches: int = 0  # receive buffers that held several coalesced datagrams
     super_frames_tx: int = 0  # TSO/USO super-frames read from TAPs and segmented
-    super_frames_rx: int = 0  # coalesced TCP super-frames written to TAPs
+    super_frames_rx: int = 0  # coalesced TCP/UDP super-frames written to TAPs
     super_frames_in: int = 0  # GSO super-frames received whole from a kernel VTEP (over veth)
+    kernel_segmented: int = 0  # of super_frames_tx: encapsulated whole and cut by the kernel (tunnel GSO)
     internal_errors: int = 0  # unexpected exceptions caught by the event loop (should stay 0)
 
     def as_dict(self) -> dict[str, int]:

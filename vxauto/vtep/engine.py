@@ -50,6 +50,7 @@ from vxauto.vtep.links import LinkError, configure_tap, detach_from_bridge, is_b
 from vxauto.vtep.offload import (
     OffloadError,
     TcpRun,
+    UdpRun,
     coalescable_key,
     gso_scratch,
     parse_layers,
@@ -57,12 +58,17 @@ from vxauto.vtep.offload import (
     segment,
     segment_tcp_gso,
     start_run,
+    start_udp_run,
     super_frame,
     tcp_segment_ok,
     try_extend,
+    try_extend_udp,
+    udp_run_key,
+    udp_super_frame,
     vectorised_segmentation_available,
 )
-from vxauto.vtep.packet import ETH_HEADER_LEN, VXLAN_HEADER_LEN, flow_key
+from vxauto.vtep.packet import ETH_HEADER_LEN, IPPROTO_TCP, VXLAN_HEADER_LEN, flow_key
+from vxauto.vtep.tunnel import OUTER_LEN, KernelSegmenter, gso_tap_name
 
 log = logging.getLogger("vxauto.vtep")
 
@@ -73,6 +79,8 @@ UDP_MAX_PAYLOAD = 65507
 GSO_MAX_SEGMENTS = 64
 SUPER_FRAME_LIMIT = 65535  # IPv4 total length of a coalesced frame
 SOCKET_BUFFER = 8 * 1024 * 1024
+GSO_MIN_RUN = 4  # fewer equal datagrams in a row are not worth a separate sendmsg
+_COALESCE_MIN = 128  # smaller TCP frames (ACKs, keepalives) are not worth trying to merge
 _VNET_CSUM = struct.Struct("<HH")
 _TCP_GSO_TYPES = frozenset({VNET_GSO_TCPV4, VNET_GSO_TCPV6})
 
@@ -111,6 +119,7 @@ class Engine:
         self.sockaddr_cache: dict[str, bytes] = {}
         self.pending: list[tuple[Segment, memoryview, bytes | None]] = []
         self.evpn: EvpnHook | None = None
+        self.segmenter: KernelSegmenter | None = None
         self.api: ApiHook | None = None
         self._wakeup: tuple[socket.socket, socket.socket] | None = None
         self._old_signals: dict[int, object] = {}
@@ -131,7 +140,7 @@ class Engine:
         self.tx_read_iov = [(view[TX_HEADROOM:],) for view in self.tx_views]
         self.tx_slot = 0
         self.send_batch = SendBatch(batch * 4)
-        self.send_meta: list[tuple[int, Segment, int]] = []  # (socket index, segment, frame bytes)
+        self.send_meta: list[tuple[int, int]] = []  # per queued datagram: (source port index, frame bytes)
         self.segment_batch = kernel.SegmentBatch(GSO_MAX_SEGMENTS)
         self.gso_scratch = gso_scratch() if vectorised_segmentation_available() else None
         self.gso_controls: dict[int, list[tuple[int, int, bytes]]] = {}
@@ -177,6 +186,20 @@ class Engine:
         self.source_ports = list(range(low, high + 1))
         # UDP GSO refuses SO_NO_CHECK sockets; without it segments leave in one sendmmsg instead.
         self.gso = config.offload and config.udp_checksum
+        if config.offload and config.kernel_segmentation:
+            self.segmenter = self._open_segmenter()
+
+    def _open_segmenter(self) -> KernelSegmenter | None:
+        """The GSO TAP for kernel segmentation, or None (logged) where this kernel or host cannot have it."""
+        config = self.config
+        name = gso_tap_name(config.name)
+        try:
+            segmenter = KernelSegmenter(name, str(config.local_ip), config.port, config.df, config.udp_checksum)
+        except (OSError, ValueError, LinkError) as exc:
+            log.info("kernel segmentation off (%s): pyvtep cuts TCP super-frames itself", exc)
+            return None
+        log.info("kernel segmentation through %s", name)
+        return segmenter
 
     def _open_tap(self, segment: Segment) -> None:
         vni = segment.config
@@ -213,6 +236,9 @@ class Engine:
     def close(self) -> None:
         """Release everything: TAPs we created disappear, the API socket file is removed."""
         self.running = False
+        if self.segmenter is not None:
+            self.segmenter.close()
+            self.segmenter = None
         if self.evpn is not None:
             self.evpn.stop()
         if self.api is not None:
@@ -373,8 +399,8 @@ class Engine:
                 break
 
     def _deliver_pending(self) -> None:
-        """Write the accepted frames of one receive batch to their TAPs, merging TCP runs."""
-        run: TcpRun | None = None
+        """Write the accepted frames of one receive batch to their TAPs, merging TCP and UDP runs."""
+        run: TcpRun | UdpRun | None = None
         run_segment: Segment | None = None
         coalesce = self.config.offload
         for seg, frame, vnet in self.pending:
@@ -384,8 +410,13 @@ class Engine:
                     run = None
                 self._write_super(seg, frame, vnet)
                 continue
-            if coalesce and len(frame) > 54 and frame[12] == 8 and frame[13] == 0 and frame[23] == 6:
-                merged = self._coalesce(run, run_segment, seg, frame)
+            if coalesce and frame[12] == 8 and frame[13] == 0:
+                merged: TcpRun | UdpRun | None = None
+                # Only TCP segments with a payload worth merging; pure ACKs (66 bytes) go straight through.
+                if frame[23] == 6 and len(frame) >= _COALESCE_MIN:
+                    merged = self._coalesce_tcp(run, run_segment, seg, frame)
+                elif frame[23] == 17:
+                    merged = self._coalesce_udp(run, run_segment, seg, frame)
                 if merged is not None:
                     if merged is not run:
                         self._write_run(run_segment, run)
@@ -399,10 +430,11 @@ class Engine:
             self._write_run(run_segment, run)
         self.pending.clear()
 
-    def _coalesce(
-        self, run: TcpRun | None, run_segment: Segment | None, seg: Segment, frame: memoryview
+    @staticmethod
+    def _coalesce_tcp(
+        run: TcpRun | UdpRun | None, run_segment: Segment | None, seg: Segment, frame: memoryview
     ) -> TcpRun | None:
-        """The run `frame` now belongs to (the same or a new one), or None to write it on its own."""
+        """The TCP run `frame` now belongs to (the same or a new one), or None to write it on its own."""
         try:
             layers = parse_layers(frame)
         except OffloadError:
@@ -410,9 +442,21 @@ class Engine:
         key = coalescable_key(frame, layers)
         if key is None or not tcp_segment_ok(frame, layers):
             return None  # the kernel checks (and counts) what we do not merge
-        if run is not None and run_segment is seg and try_extend(run, frame, layers, key, SUPER_FRAME_LIMIT):
+        if isinstance(run, TcpRun) and run_segment is seg and try_extend(run, frame, layers, key, SUPER_FRAME_LIMIT):
             return run
         return start_run(frame, layers, key)
+
+    @staticmethod
+    def _coalesce_udp(
+        run: TcpRun | UdpRun | None, run_segment: Segment | None, seg: Segment, frame: memoryview
+    ) -> UdpRun | None:
+        """The UDP run `frame` now belongs to (the same or a new one), or None to write it on its own."""
+        key = udp_run_key(frame)
+        if key is None:
+            return None  # the kernel checks (and counts) what we do not merge
+        if isinstance(run, UdpRun) and run_segment is seg and try_extend_udp(run, frame, key):
+            return run
+        return start_udp_run(frame, key)
 
     def _write_frame(self, seg: Segment, frame: memoryview) -> None:
         header = VNET_ZERO
@@ -431,14 +475,14 @@ class Engine:
         except OSError:
             seg.counters.rx_drop_tap_error += 1
 
-    def _write_run(self, seg: Segment | None, run: TcpRun | None) -> None:
+    def _write_run(self, seg: Segment | None, run: TcpRun | UdpRun | None) -> None:
         if run is None or seg is None:
             return
         if len(run.payloads) == 1:
             self._write_frame(seg, run.first)
             return
         try:
-            os.writev(seg.tap_fd, super_frame(run))
+            os.writev(seg.tap_fd, super_frame(run) if isinstance(run, TcpRun) else udp_super_frame(run))
             self.datapath.counters.super_frames_rx += 1
         except OSError:
             seg.counters.rx_drop_tap_error += len(run.payloads)
@@ -454,14 +498,20 @@ class Engine:
     def _drain_tap(self, seg: Segment, budget: int = 256) -> None:
         """Read frames from one TAP into send slots, encapsulate in place, send them in batches.
 
-        The per-frame work is inlined on purpose: at small frame sizes every Python call shows.
+        The per-frame work is inlined on purpose: at small frame sizes every Python call shows. The
+        forwarding decision (remote VTEPs, outer source port) is made once per IPv4 flow per call and
+        reused for the flow's next frames: within one call the MAC table cannot change (learning from
+        the underlay and EVPN run in other handlers) and the clock does not move (`Datapath.tick`).
         """
         fd = seg.tap_fd
         views, iovs, readv = self.tx_views, self.tx_read_iov, os.readv
         route, counters = self.datapath.route, seg.counters
+        max_frame = self.datapath.max_encap_frame
         ports, header = len(self.tx_fds), seg.header
         batch, meta = self.send_batch, self.send_meta
-        iovecs, names, pack_iov = batch.iovecs, batch.names, kernel.IOVEC.pack_into
+        iovecs, names, slot_names = batch.iovecs, batch.name_view, batch.slot_names
+        pack_iov = kernel.IOVEC.pack_into
+        decisions: dict[bytes, tuple[tuple[bytes, ...], int, int]] = {}  # flow -> (sockaddrs, port index, floods)
         start = TX_HEADROOM + VNET_HDR_LEN
         slot_address = self.tx_base + start - VXLAN_HEADER_LEN
         for _ in range(budget):
@@ -489,29 +539,45 @@ class Engine:
                 counters.tap_frames += 1
                 counters.tx_drop_bad_offload += 1
                 continue
-            targets = route(seg, frame)
-            if not targets:
-                continue
-            view[start - VXLAN_HEADER_LEN : start] = header
-            index = zlib.crc32(flow_key(frame)) % ports
             length = got - VNET_HDR_LEN
+            decision = None
+            if view[start + 12] == 0x08 and view[start + 13] == 0 and length >= 38 and length <= max_frame:
+                key = view[start : start + 14].tobytes() + view[start + 26 : start + 38].tobytes()  # MACs, IPs, ports
+                decision = decisions.get(key)
+            if decision is None:
+                floods = counters.tx_flood_packets
+                targets = route(seg, frame)  # counts the frame, learns, drops (and counts) what it must
+                if not targets:
+                    continue
+                decision = (tuple(self.sockaddr_cache.get(r) or self._sockaddr(r) for r in targets),
+                            zlib.crc32(flow_key(frame)) % ports, counters.tx_flood_packets - floods)
+                if length >= 38 and view[start + 12] == 0x08 and view[start + 13] == 0:
+                    decisions[view[start : start + 14].tobytes() + view[start + 26 : start + 38].tobytes()] = decision
+            else:
+                counters.tap_frames += 1
+                if decision[2]:
+                    counters.tx_flood_packets += decision[2]
+            view[start - VXLAN_HEADER_LEN : start] = header
+            sockaddrs, index, _ = decision
             address = slot_address + slot * SLOT_SIZE
-            for remote in targets:
+            for sockaddr in sockaddrs:
                 if batch.used == batch.count:
-                    self._flush_sends(reset_slots=False)  # this frame's slot stays referenced
+                    self._flush_sends(seg, reset_slots=False)  # this frame's slot stays referenced
                 used = batch.used
                 pack_iov(iovecs, used * 16, address, length + VXLAN_HEADER_LEN)
-                # c_char arrays take bytes for a slice; mypy's ctypes plugin only allows a list there.
-                names[used * 16 : used * 16 + 16] = self.sockaddr_cache.get(remote) or self._sockaddr(remote)  # type: ignore[call-overload]
+                if slot_names[used] is not sockaddr:  # the message slot may still hold this destination
+                    names[used * 16 : used * 16 + 16] = sockaddr
+                    slot_names[used] = sockaddr
                 batch.used = used + 1
-                meta.append((index, seg, length))
+                meta.append((index, length))
             self.tx_slot = slot + 1
             if self.tx_slot == self.batch:
-                self._flush_sends()
-        self._flush_sends()
+                self._flush_sends(seg)
+        self._flush_sends(seg)
 
-    def _flush_sends(self, reset_slots: bool = True) -> None:
-        """sendmmsg the queued frames, one call per run of frames sharing an outer source port."""
+    def _flush_sends(self, seg: Segment, reset_slots: bool = True) -> None:
+        """Send the queued frames of `seg`: per run of frames sharing an outer source port, equal-sized
+        datagrams to one destination leave as one UDP GSO sendmsg, the rest by sendmmsg."""
         meta = self.send_meta
         total = len(meta)
         if total:
@@ -521,23 +587,53 @@ class Engine:
                 end = start + 1
                 while end < total and meta[end][0] == index:
                     end += 1
-                failed = self.send_batch.send_range(self.tx_fds[index], start, end - start)
-                for position in range(start, end):
-                    _, seg, length = meta[position]
-                    if position in failed:
-                        seg.counters.tx_drop_send_error += 1
-                    else:
-                        seg.counters.tx_packets += 1
-                        seg.counters.tx_bytes += length
+                self._send_run(seg, self.tx_fds[index], start, end)
                 start = end
             meta.clear()
             self.send_batch.used = 0
         if reset_slots:
             self.tx_slot = 0
 
+    def _send_run(self, seg: Segment, fd: int, start: int, end: int) -> None:
+        """Messages start..end-1 (one source port): GSO for runs of at least GSO_MIN_RUN equal datagrams."""
+        meta, batch, names, counters = self.send_meta, self.send_batch, self.send_batch.slot_names, seg.counters
+        plain = start  # first message not yet sent
+        position = start
+        while position < end and self.gso:
+            size, name = meta[position][1], names[position]
+            limit = min(end, position + GSO_MAX_SEGMENTS, position + UDP_MAX_PAYLOAD // (size + VXLAN_HEADER_LEN))
+            last = position + 1
+            while last < limit and meta[last][1] == size and names[last] is name:
+                last += 1
+            if last < limit and meta[last][1] < size and names[last] is name:
+                last += 1  # a shorter datagram may end a GSO run
+            if last - position >= GSO_MIN_RUN:
+                if plain < position:
+                    self._send_plain(seg, fd, plain, position)
+                if batch.send_gso(fd, position, last - position, size + VXLAN_HEADER_LEN):
+                    counters.tx_packets += last - position
+                    counters.tx_bytes += sum(meta[i][1] for i in range(position, last))
+                else:  # refused as a whole (e.g. a route without GSO): one by one, so each is counted
+                    self._send_plain(seg, fd, position, last)
+                plain = last
+            position = last
+        if plain < end:
+            self._send_plain(seg, fd, plain, end)
+
+    def _send_plain(self, seg: Segment, fd: int, start: int, end: int) -> None:
+        meta, counters = self.send_meta, seg.counters
+        failed = self.send_batch.send_range(fd, start, end - start)
+        counters.tx_packets += end - start - len(failed)
+        counters.tx_bytes += sum(meta[i][1] for i in range(start, end) if i not in failed)
+        counters.tx_drop_send_error += len(failed)
+
     def _send_super_frame(self, seg: Segment, view: memoryview, frame: memoryview, slot: int) -> None:
         """Cut a TSO/USO super-frame into wire frames and send them: UDP GSO or one sendmmsg."""
         _flags, gso_type, _hdr_len, gso_size, _start, _offset, _ = VNET_HDR.unpack_from(view, TX_HEADROOM)
+        segmenter = self.segmenter
+        if (segmenter is not None and gso_type & ~VNET_GSO_ECN in _TCP_GSO_TYPES and gso_size > 0
+                and self._send_tcp_by_kernel(segmenter, seg, frame, gso_type, gso_size)):
+            return
         vectorised = self.gso and self.gso_scratch is not None and not gso_size & 1
         if vectorised and gso_type & ~VNET_GSO_ECN in _TCP_GSO_TYPES:
             self._send_tcp_vectorised(seg, frame, gso_type, gso_size)
@@ -567,6 +663,36 @@ class Engine:
             seg.counters.tx_packets += sent
             seg.counters.tx_bytes += wire_bytes if not failed else sent * first_length
             seg.counters.tx_drop_send_error += failed
+
+    def _send_tcp_by_kernel(self, segmenter: KernelSegmenter, seg: Segment, frame: memoryview, gso_type: int,
+                            mss: int) -> bool:
+        """Encapsulate a TCP super-frame whole and let the kernel cut it (see `tunnel.py`). False leaves it
+        to the Python paths: headers they must judge, or too long to wrap in one IPv4 packet."""
+        try:
+            layers = parse_layers(frame)
+        except OffloadError:
+            return False
+        payload = len(frame) - layers.payload
+        if layers.protocol != IPPROTO_TCP or payload <= 0 or len(frame) + OUTER_LEN - 14 > 0xFFFF:
+            return False
+        count = -(-payload // mss)
+        datapath = self.datapath
+        datapath.counters.super_frames_tx += 1
+        datapath.counters.kernel_segmented += 1
+        first_length = layers.payload + min(mss, payload)
+        targets = datapath.route(seg, frame[:first_length], segments=count)
+        if not targets:
+            return True
+        source_port = self.source_ports[zlib.crc32(flow_key(frame)) % len(self.source_ports)]
+        wire_bytes = payload + layers.payload * count
+        counters = seg.counters
+        for remote in targets:
+            if segmenter.send(frame, layers, gso_type, mss, count, remote, source_port, seg.header):
+                counters.tx_packets += count
+                counters.tx_bytes += wire_bytes
+            else:
+                counters.tx_drop_send_error += count
+        return True
 
     def _send_tcp_vectorised(self, seg: Segment, frame: memoryview, gso_type: int, mss: int) -> None:
         """TCP super-frame -> wire frames built by numpy in one buffer -> one UDP GSO sendmsg per 64 KiB."""
@@ -639,7 +765,7 @@ class Engine:
         result = ReloadResult()
         old = self.config
         for name in ("local_ip", "port", "underlay_mtu", "source_ports", "df", "udp_checksum", "offload",
-                     "batch", "api", "evpn", "name"):
+                     "kernel_segmentation", "batch", "api", "evpn", "name"):
             if getattr(old, name) != getattr(config, name):
                 result.needs_restart.append(name)
         if result.needs_restart:

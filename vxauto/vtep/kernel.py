@@ -31,6 +31,8 @@ TUN_F_TSO6 = 0x04
 TUN_F_TSO_ECN = 0x08
 TUN_F_USO4 = 0x20
 TUN_F_USO6 = 0x40
+TUN_F_UDP_TUNNEL_GSO = 0x80  # Linux 6.17+: the TAP takes UDP-tunnelled TSO super-frames on write
+TUN_F_UDP_TUNNEL_GSO_CSUM = 0x100
 
 # <linux/virtio_net.h>: the 12-byte header (virtio_net_hdr_v1 / mrg_rxbuf layout), little endian on x86.
 VNET_HDR_LEN = 12
@@ -44,6 +46,11 @@ VNET_GSO_TCPV6 = 4
 VNET_GSO_UDP_L4 = 5
 VNET_GSO_ECN = 0x80
 VNET_ZERO = bytes(VNET_HDR_LEN)
+# virtio_net_hdr_v1_hash_tunnel (24 bytes): the 12 above, hash value/report/padding, then the offsets of
+# the outer UDP header and of the inner network header (virtio 1.4, Linux 6.17+).
+VNET_TUNNEL_HDR = struct.Struct("<BBHHHHHIHHHH")
+VNET_F_UDP_TUNNEL_CSUM = 0x08
+VNET_GSO_UDP_TUNNEL_IPV4 = 0x20
 
 # <linux/udp.h>, <linux/in.h>, <asm-generic/socket.h>: not in Python's socket module.
 SOL_UDP = 17
@@ -106,6 +113,27 @@ def open_tap(name: str, offload: int) -> Tap:
     return Tap(name=name, fd=fd, created=not existed, offload=offload)
 
 
+def open_tunnel_tap(name: str) -> Tap:
+    """Create a TAP that takes encapsulated (UDP tunnel) TSO super-frames on write, for the kernel to cut.
+
+    Raises OSError (EINVAL) on kernels before 6.17, which do not know the tunnel offload flags.
+    """
+    if len(name.encode()) >= IFNAMSIZ:
+        raise ValueError(f"interface name longer than {IFNAMSIZ - 1} characters: {name!r}")
+    if interface_exists(name):
+        raise ValueError(f"interface {name!r} already exists")
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR))
+        fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", VNET_TUNNEL_HDR.size))
+        fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_UDP_TUNNEL_GSO
+                    | TUN_F_UDP_TUNNEL_GSO_CSUM)
+    except OSError:
+        os.close(fd)
+        raise
+    return Tap(name=name, fd=fd, created=True, offload=0)
+
+
 def tap_offload_flags(tso: bool, uso: bool) -> int:
     flags = 0
     if tso or uso:
@@ -164,6 +192,9 @@ _recvmmsg.restype = ctypes.c_int
 _sendmmsg = _libc.sendmmsg
 _sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
 _sendmmsg.restype = ctypes.c_int
+_sendmsg = _libc.sendmsg
+_sendmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+_sendmsg.restype = ctypes.c_ssize_t
 
 # x86_64 / aarch64 layouts: struct iovec = 16 bytes, struct mmsghdr = 64 bytes (msghdr 56 + msg_len + pad).
 IOVEC = struct.Struct("=QQ")
@@ -176,6 +207,8 @@ _U32_CONTROLLEN = 10
 _U32_FLAGS = 12
 _U32_MSGLEN = 14
 _MMSG_TEMPLATE = struct.Struct("=QI4xQQQQi4xI4x")
+_MSGHDR = struct.Struct("=QI4xQQQQi4x")
+_GSO_CMSG = struct.Struct("=QiiH6x")  # struct cmsghdr + the 16-bit segment size, padded to CMSG_SPACE(2)
 
 
 def _address_of(buffer: ctypes.Array) -> int:
@@ -265,13 +298,22 @@ class SendBatch:
             )
         self.headers_address = _address_of(self.headers)
         self.used = 0
+        # Slicing a memoryview is several times faster than slicing the ctypes array itself; and a message
+        # slot that still holds the destination (the same bytes object) is not rewritten at all.
+        self.name_view = memoryview(self.names).cast("B")
+        self.slot_names: list[bytes | None] = [None] * count
+        self.names_base, self.iov_base = names_base, iov_base
+        self.gso_header = ctypes.create_string_buffer(_MSGHDR.size)
+        self.gso_control = ctypes.create_string_buffer(_GSO_CMSG.size)
+        self.gso_header_address = _address_of(self.gso_header)
+        self.gso_control_address = _address_of(self.gso_control)
 
     def add(self, address: int, length: int, sockaddr: bytes) -> bool:
         """Queue one datagram; returns True when the batch is full and must be flushed."""
         i = self.used
         IOVEC.pack_into(self.iovecs, i * IOVEC.size, address, length)
-        # c_char arrays take bytes for a slice; mypy's ctypes plugin only allows a list there.
-        self.names[i * SOCKADDR_IN_SIZE : (i + 1) * SOCKADDR_IN_SIZE] = sockaddr  # type: ignore[call-overload]
+        self.name_view[i * SOCKADDR_IN_SIZE : (i + 1) * SOCKADDR_IN_SIZE] = sockaddr
+        self.slot_names[i] = sockaddr
         self.used = i + 1
         return self.used == self.count
 
@@ -292,6 +334,19 @@ class SendBatch:
                 continue
             start += got
         return failed
+
+
+    def send_gso(self, fd: int, start: int, count: int, segment_size: int) -> bool:
+        """Send messages start..start+count-1 as one UDP GSO sendmsg: their buffers back to back, cut by
+        the kernel every `segment_size` bytes. They must share message start's destination and size
+        (the last may be shorter). False when the kernel refused it (nothing was sent then)."""
+        _MSGHDR.pack_into(self.gso_header, 0, self.names_base + start * SOCKADDR_IN_SIZE, SOCKADDR_IN_SIZE,
+                          self.iov_base + start * IOVEC.size, count, self.gso_control_address, _GSO_CMSG.size, 0)
+        _GSO_CMSG.pack_into(self.gso_control, 0, 18, SOL_UDP, UDP_SEGMENT, segment_size)  # CMSG_LEN(2) == 18
+        while _sendmsg(fd, self.gso_header_address, 0) < 0:
+            if ctypes.get_errno() != errno.EINTR:
+                return False
+        return True
 
 
 class SegmentBatch:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from ipaddress import IPv4Interface
+from pathlib import Path
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -64,3 +65,31 @@ def remove_address(name: str, address: IPv4Interface) -> None:
         if found:
             with contextlib.suppress(NetlinkError):
                 ipr.addr("del", index=found[0], address=str(address.ip), prefixlen=address.network.prefixlen)
+
+
+def prepare_forwarding_tap(name: str) -> bytes:
+    """Make `name` a TAP whose received IPv4 packets the kernel forwards (and only those); return its MAC.
+
+    Forwarding, accepting a local source address and reverse-path filtering are per input interface, so
+    the rest of the host or namespace stays a non-router. IPv6 is switched off on it (no link-local
+    chatter). A strict `all.rp_filter` overrides the per-interface value, so it is refused.
+    """
+    conf = Path("/proc/sys/net/ipv4/conf")
+    try:
+        if (conf / "all" / "rp_filter").read_text().strip() == "1":
+            raise LinkError("net.ipv4.conf.all.rp_filter is 1 (strict): packets from the local VTEP address "
+                            f"would be dropped on {name!r}")
+        with contextlib.suppress(FileNotFoundError):
+            Path("/proc/sys/net/ipv6/conf", name, "disable_ipv6").write_text("1")
+        for key, value in (("forwarding", "1"), ("accept_local", "1"), ("rp_filter", "0"), ("send_redirects", "0")):
+            (conf / name / key).write_text(value)
+    except OSError as exc:
+        raise LinkError(f"setting IPv4 forwarding on {name!r}: {exc}") from None
+    with IPRoute() as ipr:
+        index = _index(ipr, name)
+        try:
+            ipr.link("set", index=index, state="up")
+        except NetlinkError as exc:
+            raise LinkError(f"bringing {name!r} up: {exc}") from None
+        address = ipr.get_links(index)[0].get_attr("IFLA_ADDRESS")
+    return bytes.fromhex(address.replace(":", ""))

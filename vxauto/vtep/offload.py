@@ -446,6 +446,96 @@ def super_frame(run: TcpRun) -> list[bytes | memoryview]:
     return [vnet, bytes(header), *run.payloads]
 
 
+# ---------------------------------------------------------------------------------------------------
+# Coalescing received UDP datagrams of one flow into a USO super-frame for the TAP (software UDP GRO):
+# one write hands the local stack up to 64 datagrams, which it cuts apart again on delivery
+# (VIRTIO_NET_HDR_GSO_UDP_L4, Linux 4.18+ on TAP writes), as a NIC with UDP GRO would.
+
+UDP_RUN_MAX = 64  # datagrams per super-frame (the kernel's UDP GSO segment limit)
+_IPV4_UDP_HEADER = ETH_HEADER_LEN + 20 + 8
+
+
+@dataclass
+class UdpRun:
+    """Consecutive equal-sized datagrams of one IPv4 UDP flow waiting to be written as one super-frame."""
+
+    key: bytes
+    first: memoryview
+    size: int  # payload bytes of every datagram (the last may be shorter)
+    checksum: bytes  # the UDP checksum field every datagram must carry when it is partial, else b""
+    payloads: list[memoryview]
+    closed: bool = False  # a shorter datagram ended it
+
+
+def udp_run_key(frame: memoryview) -> bytes | None:
+    """The header bytes that must match for datagrams to merge, or None if this one cannot merge.
+
+    Only an IPv4 UDP datagram without IP options, not a fragment, without Ethernet padding, with a
+    payload, a correct IPv4 header checksum and a UDP checksum merges; the key masks what changes per
+    datagram (total length, ID, header checksum, UDP length and checksum).
+    """
+    length = len(frame)
+    if length <= _IPV4_UDP_HEADER or frame[14] != 0x45 or frame[23] != IPPROTO_UDP:
+        return None
+    if (frame[20] & 0x3F) or frame[21]:  # MF flag or fragment offset
+        return None
+    if ((frame[16] << 8) | frame[17]) != length - ETH_HEADER_LEN or ((frame[38] << 8) | frame[39]) != length - 34:
+        return None
+    if int.from_bytes(frame[14:34], "big") % 0xFFFF or not (frame[40] or frame[41]):
+        return None  # IPv4 header checksum wrong (its sum must fold to 0xFFFF), or no UDP checksum to keep
+    return frame[0:16].tobytes() + frame[20:24].tobytes() + frame[26:38].tobytes()
+
+
+def start_udp_run(frame: memoryview, key: bytes) -> UdpRun | None:
+    """A run from its first datagram, or None if its UDP checksum is neither partial nor correct."""
+    udp_length = len(frame) - 34
+    pseudo = ipv4_pseudo_sum(frame, ETH_HEADER_LEN, IPPROTO_UDP, udp_length)
+    field = (frame[40] << 8) | frame[41]
+    if field == fold(pseudo):
+        checksum = frame[40:42].tobytes()  # CHECKSUM_PARTIAL: the sender's kernel left it to the NIC
+    elif fold(pseudo + ones_sum(frame[34:])) == 0xFFFF:
+        checksum = b""
+    else:
+        return None
+    return UdpRun(key, frame, udp_length - 8, checksum, [frame[_IPV4_UDP_HEADER:]])
+
+
+def try_extend_udp(run: UdpRun, frame: memoryview, key: bytes) -> bool:
+    """Append `frame` to `run` if it is the flow's next datagram of the same size (or a shorter last one)
+    and its checksum is partial like the run's or correct; False leaves both untouched."""
+    if run.closed or key != run.key or len(run.payloads) >= UDP_RUN_MAX:
+        return False
+    size = len(frame) - _IPV4_UDP_HEADER
+    if size > run.size or (size + _IPV4_UDP_HEADER - ETH_HEADER_LEN) * (len(run.payloads) + 1) > 65535:
+        return False
+    if size == run.size and run.checksum:
+        if frame[40:42] != run.checksum:
+            return False
+    else:  # a full checksum (or a shorter datagram, whose partial value differs): verify it
+        pseudo = ipv4_pseudo_sum(frame, ETH_HEADER_LEN, IPPROTO_UDP, size + 8)
+        field = (frame[40] << 8) | frame[41]
+        if field != fold(pseudo) and fold(pseudo + ones_sum(frame[34:])) != 0xFFFF:
+            return False
+    run.payloads.append(frame[_IPV4_UDP_HEADER:])
+    run.closed = size < run.size
+    return True
+
+
+def udp_super_frame(run: UdpRun) -> list[bytes | memoryview]:
+    """The buffers for one TAP write: virtio-net header (GSO_UDP_L4, segment size = payload size),
+    the first datagram's headers with lengths and IPv4 checksum for the whole, then every payload. The
+    UDP checksum is left partial: the kernel computes each datagram's own when it cuts them apart."""
+    total = sum(len(payload) for payload in run.payloads)
+    header = bytearray(run.first[:_IPV4_UDP_HEADER])
+    _U16.pack_into(header, 16, 28 + total)
+    header[24:26] = b"\0\0"
+    _U16.pack_into(header, 24, checksum_from_sum(ones_sum(header[14:34])))
+    _U16.pack_into(header, 38, 8 + total)
+    _U16.pack_into(header, 40, fold(ipv4_pseudo_sum(header, ETH_HEADER_LEN, IPPROTO_UDP, 8 + total)))
+    vnet = VNET_HDR.pack(VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, _IPV4_UDP_HEADER, run.size, 34, 6, 0)
+    return [vnet, bytes(header), *run.payloads]
+
+
 def tunnel_super_frame_header(frame: memoryview | bytes | bytearray, gso_size: int, max_frame: int) -> bytes | None:
     """The virtio-net header to write a received GSO super-frame to the TAP as one, or None.
 
@@ -525,7 +615,15 @@ def gso_scratch(size: int = 1 << 18) -> ndarray | None:
 class _Layout:
     """Everything about a GSO buffer that depends only on its shape, kept between super-frames of the
     same shape (an iperf3-like flow sends thousands of them): numpy views into the scratch buffer and
-    the per-segment constants. Building these costs more than the per-frame arithmetic itself."""
+    the per-segment parts of the checksums. Every numpy call costs about a microsecond whatever its
+    size, so the per-frame work is a fixed, small number of them on two-row (TCP, IP) arrays.
+
+    Checksums are sums modulo 0xFFFF (RFC 1071) kept in uint32. The TCP sums are "little-endian":
+    numpy sums the payload as little-endian 16-bit words, which is the big-endian sum times 256
+    modulo 0xFFFF (RFC 1071 section 2(B)), so every other TCP term is multiplied by 256 too and the
+    result is stored through a little-endian view, which swaps it back. 2**16 and 2**32 are 1 modulo
+    0xFFFF, which makes sequence offsets and IP IDs plain addends (less 1 after a wrap).
+    """
 
     def __init__(self, np: ModuleType, out: object, count: int, mss: int, tail: int, pre: int, layers: Layers,
                  tcp_header_len: int) -> None:
@@ -534,41 +632,45 @@ class _Layout:
         stride = head + mss
         full = count - (1 if tail else 0)
         ndarray = np.ndarray
-        self.full = full
+        self.count, self.full, self.tail, self.head, self.stride = count, full, tail, head, stride
+        self.flags_at = pre + l4 + 13
+        self.length_at = pre + (l3 + 4 if layers.ipv6 else l3 + 2)
         self.headers = ndarray(shape=(count, head), dtype=np.uint8, buffer=out, strides=(stride, 1))
         self.payloads = ndarray(shape=(full, mss), dtype=np.uint8, buffer=out, offset=head, strides=(stride, 1))
+        # Every segment's payload as 16-bit words, the last one padded with zeros to a whole MSS.
+        self.words = ndarray(shape=(count, mss // 2), dtype=np.uint16, buffer=out, offset=head,
+                             strides=(stride, 2))
 
         def field(offset: int, dtype: str) -> object:
             return ndarray(shape=(count,), dtype=dtype, buffer=out, offset=pre + offset, strides=(stride,))
 
         self.seq = field(l4 + 4, ">u4")
-        self.flags = field(l4 + 13, "u1")
-        self.tcp_checksum = field(l4 + 16, ">u2")
-        self.ip_length_id = None if layers.ipv6 else field(l3 + 2, ">u4")  # total length + ID, adjacent
-        self.ip_length = field(l3 + 4, ">u2") if layers.ipv6 else None  # IPv6 payload length
+        self.tcp_checksum = field(l4 + 16, "<u2")  # little-endian on purpose, see above
+        self.ip_id = None if layers.ipv6 else field(l3 + 4, ">u2")
         self.ip_checksum = None if layers.ipv6 else field(l3 + 10, ">u2")
         index = np.arange(count, dtype=np.int64)
         sizes = np.full(count, mss, dtype=np.int64)
         if tail:
             sizes[-1] = tail
-        self.index = index
-        self.offsets = index * mss
-        self.tcp_lengths = tcp_header_len + sizes  # the pseudo header's length, per segment
-        self.ip_totals = header_len - l3 + sizes
-        self.ip_totals_shifted = self.ip_totals << 16
-        self.sums = np.empty(count, dtype=np.int64)
-        self.flag_masks: dict[int, object] = {}
-
-    def flags_for(self, np: ModuleType, flags0: int) -> object:
-        """FIN/PSH only on the last segment, CWR only on the first (what the kernel's GSO does)."""
-        flags = self.flag_masks.get(flags0)
-        if flags is None:
-            count = len(self.index)
-            flags = np.full(count, flags0 & ~(TCP_FIN | TCP_PSH | TCP_CWR), dtype=np.int64)
-            flags[0] = flags0 & ~(TCP_FIN | TCP_PSH)
-            flags[-1] = flags0 if count == 1 else flags0 & ~TCP_CWR
-            self.flag_masks[flags0] = flags
-        return flags
+        offsets = index * mss
+        self.offsets = offsets.astype(np.uint32)
+        self.last_offset = int(offsets[-1])
+        self.index16 = index.astype(np.uint16)
+        self.seq_values = np.empty(count, dtype=np.uint32)
+        self.id_values = np.empty(count, dtype=np.uint16)
+        tcp_lengths = tcp_header_len + sizes  # the pseudo header's length, per segment
+        ip_lengths = tcp_lengths if layers.ipv6 else header_len - l3 + sizes
+        self.full_length, self.last_length = int(ip_lengths[0]), int(ip_lengths[-1])
+        # Row 0: TCP (pseudo-header length + sequence offset, times 256); row 1: IPv4 (total length + ID
+        # offset). Both are relative to the template, which carries the full segments' length.
+        terms = np.zeros((2, count), dtype=np.int64)
+        terms[0] = (tcp_lengths + offsets % 0xFFFF) * 256 % 0xFFFF
+        terms[1] = ip_lengths + index
+        self.terms = terms.astype(np.uint32)
+        self.sums = np.zeros((2, count), dtype=np.uint32)
+        self.tcp_sums = self.sums[0]
+        self.payload_sums = np.zeros(count, dtype=np.uint32)
+        self.scalars = np.zeros((2, 1), dtype=np.uint32)
 
 
 _LAYOUTS: dict[tuple[int, ...], _Layout] = {}
@@ -581,14 +683,11 @@ def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes,
 
     The same result as `segment()`, byte for byte, but every per-segment field (IP length, ID and header
     checksum, TCP sequence number, flags and checksum) is computed for all segments at once with numpy,
-    and headers and payload slices are copied into one contiguous buffer: a few numpy calls per
-    super-frame instead of a Python loop per segment. Raises OffloadError like `segment()`; needs numpy
-    and an even `mss` (the payload sums use a 16-bit view), else the caller uses `segment()`. The
+    and headers and payload slices are copied into one contiguous buffer: a fixed number of numpy calls
+    per super-frame instead of a Python loop per segment. Raises OffloadError like `segment()`; needs
+    numpy and an even `mss` (the payload sums use a 16-bit view), else the caller uses `segment()`. The
     result lives in `scratch` (from `gso_scratch`) when it is large enough: valid until the next call.
-
-    Checksums are computed modulo 0xFFFF (RFC 1071): `0xFFFE - (v - 1) % 0xFFFF` is the complement of
-    the end-around-carry fold of a positive sum v, and a little-endian word sum times 256 is congruent
-    to the big-endian one, so no byte swapping is needed.
+    A checksum is `0xFFFE - (v + 0xFFFE) % 0xFFFF`: the complement of the end-around-carry fold of v.
     """
     np = _numpy
     if np is None or mss & 1:
@@ -608,61 +707,73 @@ def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes,
     count = -(-payload_len // mss)
     tail = payload_len % mss
     pre = len(prefix)
-    head = pre + header_len
-    total_len = count * head + payload_len
-    tcp_header_len = header_len - l4
-    if scratch is not None and len(scratch) >= total_len:
+    total_len = count * (pre + header_len) + payload_len
+    padded_len = total_len + (mss - tail if tail else 0)  # the zero padding the last segment's sum reads
+    if scratch is not None and len(scratch) >= padded_len:
         key = (id(scratch), count, mss, tail, pre, l3, l4, header_len)  # a layout views one scratch buffer
         layout = _LAYOUTS.get(key)
         if layout is None:
             if len(_LAYOUTS) >= _LAYOUT_CACHE_SIZE:
                 _LAYOUTS.clear()
-            layout = _LAYOUTS[key] = _Layout(np, scratch, count, mss, tail, pre, layers, tcp_header_len)
+            layout = _LAYOUTS[key] = _Layout(np, scratch, count, mss, tail, pre, layers, header_len - l4)
         out = scratch
     else:  # an unusually small MSS: a one-off buffer and layout
-        out = np.empty(total_len, dtype=np.uint8)
-        layout = _Layout(np, out, count, mss, tail, pre, layers, tcp_header_len)
+        out = np.empty(padded_len, dtype=np.uint8)
+        layout = _Layout(np, out, count, mss, tail, pre, layers, header_len - l4)
     full = layout.full
-    # Headers: the template in every datagram, then the fields that change per segment.
-    layout.headers[:] = np.frombuffer(prefix + bytes(frame[:header_len]), dtype=np.uint8)
+    flags0 = frame[l4 + 13]
+    seq0 = _U32.unpack_from(frame, l4 + 4)[0]
+    # CWR only on the first segment, FIN/PSH only on the last (what the kernel's GSO does).
+    middle_flags = flags0 & ~(TCP_FIN | TCP_PSH | TCP_CWR)
+    first_flags = flags0 & ~(TCP_FIN | TCP_PSH) if count > 1 else flags0
+    last_flags = flags0 & ~TCP_CWR if count > 1 else flags0
+    # Headers: one template (full-size length, middle flags) in every datagram, then what differs.
+    template = bytearray(prefix)
+    template += frame[:header_len]
+    template[layout.flags_at] = middle_flags
+    _U16.pack_into(template, layout.length_at, layout.full_length)
+    tcp = template[pre + l4 : pre + header_len]
+    headers = layout.headers
+    headers[:] = np.frombuffer(template, dtype=np.uint8)
+    headers[0, layout.flags_at] = first_flags
+    headers[count - 1, layout.flags_at] = last_flags
+    headers[count - 1, layout.length_at] = layout.last_length >> 8
+    headers[count - 1, layout.length_at + 1] = layout.last_length & 0xFF
+    layout.seq[:] = np.add(layout.offsets, np.uint32(seq0), out=layout.seq_values)  # type: ignore[index]
+    # Payload: copied into place (the last segment's padding zeroed), then summed per segment.
     source = np.frombuffer(frame, dtype=np.uint8, offset=header_len)
-    sums = layout.sums
     if full:
-        body = source[: full * mss]
-        layout.payloads[:] = body.reshape(full, mss)
-        sums[:full] = body.view(np.uint16).reshape(full, mss // 2).sum(axis=1, dtype=np.uint32)
-        sums[:full] <<= 8  # little-endian sum * 256 == big-endian sum (mod 0xFFFF)
+        layout.payloads[:] = source[: full * mss].reshape(full, mss)
     if tail:
-        chunk = frame[header_len + full * mss :]
-        out[full * (head + mss) + head : total_len] = source[full * mss :]
-        value = int.from_bytes(chunk, "big")
-        sums[full] = (value << 8 if tail & 1 else value) % 0xFFFF
-    seq = (layout.offsets + _U32.unpack_from(frame, l4 + 4)[0]) & 0xFFFFFFFF
-    flags = layout.flags_for(np, frame[l4 + 13])
-    tcp = bytearray(frame[l4:header_len])
+        out[total_len - tail : total_len] = source[full * mss :]
+        out[total_len:padded_len] = 0
+    sums, scalars = layout.sums, layout.scalars
+    np.add.reduce(layout.words, axis=1, dtype=np.uint32, out=layout.payload_sums)
+    # TCP: the template's header sum (seq, checksum and pseudo-header length left out) and seq0.
     tcp[4:8] = b"\0\0\0\0"
-    tcp[13] = 0
     tcp[16:18] = b"\0\0"
-    tcp_constant = _pseudo_sum(frame, layers, 0) + ones_sum(tcp) - 1
-    layout.seq[:] = seq  # type: ignore[index]
-    layout.flags[:] = flags  # type: ignore[index]
-    total = sums + layout.tcp_lengths
-    total += flags
-    total += seq % 0xFFFF
-    total += tcp_constant
-    total %= 0xFFFF
-    layout.tcp_checksum[:] = 0xFFFE - total  # type: ignore[index]
-    if layers.ipv6:
-        layout.ip_length[:] = layout.tcp_lengths  # type: ignore[index]
-    else:
-        ip_id = (layout.index + _U16.unpack_from(frame, l3 + 4)[0]) & 0xFFFF
+    scalars[0, 0] = ((_pseudo_sum(frame, layers, 0) + ones_sum(tcp) + seq0) * 256 + 0xFFFE) % 0xFFFF
+    if not layers.ipv6:
+        ip_id0 = _U16.unpack_from(frame, l3 + 4)[0]
+        layout.ip_id[:] = np.add(layout.index16, np.uint16(ip_id0), out=layout.id_values)  # type: ignore[index]
         ip_header = bytearray(frame[l3:l4])
         ip_header[2:6] = b"\0\0\0\0"
         ip_header[10:12] = b"\0\0"
-        layout.ip_length_id[:] = layout.ip_totals_shifted | ip_id  # type: ignore[index]
-        ip_sum = layout.ip_totals + ip_id
-        ip_sum += ones_sum(ip_header) - 1
-        ip_sum %= 0xFFFF
-        layout.ip_checksum[:] = 0xFFFE - ip_sum  # type: ignore[index]
+        scalars[1, 0] = (ones_sum(ip_header) + ip_id0 + 0xFFFE) % 0xFFFF
+    np.add(layout.terms, scalars, out=sums)
+    np.add(layout.tcp_sums, layout.payload_sums, out=layout.tcp_sums)
+    if flags0 != middle_flags:
+        sums[0, 0] += (first_flags - middle_flags) * 256
+        if count > 1:
+            sums[0, count - 1] += (last_flags - middle_flags) * 256
+    if seq0 + layout.last_offset > 0xFFFFFFFF:  # the sequence number wraps inside this super-frame
+        sums[0, -(-(0x100000000 - seq0) // mss) :] += 0xFFFF - 256
+    if not layers.ipv6 and ip_id0 + count - 1 > 0xFFFF:  # so does the IP ID
+        sums[1, 0x10000 - ip_id0 :] += 0xFFFF - 1
+    np.remainder(sums, 0xFFFF, out=sums)
+    np.subtract(0xFFFE, sums, out=sums)
+    layout.tcp_checksum[:] = sums[0]  # type: ignore[index]
+    if not layers.ipv6:
+        layout.ip_checksum[:] = sums[1]  # type: ignore[index]
     # `out.data` is memoryview(out); numpy's stubs give arrays the buffer protocol only from Python 3.12.
-    return GsoBuffer(out.data[:total_len], count, head + mss, header_len)
+    return GsoBuffer(out.data[:total_len], count, pre + header_len + mss, header_len)
