@@ -28,6 +28,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-NS_A, NS_B = "pv-ba", "pv-bb"
+NS_A, NS_B, NS_FLOOR = "pv-ba", "pv-bb", "pv-bf"
 UNDERLAY_A, UNDERLAY_B = "10.79.0.1", "10.79.0.2"
 KERNEL_VNI, PYVTEP_VNI = 100, 101
 
@@ -52,7 +53,7 @@ def nsx(ns: str, *argv: str, check: bool = True, timeout: float = 120) -> subpro
 
 
 def teardown() -> None:
-    for ns in (NS_A, NS_B):
+    for ns in (NS_A, NS_B, NS_FLOOR):
         if ns in sh("ip", "netns", "list").stdout.split():
             for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 with contextlib.suppress(ProcessLookupError, ValueError):
@@ -180,16 +181,102 @@ def measure(seconds: float, pyvtep_pid: int) -> dict[str, object]:
     return results
 
 
+# --- the TAP read() floor --------------------------------------------------------------------------
+# One process reads frames from a TAP and does nothing else; another offers 64-byte UDP datagrams to
+# an address behind that TAP far faster than it can read (UDP GSO, cut by the kernel before the TAP,
+# whose USO offload is off). The reader's frames per CPU-second is what a userspace VTEP pays for its
+# reads alone, before any work on the frames.
+
+FLOOR_TAP, FLOOR_LOCAL, FLOOR_REMOTE = "pvbf0", "192.168.79.1", "192.168.79.2"
+
+
+def floor_reader(seconds: float) -> int:
+    from ipaddress import ip_interface
+
+    from vxauto.vtep import kernel
+    from vxauto.vtep.links import configure_tap
+
+    tap = kernel.open_tap(FLOOR_TAP, kernel.tap_offload_flags(tso=True, uso=False))
+    configure_tap(FLOOR_TAP, 1500, None, ip_interface(f"{FLOOR_LOCAL}/24"))
+    sh("ip", "neigh", "replace", FLOOR_REMOTE, "lladdr", "02:00:00:00:00:02", "dev", FLOOR_TAP)
+    os.set_blocking(tap.fd, True)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the generator runs
+    slot = [memoryview(bytearray(65600))]
+    readv, fd, frames = os.readv, tap.fd, 0
+    start, cpu = time.monotonic(), time.process_time()
+    deadline = start + seconds
+    while True:
+        readv(fd, slot)
+        frames += 1
+        if not frames & 4095 and time.monotonic() > deadline:
+            break
+    wall, cpu = time.monotonic() - start, time.process_time() - cpu
+    print(json.dumps({"frames_per_second": round(frames / wall), "cpu_share": round(cpu / wall, 2),
+                      "frames_per_cpu_second": round(frames / cpu)}), flush=True)
+    return 0
+
+
+def floor_generator(seconds: float) -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    control = [(socket.IPPROTO_UDP, 103, struct.pack("=H", 64))]  # UDP_SEGMENT: 64 datagrams of 64 bytes
+    buffer, sent = bytes(64 * 64), 0
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        for _ in range(64):
+            with contextlib.suppress(OSError):  # ENOBUFS when the TAP queue is full
+                sock.sendmsg([buffer], control, 0, (FLOOR_REMOTE, 9))
+                sent += 64
+    print(json.dumps({"offered_per_second": round(sent / (time.monotonic() - start))}), flush=True)
+    return 0
+
+
+def read_floor(seconds: float) -> dict[str, object]:
+    teardown()
+    sh("ip", "netns", "add", NS_FLOOR)
+    try:
+        here = str(Path(__file__).resolve())
+        reader = subprocess.Popen(["ip", "netns", "exec", NS_FLOOR, sys.executable, here, "--floor-reader",
+                                   str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert reader.stdin is not None and reader.stdout is not None
+        if reader.stdout.readline().strip() != "ready":
+            raise RuntimeError("the TAP reader did not start")
+        generator = subprocess.Popen(["ip", "netns", "exec", NS_FLOOR, sys.executable, here, "--floor-generator",
+                                      str(seconds + 1)], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        reader.stdin.write("go\n")
+        reader.stdin.flush()
+        read = json.loads(reader.communicate(timeout=seconds + 30)[0])
+        offered = json.loads(generator.communicate(timeout=seconds + 30)[0])
+        return {"tap_read_floor": {**read, **offered}}
+    finally:
+        teardown()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each iperf3 run")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--python-segmentation", action="store_true",
                         help="let pyvtep cut TCP super-frames itself (numpy) instead of the kernel's tunnel GSO")
+    parser.add_argument("--read-floor", action="store_true",
+                        help="only measure how many frames a bare Python read() loop takes from a TAP")
+    parser.add_argument("--floor-reader", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-generator", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/vtep.py needs root (network namespaces, TAP devices)", file=sys.stderr)
         return 2
+    if args.floor_reader is not None:
+        return floor_reader(args.floor_reader)
+    if args.floor_generator is not None:
+        return floor_generator(args.floor_generator)
+    if args.read_floor:
+        floor = read_floor(args.seconds)
+        print(json.dumps(floor) if args.json else
+              "TAP read() floor: {frames_per_second} frames/s at CPU share {cpu_share} = {frames_per_cpu_second} "
+              "frames per CPU-second (offered {offered_per_second}/s)".format(**floor["tap_read_floor"]))  # type: ignore[arg-type]
+        return 0
     results: dict[str, object] = {"cpus": os.cpu_count(), "load_before": round(os.getloadavg()[0], 2),
                                   "seconds": args.seconds, "host": socket.gethostname(), "kernel": os.uname().release,
                                   "segmentation": "python" if args.python_segmentation else "kernel"}

@@ -101,12 +101,11 @@ def _udp_checksum_ok(ip: dpkt.ip.IP) -> bool:
     return datagram[6:8] == b"\0\0" or _sums_to_ffff(pseudo + datagram)
 
 
-@pytest.mark.lab
-def test_kernel_cuts_super_frames_into_valid_wire_frames(vtep_lab: Lab, tmp_path: Path) -> None:
+def _build(lab: Lab, offload_on_underlay: bool, **config: object) -> Path:
+    """The two namespaces, the kernel VTEP and pyvtep; returns pyvtep's API socket."""
     reason = have_root_and_tools("iperf3", "ethtool", "nstat")
     if reason:
         pytest.skip(reason)
-    lab = vtep_lab
     lab.netns("pv-s1")
     lab.netns("pv-s2")
     lab.veth("pv-s1", "pvs1u", "pv-s2", "pvs2u")
@@ -115,29 +114,43 @@ def test_kernel_cuts_super_frames_into_valid_wire_frames(vtep_lab: Lab, tmp_path
     lab.kernel_vxlan("pv-s2", VNI, KERNEL_IP)
     lab.run("pv-s2", "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", f"vx{VNI}", "dst", PYVTEP_IP)
     lab.address("pv-s2", f"vx{VNI}", "192.168.43.2/24")
-    # Like a NIC without VXLAN TSO or checksum offload: the kernel must cut and checksum in software.
-    lab.run("pv-s1", "ethtool", "-K", "pvs1u", "tx", "off", "tx-udp_tnl-segmentation", "off",
-            "tx-udp_tnl-csum-segmentation", "off")
+    if not offload_on_underlay:  # like a NIC without VXLAN TSO or checksum offload: software GSO and sums
+        lab.run("pv-s1", "ethtool", "-K", "pvs1u", "tx", "off", "tx-udp_tnl-segmentation", "off",
+                "tx-udp_tnl-csum-segmentation", "off")
     _process, _config, socket_path = lab.pyvtep("pv-s1", {
-        "local_ip": PYVTEP_IP,
+        "local_ip": PYVTEP_IP, **config,
         "vnis": [{"vni": VNI, "tap": "pvs43", "address": "192.168.43.1/24", "flood": [KERNEL_IP]}],
     }, "pvs")
     assert ping(lab, "pv-s1", "192.168.43.2")
+    return socket_path
+
+
+def _iperf(lab: Lab, seconds: int) -> int:
+    """Bytes iperf3 moved from pv-s1 to pv-s2 over VNI 43."""
+    server = subprocess.Popen(["ip", "netns", "exec", "pv-s2", "iperf3", "-s", "-1"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        done = lab.run("pv-s1", "iperf3", "-c", "192.168.43.2", "-t", str(seconds), "-J", timeout=30)
+    finally:
+        server.wait(timeout=10)
+    return int(json.loads(done.stdout)["end"]["sum_received"]["bytes"])
+
+
+@pytest.mark.lab
+def test_kernel_cuts_super_frames_into_valid_wire_frames(vtep_lab: Lab, tmp_path: Path) -> None:
+    lab = vtep_lab
+    socket_path = _build(lab, offload_on_underlay=False)
     pcap = tmp_path / "wire.pcap"
     tcpdump = subprocess.Popen(["ip", "netns", "exec", "pv-s1", "tcpdump", "-i", "pvs1u", "-U", "-c", "3000", "-w",
                                 str(pcap), "udp", "port", "4789", "and", "src", "host", PYVTEP_IP],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = subprocess.Popen(["ip", "netns", "exec", "pv-s2", "iperf3", "-s", "-1"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
     try:
         wait_for(pcap.exists, 5, "tcpdump to start")
-        time.sleep(0.5)
-        done = lab.run("pv-s1", "iperf3", "-c", "192.168.43.2", "-t", "1", "-J", timeout=30)
+        assert _iperf(lab, 1) > 1_000_000
     finally:
-        server.wait(timeout=10)
         tcpdump.terminate()
         tcpdump.wait(timeout=5)
-    assert json.loads(done.stdout)["end"]["sum_received"]["bytes"] > 1_000_000
     counters = request(socket_path, "counters")
     assert counters["global"]["kernel_segmented"] > 0 and counters["global"]["internal_errors"] == 0
     assert counters["vnis"][str(VNI)]["tx_drop_send_error"] == 0
@@ -164,3 +177,20 @@ def test_kernel_cuts_super_frames_into_valid_wire_frames(vtep_lab: Lab, tmp_path
                 assert len(inner_ip.data.data) <= 1450 - 52  # cut at the MSS of the 1450-byte TAP MTU
                 data_segments += 1
     assert data_segments > 500
+
+
+@pytest.mark.lab
+def test_falls_back_to_python_segmentation_when_the_kernel_stops_forwarding(vtep_lab: Lab) -> None:
+    lab = vtep_lab
+    socket_path = _build(lab, offload_on_underlay=True, mac_aging=2)  # health checked every 0.2 s
+    assert _iperf(lab, 1) > 1_000_000
+    assert request(socket_path, "status")["kernel_segmentation"] == gso_tap_name("pvs")
+    before = request(socket_path, "counters")["global"]
+    assert before["kernel_segmented"] > 0
+    lab.run("pv-s1", "sh", "-c", f"echo 0 > /proc/sys/net/ipv4/conf/{gso_tap_name('pvs')}/forwarding")
+    assert _iperf(lab, 2) > 1_000_000  # TCP recovers once pyvtep cuts super-frames itself again
+    after = request(socket_path, "counters")["global"]
+    assert request(socket_path, "status")["kernel_segmentation"] is None
+    assert after["super_frames_tx"] - after["kernel_segmented"] > before["super_frames_tx"] - before["kernel_segmented"]
+    assert after["internal_errors"] == 0
+    assert "were not forwarded" in lab.log("pvs.log")

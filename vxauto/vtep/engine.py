@@ -290,6 +290,7 @@ class Engine:
                 self.reload_requested = False
                 self.reload()
             if datapath.now >= next_age:
+                self._check_segmenter()
                 aged = datapath.age()
                 if aged:
                     log.debug("aged out %d MAC entries", aged)
@@ -307,6 +308,16 @@ class Engine:
             self.send_meta.clear()
             self.send_batch.used = 0
             self.tx_slot = 0
+
+    def _check_segmenter(self) -> None:
+        """Fall back to cutting super-frames in Python when the kernel stops forwarding what we hand it."""
+        if self.segmenter is None:
+            return
+        problem = self.segmenter.healthy()
+        if problem is not None:
+            log.warning("kernel segmentation off: %s; pyvtep cuts TCP super-frames itself from now on", problem)
+            self.segmenter.close()
+            self.segmenter = None
 
     def _age_interval(self) -> float:
         return min(max(self.config.mac_aging / 10, 0.2), 10.0)
@@ -841,6 +852,7 @@ class Engine:
             "underlay_mtu": self.config.underlay_mtu,
             "source_ports": self.source_ports,
             "offload": self.config.offload,
+            "kernel_segmentation": self.segmenter.name if self.segmenter is not None else None,
             "uptime": round(time.time() - self.started_at, 1),
             "vnis": sorted(self.datapath.segments),
             "evpn": self.evpn.status() if self.evpn is not None else None,

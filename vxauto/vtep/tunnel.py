@@ -20,6 +20,7 @@ import os
 import socket
 import struct
 import zlib
+from pathlib import Path
 
 from vxauto.vtep import kernel
 from vxauto.vtep.kernel import VNET_F_NEEDS_CSUM, VNET_F_UDP_TUNNEL_CSUM, VNET_GSO_UDP_TUNNEL_IPV4, VNET_TUNNEL_HDR
@@ -85,8 +86,25 @@ class TunnelHeaders:
         return vnet, outer
 
 
+def forwarded_datagrams(snmp: Path = Path("/proc/net/snmp")) -> int | None:
+    """IPv4 ForwDatagrams of this network namespace (counted after the netfilter FORWARD hook)."""
+    try:
+        names, values = (line.split() for line in snmp.read_text().splitlines() if line.startswith("Ip: "))
+        return int(values[names.index("ForwDatagrams")])
+    except (OSError, ValueError):
+        return None
+
+
 class KernelSegmenter:
-    """The GSO TAP and the header builder; `send()` hands one super-frame to the kernel."""
+    """The GSO TAP and the header builder; `send()` hands one super-frame to the kernel.
+
+    `healthy()` is the safety net for what cannot be checked up front: a netfilter FORWARD rule or a
+    routing change that makes the kernel drop what we write (silently, from our side). When super-frames
+    were written since the last check but the namespace forwarded nothing, or every write failed, the
+    engine stops using the GSO TAP and cuts super-frames itself again.
+    """
+
+    CHECK_MINIMUM = 16  # super-frames written between two checks before a verdict is given
 
     def __init__(self, name: str, local_ip: str, port: int, df: bool, udp_checksum: bool) -> None:
         self.name = name
@@ -97,9 +115,26 @@ class KernelSegmenter:
             self.tap.close()
             raise
         self.headers = TunnelHeaders(mac, local_ip, port, df, udp_checksum)
+        self.written = self.failed = 0
+        self._checked = (0, 0, forwarded_datagrams())
 
     def close(self) -> None:
         self.tap.close()  # the TAP disappears with its descriptor
+
+    def healthy(self) -> str | None:
+        """None while the kernel forwards what we write, else why not (see the class comment)."""
+        written, failed, forwarded = self.written, self.failed, forwarded_datagrams()
+        last_written, last_failed, last_forwarded = self._checked
+        new_written, new_failed = written - last_written, failed - last_failed
+        if new_written + new_failed < self.CHECK_MINIMUM:
+            return None  # too little traffic since the last check to judge
+        self._checked = (written, failed, forwarded)
+        if not new_written:
+            return f"the kernel refused all {new_failed} super-frames written to {self.name}"
+        if forwarded is not None and last_forwarded is not None and forwarded == last_forwarded:
+            return (f"{new_written} super-frames written to {self.name} were not forwarded (a netfilter FORWARD "
+                    "rule, rp_filter or forwarding switched off on that TAP?)")
+        return None
 
     def send(self, frame: memoryview, layers: Layers, gso_type: int, mss: int, segments: int, remote: str,
              source_port: int, vxlan_header: bytes) -> bool:
@@ -109,5 +144,7 @@ class KernelSegmenter:
         try:
             os.writev(self.tap.fd, (vnet, outer, frame))
         except OSError:
+            self.failed += 1
             return False
+        self.written += 1
         return True
