@@ -72,6 +72,7 @@ class GlobalCounters:
     super_frames_rx: int = 0  # coalesced TCP/UDP super-frames written to TAPs
     super_frames_in: int = 0  # GSO super-frames received whole from a kernel VTEP (over veth)
     kernel_segmented: int = 0  # of super_frames_tx: encapsulated whole and cut by the kernel (tunnel GSO)
+    gso_runs_tx: int = 0  # runs of equal small frames sent as one UDP GSO sendmsg
     internal_errors: int = 0  # unexpected exceptions caught by the event loop (should stay 0)
 
     def as_dict(self) -> dict[str, int]:

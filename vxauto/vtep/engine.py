@@ -622,6 +622,7 @@ class Engine:
                 if plain < position:
                     self._send_plain(seg, fd, plain, position)
                 if batch.send_gso(fd, position, last - position, size + VXLAN_HEADER_LEN):
+                    self.datapath.counters.gso_runs_tx += 1
                     counters.tx_packets += last - position
                     counters.tx_bytes += sum(meta[i][1] for i in range(position, last))
                 else:  # refused as a whole (e.g. a route without GSO): one by one, so each is counted
