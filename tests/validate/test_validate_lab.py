@@ -89,7 +89,8 @@ def test_green_through_the_inventory_over_ssh(demo: DemoLab, tmp_path: Path) -> 
 
 def test_cli_exit_code_is_1_while_a_fault_is_in(demo: DemoLab) -> None:
     fault = FAULTS[0]
-    assert until_green(demo).passed
+    before = until_green(demo)
+    assert before.passed, failures(before)
     fault.inject(demo)
     try:
         result = CliRunner().invoke(app, ["validate", "-i", str(demo.inventory), "--lab", str(demo.topology),
@@ -98,7 +99,8 @@ def test_cli_exit_code_is_1_while_a_fault_is_in(demo: DemoLab) -> None:
         fault.restore(demo)
     assert result.exit_code == 1, result.output
     assert "vni 10020 map" in result.output and "absent" in result.output
-    assert until_green(demo).passed
+    after = until_green(demo)
+    assert after.passed, failures(after)
 
 
 def test_traffic_watch_is_clean_and_names_a_vni_in_the_wrong_tunnel(demo: DemoLab) -> None:
@@ -107,7 +109,8 @@ def test_traffic_watch_is_clean_and_names_a_vni_in_the_wrong_tunnel(demo: DemoLa
     from vxauto.model import load_fabric
     from vxauto.validate.run import validate_fabric
 
-    until_green(demo)
+    before = until_green(demo)
+    assert before.passed, failures(before)
     fabric = load_fabric(demo.inventory)
     clean = validate_fabric(fabric, None, demo.topology, traffic=True)
     traffic = [c for c in clean.checks if c.kind == "traffic"]
@@ -124,4 +127,5 @@ def test_traffic_watch_is_clean_and_names_a_vni_in_the_wrong_tunnel(demo: DemoLa
     assert failed_traffic, [c.check for c in broken.checks if c.kind == "traffic"]
     assert {c.host for c in failed_traffic} == {"leaf1"}, [(c.host, c.check, c.actual) for c in failed_traffic]
     assert any("10040" in c.check for c in failed_traffic), [(c.check, c.actual) for c in failed_traffic]
-    assert until_green(demo).passed
+    after = until_green(demo)
+    assert after.passed, failures(after)

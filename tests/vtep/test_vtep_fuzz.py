@@ -90,6 +90,19 @@ def _tcp_frame(rng: random.Random, payload: int, partial: bool) -> bytearray:
     return frame
 
 
+def _udp_frame(rng: random.Random, payload: int, partial: bool) -> bytearray:
+    udp_length = 8 + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_length, rng.getrandbits(16), 0x4000, 64, 17, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    ip = ip[:10] + struct.pack("!H", 0xFFFF - offload.fold(offload.ones_sum(ip))) + ip[12:]
+    udp = struct.pack("!HHHH", 1234, 5201, udp_length, 0)
+    frame = bytearray(b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00" + ip + udp + rng.randbytes(payload))
+    pseudo = offload.ipv4_pseudo_sum(frame, 14, 17, udp_length)
+    value = offload.fold(pseudo) if partial else 0xFFFF - offload.fold(pseudo + offload.ones_sum(frame[34:]))
+    struct.pack_into("!H", frame, 40, value or 0xFFFF)
+    return frame
+
+
 def _mutate(rng: random.Random, data: bytes) -> bytes:
     raw = bytearray(data)
     choice = rng.randrange(6)
@@ -210,6 +223,7 @@ def test_offload_functions_raise_only_offload_error_on_garbage() -> None:
     rng = random.Random(1071)
     dp = Datapath(config_from_text("local_ip: 10.0.0.1\nvnis: [{vni: 100}]\n"))
     seeds = [bytes(_tcp_frame(rng, 3000, partial)) for partial in (False, True)]
+    seeds += [bytes(_udp_frame(rng, 100, partial)) for partial in (False, True)]
     for _ in range(3000):
         data = _mutate(rng, rng.choice(seeds)) if rng.random() < 0.7 else rng.randbytes(rng.randint(0, 200))
         frame = memoryview(bytearray(data))
@@ -227,5 +241,11 @@ def test_offload_functions_raise_only_offload_error_on_garbage() -> None:
                 run = offload.start_run(frame, layers, key)
                 offload.try_extend(run, frame, layers, key, 65535)
                 offload.super_frame(run)
+        udp_key = offload.udp_run_key(frame)
+        if udp_key is not None:
+            udp_run = offload.start_udp_run(frame, udp_key)
+            if udp_run is not None:
+                offload.try_extend_udp(udp_run, frame, udp_key)
+                offload.udp_super_frame(udp_run)
         dp.accept(memoryview(vxlan_header(100) + data), "10.0.0.2", rng.choice([0, 1398]))
         dp.route(dp.segments[100], frame)

@@ -23,7 +23,7 @@ from typing import Any
 import dpkt
 import pytest
 import yaml
-from vtep_lab import Lab, have_root_and_tools, ping, wait_for
+from vtep_lab import Lab, have_root_and_tools, ping, tunnel_gso_unsupported, wait_for
 
 from vxauto.vtep.api import request
 
@@ -284,6 +284,9 @@ def test_pyvtep_to_pyvtep_tcp_uses_gso_and_software_gro(vtep_lab: Lab, kernel_se
     lab = vtep_lab
     lab.netns("pv-p1")
     lab.netns("pv-p2")
+    unsupported = tunnel_gso_unsupported(lab, "pv-p1")
+    if unsupported and kernel_segmentation:
+        pytest.skip(unsupported)
     lab.veth("pv-p1", "pvp1u", "pv-p2", "pvp2u")
     lab.address("pv-p1", "pvp1u", "10.76.0.1/24")
     lab.address("pv-p2", "pvp2u", "10.76.0.2/24")

@@ -16,6 +16,7 @@ from vxauto.vtep.kernel import VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_GSO_TCPV6
 from vxauto.vtep.packet import (
     checksum_from_sum,
     flow_key,
+    ipv4_pseudo_sum,
     mac_bytes,
     ones_sum,
     parse_vxlan_header,
@@ -244,3 +245,52 @@ def test_vectorised_segmentation_refuses_what_segment_refuses() -> None:
                                (VNET_GSO_TCPV4, 100, 40), (VNET_GSO_UDP_L4, 1000, None), (VNET_GSO_TCPV4, 999, None)):
         with pytest.raises(offload.OffloadError):
             offload.segment_tcp_gso(frame if cut is None else frame[:cut], gso_type, mss, b"VXLANHDR")
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_udp_runs_merge_into_a_uso_frame_that_cuts_back_into_the_same_datagrams(partial: bool) -> None:
+    """Software UDP GRO: equal datagrams of one flow (and a shorter last one) become one USO write whose
+    virtio-net header makes the kernel cut exactly the original datagrams again (checked with `segment()`,
+    which cuts as the kernel does); a corrupted checksum, another flow or a full run is not merged."""
+    def datagram(payload: bytes, ident: int) -> memoryview:
+        frame = bytearray(bytes(Ether() / IP(src="10.1.2.3", dst="10.9.8.7", id=ident, flags="DF")
+                                / UDP(sport=4000, dport=5000) / Raw(payload)))
+        if partial:  # as a kernel VTEP over veth leaves it: the pseudo-header sum only
+            pseudo = ipv4_pseudo_sum(frame, 14, 17, len(frame) - 34)
+            struct.pack_into("!H", frame, 40, offload.fold(pseudo))
+        return memoryview(frame)
+
+    payloads = [os.urandom(100) for _ in range(9)] + [os.urandom(37)]
+    frames = [datagram(payload, 100 + index) for index, payload in enumerate(payloads)]
+    key = offload.udp_run_key(frames[0])
+    assert key is not None
+    run = offload.start_udp_run(frames[0], key)
+    assert run is not None
+    assert all(offload.try_extend_udp(run, frame, offload.udp_run_key(frame) or b"") for frame in frames[1:])
+    assert not offload.try_extend_udp(run, frames[1], key), "a shorter datagram closed the run"
+    buffers = offload.udp_super_frame(run)
+    flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, _ = VNET_HDR.unpack(buffers[0])
+    assert (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset) == (
+        VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, 42, 100, 34, 6)
+    merged = memoryview(b"".join(bytes(buffer) for buffer in buffers[1:]))
+    pieces = offload.segment(merged, gso_type, gso_size)
+    assert [bytes(chunk) for _header, chunk in pieces] == payloads
+    for header, chunk in pieces:
+        rebuilt = Ether(header + bytes(chunk))
+        fresh = rebuilt.copy()
+        del fresh[UDP].chksum
+        del fresh[IP].chksum
+        fresh = Ether(bytes(fresh))
+        assert (rebuilt[UDP].chksum, rebuilt[IP].chksum) == (fresh[UDP].chksum, fresh[IP].chksum)
+        assert rebuilt[UDP].sport == 4000 and rebuilt[IP].dst == "10.9.8.7"
+
+    other_flow = bytearray(frames[1])
+    other_flow[37] ^= 1  # another source port
+    corrupted = bytearray(frames[1])
+    corrupted[50] ^= 0xFF  # payload changed under its checksum (a partial one is not verified: it must match)
+    fresh_run = offload.start_udp_run(frames[0], key)
+    assert fresh_run is not None
+    assert offload.udp_run_key(memoryview(other_flow)) != key
+    if not partial:
+        assert not offload.try_extend_udp(fresh_run, memoryview(corrupted), key)
+    assert offload.udp_run_key(memoryview(bytearray(frames[0])[:-1])) is None  # lengths no longer agree

@@ -214,3 +214,22 @@ def lab(workdir: Path) -> Iterator[Lab]:
 def ping(lab_: Lab, ns: str, target: str, count: int = 2) -> bool:
     done = lab_.run(ns, "ping", "-c", str(count), "-i", "0.2", "-W", "1", target, check=False, timeout=15)
     return done.returncode == 0
+
+
+_TUNNEL_GSO_PROBE = """
+import errno, sys
+from vxauto.vtep import kernel
+try:
+    kernel.open_tunnel_tap("pvgsoprobe").close()
+except OSError as exc:
+    sys.exit(3 if exc.errno == errno.EINVAL else 1)
+"""
+
+
+def tunnel_gso_unsupported(lab_: Lab, ns: str) -> str | None:
+    """Why this kernel cannot take UDP-tunnel GSO frames on a TAP (before Linux 6.17), else None."""
+    done = lab_.run(ns, sys.executable, "-c", _TUNNEL_GSO_PROBE, check=False)
+    if done.returncode == 3:
+        return f"kernel {os.uname().release} has no UDP tunnel GSO on TAP writes (Linux 6.17+)"
+    assert done.returncode == 0, done.stderr
+    return None

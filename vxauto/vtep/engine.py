@@ -551,8 +551,8 @@ class Engine:
                 counters.tx_drop_bad_offload += 1
                 continue
             length = got - VNET_HDR_LEN
-            decision = None
-            if view[start + 12] == 0x08 and view[start + 13] == 0 and length >= 38 and length <= max_frame:
+            key = decision = None
+            if view[start + 12] == 0x08 and view[start + 13] == 0 and 38 <= length <= max_frame:
                 key = view[start : start + 14].tobytes() + view[start + 26 : start + 38].tobytes()  # MACs, IPs, ports
                 decision = decisions.get(key)
             if decision is None:
@@ -562,8 +562,8 @@ class Engine:
                     continue
                 decision = (tuple(self.sockaddr_cache.get(r) or self._sockaddr(r) for r in targets),
                             zlib.crc32(flow_key(frame)) % ports, counters.tx_flood_packets - floods)
-                if length >= 38 and view[start + 12] == 0x08 and view[start + 13] == 0:
-                    decisions[view[start : start + 14].tobytes() + view[start + 26 : start + 38].tobytes()] = decision
+                if key is not None:
+                    decisions[key] = decision
             else:
                 counters.tap_frames += 1
                 if decision[2]:
