@@ -23,7 +23,7 @@ from typing import Any
 import dpkt
 import pytest
 import yaml
-from vtep_lab import Lab, have_root_and_tools, ping, tunnel_gso_unsupported, wait_for
+from vtep_lab import Lab, have_root_and_tools, ping, sums_to_ffff, tunnel_gso_unsupported, wait_for
 
 from vxauto.vtep.api import request
 
@@ -176,23 +176,14 @@ def test_capture_decodes_as_rfc7348(topo: Topology, tmp_path: Path) -> None:
                 inner_ip = inner.data
                 packet = bytes(inner_ip)
                 header_len = (packet[0] & 0x0F) * 4
-                assert _sums_to_ffff(packet[:header_len]), "inner IPv4 header checksum"
+                assert sums_to_ffff(packet[:header_len]), "inner IPv4 header checksum"
                 if isinstance(inner_ip.data, dpkt.icmp.ICMP):
-                    assert _sums_to_ffff(packet[header_len:]), "inner ICMP checksum"
+                    assert sums_to_ffff(packet[header_len:]), "inner ICMP checksum"
                 ports_by_flow.setdefault((vni, inner_ip.src, inner_ip.dst), set()).add(udp.sport)
     assert from_pyvtep >= 6
     assert seen_vnis == {VNI_A, VNI_B}
     # one inner flow keeps one outer source port (ECMP must not reorder it)
     assert all(len(ports) == 1 for ports in ports_by_flow.values()), ports_by_flow
-
-
-def _sums_to_ffff(data: bytes) -> bool:
-    """RFC 1071: the one's complement sum over data including its checksum field is all ones."""
-    padded = data + b"\0" * (len(data) & 1)
-    total = sum(int.from_bytes(padded[i : i + 2], "big") for i in range(0, len(padded), 2))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total == 0xFFFF
 
 
 def test_inner_vlan_and_oversized_frames_are_dropped_and_counted(topo: Topology) -> None:

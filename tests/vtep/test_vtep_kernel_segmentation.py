@@ -22,7 +22,7 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
-from vtep_lab import Lab, have_root_and_tools, ping, tunnel_gso_unsupported, wait_for
+from vtep_lab import Lab, have_root_and_tools, ping, sums_to_ffff, tunnel_gso_unsupported, wait_for
 
 from vxauto.vtep.api import request
 from vxauto.vtep.kernel import VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_GSO_UDP_TUNNEL_IPV4, VNET_TUNNEL_HDR
@@ -80,26 +80,18 @@ def test_gso_tap_name_is_a_valid_interface_name() -> None:
     assert len(names) == 50 and all(len(name) <= 15 and name.startswith("pvgso") for name in names)
 
 
-def _sums_to_ffff(data: bytes) -> bool:
-    padded = data + b"\0" * (len(data) & 1)
-    total = sum(int.from_bytes(padded[i : i + 2], "big") for i in range(0, len(padded), 2))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total == 0xFFFF
-
-
 def _tcp_checksum_ok(inner_ip: dpkt.ip.IP) -> bool:
     packet = bytes(inner_ip)
     header_len = (packet[0] & 0x0F) * 4
     segment = packet[header_len : inner_ip.len]
     pseudo = packet[12:20] + bytes([0, 6]) + len(segment).to_bytes(2, "big")
-    return _sums_to_ffff(pseudo + segment)
+    return sums_to_ffff(pseudo + segment)
 
 
 def _udp_checksum_ok(ip: dpkt.ip.IP) -> bool:
     datagram = bytes(ip)[20 : ip.len]
     pseudo = bytes(ip)[12:20] + bytes([0, 17]) + len(datagram).to_bytes(2, "big")
-    return datagram[6:8] == b"\0\0" or _sums_to_ffff(pseudo + datagram)
+    return datagram[6:8] == b"\0\0" or sums_to_ffff(pseudo + datagram)
 
 
 def _build(lab: Lab, offload_on_underlay: bool, **config: object) -> Path:
@@ -166,7 +158,7 @@ def test_kernel_cuts_super_frames_into_valid_wire_frames(vtep_lab: Lab, tmp_path
     for _ts, raw in dpkt.pcap.Reader(io.BytesIO(pcap.read_bytes())):
         assert len(raw) <= 1514, "a wire frame, never a super-frame"
         ip = dpkt.ethernet.Ethernet(raw).data
-        assert _sums_to_ffff(bytes(ip)[:20]) and ip.df and ip.len == len(ip)
+        assert sums_to_ffff(bytes(ip)[:20]) and ip.df and ip.len == len(ip)
         udp = ip.data
         assert udp.dport == 4789 and 49152 <= udp.sport <= 49167 and _udp_checksum_ok(ip)
         header = bytes(udp.data[:8])
@@ -174,7 +166,7 @@ def test_kernel_cuts_super_frames_into_valid_wire_frames(vtep_lab: Lab, tmp_path
         inner_ip = dpkt.ethernet.Ethernet(bytes(udp.data[8:])).data
         if not isinstance(inner_ip, dpkt.ip.IP):
             continue  # the TAP's own IPv6 neighbour discovery, ARP
-        assert _sums_to_ffff(bytes(inner_ip)[:20]), "inner IPv4 header checksum"
+        assert sums_to_ffff(bytes(inner_ip)[:20]), "inner IPv4 header checksum"
         if isinstance(inner_ip.data, dpkt.tcp.TCP):
             assert _tcp_checksum_ok(inner_ip), "inner TCP checksum"
             if len(inner_ip.data.data) > 1000:

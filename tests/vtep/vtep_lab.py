@@ -233,3 +233,12 @@ def tunnel_gso_unsupported(lab_: Lab, ns: str) -> str | None:
         return f"kernel {os.uname().release} has no UDP tunnel GSO on TAP writes (Linux 6.17+)"
     assert done.returncode == 0, done.stderr
     return None
+
+
+def sums_to_ffff(data: bytes) -> bool:
+    """RFC 1071: the one's complement sum over data including its checksum field is all ones."""
+    padded = data + b"\0" * (len(data) & 1)
+    total = sum(int.from_bytes(padded[i : i + 2], "big") for i in range(0, len(padded), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total == 0xFFFF

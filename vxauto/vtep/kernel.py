@@ -279,10 +279,11 @@ class RecvBatch:
 
 
 class SendBatch:
-    """Up to `count` datagrams for one sendmmsg call; each message points at caller-owned memory.
+    """Up to `count` datagrams for sendmmsg (or one UDP GSO sendmsg); each points at caller-owned memory.
 
-    The caller keeps the referenced buffers alive until `flush` returns (they are ctypes buffers owned
-    by the datapath), so no bytes are copied in Python.
+    The caller writes message i's iovec into `iovecs` and its destination into `name_view` (noting it in
+    `slot_names`), and keeps the referenced buffers alive until `send_range`/`send_gso` returns (they are
+    ctypes buffers owned by the engine), so no bytes are copied in Python.
     """
 
     def __init__(self, count: int) -> None:
@@ -307,15 +308,6 @@ class SendBatch:
         self.gso_control = ctypes.create_string_buffer(_GSO_CMSG.size)
         self.gso_header_address = _address_of(self.gso_header)
         self.gso_control_address = _address_of(self.gso_control)
-
-    def add(self, address: int, length: int, sockaddr: bytes) -> bool:
-        """Queue one datagram; returns True when the batch is full and must be flushed."""
-        i = self.used
-        IOVEC.pack_into(self.iovecs, i * IOVEC.size, address, length)
-        self.name_view[i * SOCKADDR_IN_SIZE : (i + 1) * SOCKADDR_IN_SIZE] = sockaddr
-        self.slot_names[i] = sockaddr
-        self.used = i + 1
-        return self.used == self.count
 
     def send_range(self, fd: int, start: int, count: int) -> set[int]:
         """sendmmsg messages start..start+count-1 on `fd`; returns the positions the kernel refused.

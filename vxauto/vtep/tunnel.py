@@ -12,6 +12,10 @@ This replaces cutting the frame in Python (`offload.segment_tcp_gso`): one `writ
 and destination instead of numpy work, a 64 KiB copy and two UDP GSO `sendmsg` calls. It needs IPv4
 forwarding on the GSO TAP only (see `links.prepare_forwarding_tap`); a netfilter FORWARD policy that
 drops must let the underlay's VXLAN packets out of that TAP.
+
+The header layout follows the virtio 1.4 network device (`VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO`, struct
+`virtio_net_hdr_v1_hash_tunnel`) and the checks of Linux's `virtio_net_hdr_tnl_to_skb()`: offsets count
+from the outer Ethernet header, `csum_start` is the inner TCP header, `inner_nh_offset` the inner IP header.
 """
 
 from __future__ import annotations
