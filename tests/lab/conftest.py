@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,6 +105,16 @@ def own_up(topology: Path, configs: Path | None = None) -> api.Lab:
         pytest.fail(f"lab {lab.name} is already up from {topology} (process {lab.state.owner_pid}); lab names "
                     "are global on a machine: run this test when that lab is down")
     return lab
+
+
+@contextmanager
+def rendered_lab(inventory: Path, topology: Path, work: Path) -> Iterator[api.Lab]:
+    """The lab of `topology` up with the configs `vxauto render` writes for `inventory`; down in `finally`."""
+    configs = render(inventory, work / "configs")
+    try:
+        yield own_up(topology, configs)
+    finally:
+        force_down(topology)
 
 
 def force_down(topology: Path, owner: int | None = None) -> None:

@@ -27,10 +27,8 @@ from tests.lab.conftest import (
     REPO,
     assert_gone,
     footprint,
-    force_down,
     needs_lab_machine,
-    own_up,
-    render,
+    rendered_lab,
 )
 from tests.lab.variants import vlan_free_variant
 from vxauto.lab import api, netns
@@ -72,11 +70,8 @@ def evpn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         topology, inventory = CONTAINERLAB / "evpn-frr.clab.yml", REPO / "inventory"
     else:
         inventory, topology = vlan_free_variant(REPO / "inventory", CONTAINERLAB / "evpn-frr.clab.yml", work)
-    configs = render(inventory, work / "configs")
-    try:
-        yield EvpnLab(own_up(topology, configs), topology, configs, inventory)
-    finally:
-        force_down(topology)
+    with rendered_lab(inventory, topology, work) as lab:
+        yield EvpnLab(lab, topology, work / "configs", inventory)
 
 
 def test_up_writes_a_containerlab_lab_directory(evpn: EvpnLab) -> None:

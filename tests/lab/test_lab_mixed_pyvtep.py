@@ -16,11 +16,9 @@ from tests.lab.conftest import (
     CONTAINERLAB,
     assert_gone,
     footprint,
-    force_down,
     needs_lab_machine,
-    own_up,
     reaches,
-    render,
+    rendered_lab,
 )
 from vxauto.lab import api
 from vxauto.vtep.api import request
@@ -33,11 +31,8 @@ INVENTORY = CONTAINERLAB / "mixed-pyvtep" / "inventory"
 
 @pytest.fixture(scope="module")
 def mixed_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[api.Lab]:
-    configs = render(INVENTORY, tmp_path_factory.mktemp("mixed-pyvtep") / "configs")
-    try:
-        yield own_up(TOPOLOGY, configs)
-    finally:
-        force_down(TOPOLOGY)
+    with rendered_lab(INVENTORY, TOPOLOGY, tmp_path_factory.mktemp("mixed-pyvtep")) as lab:
+        yield lab
 
 
 

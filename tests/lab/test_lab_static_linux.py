@@ -15,11 +15,9 @@ from tests.lab.conftest import (
     CONTAINERLAB,
     assert_gone,
     footprint,
-    force_down,
     needs_lab_machine,
-    own_up,
     reaches,
-    render,
+    rendered_lab,
 )
 from vxauto.lab import api
 
@@ -31,11 +29,8 @@ INVENTORY = CONTAINERLAB / "static-linux" / "inventory"
 
 @pytest.fixture(scope="module")
 def static_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[api.Lab]:
-    configs = render(INVENTORY, tmp_path_factory.mktemp("static-linux") / "configs")
-    try:
-        yield own_up(TOPOLOGY, configs)
-    finally:
-        force_down(TOPOLOGY)
+    with rendered_lab(INVENTORY, TOPOLOGY, tmp_path_factory.mktemp("static-linux")) as lab:
+        yield lab
 
 
 
