@@ -31,7 +31,7 @@ from vxauto.validate import checks
 from vxauto.validate.checks import Answer, device_checks
 from vxauto.validate.dataplane import HostMacs
 from vxauto.validate.expected import ExpectedState, expected_state
-from vxauto.validate.runner import DriverParams, TrafficGate, call_getter, collect_device
+from vxauto.validate.runner import DeviceReader, DriverParams, call_getter
 
 pytestmark = pytest.mark.skipif(not CAPTURE.exists(), reason="no lab capture")
 
@@ -327,11 +327,18 @@ def _mock_files(directory: Path, answers: dict[str, Answer], getters: list[str])
         (directory / f"{getter}.1").write_text(json.dumps(value))
 
 
+def _read_all(device, params) -> dict[str, Answer]:
+    reader = DeviceReader(device, params)
+    try:
+        return reader.read(checks.needed_getters(device, after_traffic=None))
+    finally:
+        reader.close()
+
+
 def test_collect_through_napalms_mock_driver(state: ExpectedState, tmp_path: Path) -> None:
     """NAPALM's own MockDriver replays recorded getters: a spine validates green; a leaf fails every VXLAN
     check, because the mock driver has no VXLAN getters (a getter a driver lacks is never a pass)."""
-    gate = TrafficGate()
-    gate.open(host_macs("healthy", state))
+    macs = host_macs("healthy", state)
     for name in ("spine1", "leaf1"):
         answers = recorded_answers("healthy", name)
         _mock_files(tmp_path / name, answers, [checks.GET_BGP, checks.GET_INTERFACES, checks.GET_INTERFACES_IP,
@@ -343,10 +350,10 @@ def test_collect_through_napalms_mock_driver(state: ExpectedState, tmp_path: Pat
         def params(device, name=name) -> DriverParams:
             return DriverParams("mock", device.name, "u", "p", {"path": str(tmp_path / name)})
 
-        runs[name] = collect_device(device, params, state, gate, settle=0.0)
-    spine = device_checks(state.devices["spine1"], runs["spine1"].answers, state, gate.host_macs)
+        runs[name] = _read_all(device, params)
+    spine = device_checks(state.devices["spine1"], runs["spine1"], state, macs)
     assert spine and all(c.passed for c in spine)
-    leaf = device_checks(state.devices["leaf1"], runs["leaf1"].answers, state, gate.host_macs)
+    leaf = device_checks(state.devices["leaf1"], runs["leaf1"], state, macs)
     vxlan = [c for c in leaf if c.check.startswith(("vni ", "type-3 "))]
     assert vxlan and not any(c.passed for c in vxlan)
     assert all("not implemented by the NAPALM driver mock" in c.actual for c in vxlan)
@@ -354,21 +361,16 @@ def test_collect_through_napalms_mock_driver(state: ExpectedState, tmp_path: Pat
 
 
 def test_an_unreachable_device_fails_all_its_checks(state: ExpectedState) -> None:
-    gate = TrafficGate()
-    gate.open()
     device = replace(state.devices["spine2"], driver="mock")
-    run = collect_device(device, lambda d: DriverParams("mock", d.name, "u", "p", {"fail_on_open": True}),
-                         state, gate, settle=0.0)
-    found = device_checks(state.devices["spine2"], run.answers, state, gate.host_macs)
+    answers = _read_all(device, lambda d: DriverParams("mock", d.name, "u", "p", {"fail_on_open": True}))
+    found = device_checks(state.devices["spine2"], answers, state, HostMacs({}, {}))
     assert len(found) == 8 and not any(c.passed for c in found)
     assert all(c.actual.startswith("unknown: cannot open spine2 with NAPALM driver mock") for c in found)
 
 
 def test_a_platform_without_driver_is_never_a_pass(state: ExpectedState) -> None:
-    gate = TrafficGate()
-    gate.open()
     device = replace(state.devices["leaf2"], driver=None, platform="srlinux")
-    run = collect_device(device, lambda d: DriverParams("x", d.name, None, None), state, gate, settle=0.0)
-    found = device_checks(device, run.answers, state, gate.host_macs)
+    answers = _read_all(device, lambda d: DriverParams("x", d.name, None, None))
+    found = device_checks(device, answers, state, HostMacs({}, {}))
     assert found and not any(c.passed for c in found)
     assert "platform srlinux has no NAPALM driver" in found[0].actual

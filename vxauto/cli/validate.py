@@ -13,8 +13,8 @@ from vxauto.cli.fabric import GroupsOption, HostsOption, JsonOption, PlatformOpt
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import load_fabric
 from vxauto.model.select import select_hosts
-from vxauto.validate.report import print_report, report_json, write_junit
-from vxauto.validate.runner import DEFAULT_SETTLE_S
+from vxauto.validate.report import print_report, report_json, run_facts, write_junit
+from vxauto.validate.runner import DEFAULT_WAIT_S
 
 LabOption = Annotated[
     Path | None,
@@ -23,8 +23,9 @@ LabOption = Annotated[
 ]
 JunitOption = Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")]
 WorkersOption = Annotated[int, typer.Option("--workers", help="Devices read concurrently.")]
-SettleOption = Annotated[
-    float, typer.Option("--settle", help="Seconds to wait for endpoint MACs to reach every leaf.")
+WaitOption = Annotated[
+    float, typer.Option("--wait", help="Seconds to wait for the fabric to converge: failing checks are read and "
+                        "probed again until all pass or this deadline; 0 takes one snapshot.")
 ]
 FailedOnlyOption = Annotated[bool, typer.Option("--failed-only", help="Table: show failed checks only.")]
 
@@ -43,7 +44,7 @@ def validate(
     as_json: JsonOption = False,
     junit: JunitOption = None,
     workers: WorkersOption = 8,
-    settle: SettleOption = DEFAULT_SETTLE_S,
+    wait: WaitOption = DEFAULT_WAIT_S,
     failed_only: FailedOnlyOption = False,
     traffic: Annotated[bool, typer.Option(
         "--traffic", help="Capture the VXLAN traffic of every VTEP during the checks (lab only) and add the "
@@ -56,22 +57,24 @@ def validate(
     with bad_input_exits():
         if workers < 1:
             raise VxautoError.single("command line", "--workers", "must be at least 1", workers)
-        if settle < 0:
-            raise VxautoError.single("command line", "--settle", "must not be negative", settle)
+        if wait < 0:
+            raise VxautoError.single("command line", "--wait", "must not be negative", wait)
         fabric = load_fabric(inventory)
         selected = select_hosts(fabric, hosts, groups, role, platform)
         from vxauto.validate.run import validate_fabric  # NAPALM, numpy: imported only when validating
         if as_json:
-            run = validate_fabric(fabric, selected, lab, workers=workers, settle=settle, traffic=traffic)
+            run = validate_fabric(fabric, selected, lab, workers=workers, wait=wait, traffic=traffic)
         else:
-            with err_console.status(f"validating {len(selected)} hosts: getters and data-plane probes"):
-                run = validate_fabric(fabric, selected, lab, workers=workers, settle=settle, traffic=traffic)
+            with err_console.status(f"validating {len(selected)} hosts: getters and data-plane probes "
+                                    f"(waiting up to {wait:g} s for convergence)"):
+                run = validate_fabric(fabric, selected, lab, workers=workers, wait=wait, traffic=traffic)
+    facts = run_facts(run)
     if junit is not None:
         write_junit(run.checks, junit, run.timings.get("total"))
     if as_json:
-        print(json.dumps(report_json(run.checks), indent=2))
+        print(json.dumps(report_json(run.checks, facts), indent=2))
     else:
-        print_report(console, run.checks, run.timings.get("total"), failed_only)
+        print_report(console, run.checks, run.timings.get("total"), failed_only, facts)
         if junit is not None:
             err_console.print(f"wrote {junit}", highlight=False)
     raise typer.Exit(0 if run.passed else 1)

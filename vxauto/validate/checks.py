@@ -35,10 +35,14 @@ class Check:
     passed: bool
     #: Check kind (`vni`, `bgp`, `ping`, ...): the JUnit class name and the grouping in reports.
     kind: str = ""
+    #: Seconds from the start of the run until the check first passed (its time to converge); None: never.
+    first_passed_s: float | None = None
+    #: The check passed at some point of the run and failed at a later one.
+    flapping: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {"host": self.host, "check": self.check, "expected": self.expected, "actual": self.actual,
-                "passed": self.passed}
+                "passed": self.passed, "first_passed_s": self.first_passed_s, "flapping": self.flapping}
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,10 @@ def check_vni_mappings(device: ExpectedDevice, answers: Answers) -> list[Check]:
 def check_unexpected_vnis(device: ExpectedDevice, answers: Answers) -> list[Check]:
     """VNIs the device has and the intent does not (a leftover, or a VLAN mapped to a wrong VNI)."""
     out = _Emitter(device.name, "vni")
-    table, _ = _vni_table(answers)
+    table, error = _vni_table(answers)
+    if table is None and not device.vnis:
+        # no other VNI check reports the unreadable table here: an empty intent is no reason to pass
+        out.add("vnis unexpected", "none beyond the intent", f"unknown: {error}", False)
     for number, info in sorted((table or {}).items()):
         if number not in device.vnis:
             where = ", ".join(f"{key} {info.get(key)}" for key in ("vlan", "interface", "bridge") if info.get(key))
@@ -267,6 +274,8 @@ def check_remote_vteps(device: ExpectedDevice, answers: Answers) -> list[Check]:
             actual += f", unexpected {_vnis_text(extra)}"
         learning_ok = info.get("learning") in modes
         out.add(check, expected, actual, not missing and not extra and learning_ok)
+    if not answer.ok and not device.remote_vteps:
+        out.add("vteps unexpected", "none beyond the intent", f"unknown: {answer.error}", False)
     for address, info in sorted(table.items()):
         if address not in device.remote_vteps and address != device.vtep_ip:
             out.add(f"vtep {address} unexpected", "absent (no shared segment)",
@@ -459,44 +468,80 @@ def check_endpoint_macs(device: ExpectedDevice, answers: Answers, state: Expecte
 # --------------------------------------------------------------------------- one device
 
 
-#: Checks of every VTEP, then of every device with BGP sessions or underlay links.
-VTEP_CHECKS: tuple[Callable[[ExpectedDevice, Answers], list[Check]], ...] = (
-    check_vni_mappings,
-    check_vni_sources,
-    check_vni_states,
-    check_flood_lists,
-    check_unexpected_vnis,
-    check_remote_vteps,
-    check_vtep_address,
-)
-ROUTING_CHECKS: tuple[Callable[[ExpectedDevice, Answers], list[Check]], ...] = (
-    check_bgp_sessions,
-    check_underlay_mtu,
+@dataclass(frozen=True)
+class Context:
+    """What device checks read besides their getters: the whole expected state and the hosts' own MACs."""
+
+    state: ExpectedState
+    host_macs: HostMacs
+
+
+@dataclass(frozen=True)
+class CheckKind:
+    """One kind of device check and the getters it declares (as ANTA's tests declare their commands).
+
+    The validation engine reads exactly the declared getters, and after a failure re-reads only those
+    of the failing kinds before it evaluates them again.
+    """
+
+    name: str
+    getters: tuple[str, ...]
+    evaluate: Callable[[ExpectedDevice, Answers, Context], list[Check]]
+    applies: Callable[[ExpectedDevice], bool]
+    #: Read after the data-plane probes (a MAC table is only complete once the endpoints have talked).
+    after_traffic: bool = False
+
+
+def _plain(function: Callable[[ExpectedDevice, Answers], list[Check]]) -> Callable[
+        [ExpectedDevice, Answers, Context], list[Check]]:
+    def evaluate(device: ExpectedDevice, answers: Answers, _: Context) -> list[Check]:
+        return function(device, answers)
+
+    return evaluate
+
+
+def _is_vtep(device: ExpectedDevice) -> bool:
+    return device.is_vtep
+
+
+def _endpoint_macs(device: ExpectedDevice, answers: Answers, context: Context) -> list[Check]:
+    return check_endpoint_macs(device, answers, context.state, context.host_macs)
+
+
+#: Every device check, in report order: the VTEP's VXLAN state, routing, then the MACs.
+CHECK_KINDS: tuple[CheckKind, ...] = (
+    CheckKind("vni-mapping", (GET_VNIS,), _plain(check_vni_mappings), _is_vtep),
+    CheckKind("vni-source", (GET_VNIS,), _plain(check_vni_sources), _is_vtep),
+    CheckKind("vni-state", (GET_VNIS,), _plain(check_vni_states), _is_vtep),
+    CheckKind("flood-list", (GET_VNIS,), _plain(check_flood_lists), _is_vtep),
+    CheckKind("unexpected-vni", (GET_VNIS,), _plain(check_unexpected_vnis), _is_vtep),
+    CheckKind("remote-vtep", (GET_VTEPS,), _plain(check_remote_vteps), _is_vtep),
+    CheckKind("vtep-address", (GET_INTERFACES_IP,), _plain(check_vtep_address), _is_vtep),
+    CheckKind("bgp-session", (GET_BGP,), _plain(check_bgp_sessions), lambda device: bool(device.sessions)),
+    CheckKind("underlay-mtu", (GET_INTERFACES,), _plain(check_underlay_mtu), lambda device: bool(device.underlay)),
+    CheckKind("endpoint-mac", (GET_MACS, GET_VNIS), _endpoint_macs, _is_vtep, after_traffic=True),
 )
 
 
-def needed_getters(device: ExpectedDevice) -> list[str]:
-    """The getters the checks of this device read (the MAC table comes later, after the probes)."""
-    getters = []
-    if device.is_vtep:
-        getters += [GET_VNIS, GET_VTEPS, GET_INTERFACES_IP]
-    if device.sessions:
-        getters.append(GET_BGP)
-    if device.underlay:
-        getters.append(GET_INTERFACES)
-    return getters
+def kinds_for(device: ExpectedDevice) -> tuple[CheckKind, ...]:
+    return tuple(kind for kind in CHECK_KINDS if kind.applies(device))
+
+
+def needed_getters(device: ExpectedDevice, after_traffic: bool | None = False) -> list[str]:
+    """The getters the checks of this device declare, in first-use order: those read before the probes
+    (`after_traffic=False`), after them (`True`), or all (`None`)."""
+    wanted: list[str] = []
+    for kind in kinds_for(device):
+        for getter in kind.getters:
+            late = kind.after_traffic and getter == GET_MACS
+            if (after_traffic is None or late == after_traffic) and getter not in wanted:
+                wanted.append(getter)
+    return wanted
 
 
 def device_checks(device: ExpectedDevice, answers: Answers, state: ExpectedState, host_macs: HostMacs) -> list[Check]:
-    checks: list[Check] = []
-    if device.is_vtep:
-        for function in VTEP_CHECKS:
-            checks += function(device, answers)
-    for function in ROUTING_CHECKS:
-        checks += function(device, answers)
-    if device.is_vtep:
-        checks += check_endpoint_macs(device, answers, state, host_macs)
-    return checks
+    context = Context(state, host_macs)
+    return [check for kind in kinds_for(device) for check in kind.evaluate(device, answers, context)]
 
 
 # --------------------------------------------------------------------------- data plane

@@ -1,8 +1,8 @@
 """Data-plane probes from the host nodes: reachability, the largest overlay frame, isolation.
 
 Commands run on the endpoint hosts through a `Shell`: the lab's `exec_in` (netns lab) or SSH.
-Pings dominate the run time, so every probe runs in its own thread; a positive probe is
-`ping -c 1 -W 1` with one retry.
+Pings dominate the run time, so every probe runs in its own thread; a positive probe is one
+`ping -c 1 -W 1` (the engine in `vxauto.validate.runner` repeats failed probes until its deadline).
 
 Isolation must mean something. Pinging another segment's address from a host that has no route to
 it fails whether or not the segments leak, so the negative probe first gives the source interface a
@@ -10,6 +10,10 @@ temporary address in the target's subnet: the target is then on-link through the
 segment, the ping ARPs for it there, and only a leak between the segments (a port in the wrong
 bridge, a VLAN mapped to the wrong VNI, a VNI shared between tenants) can make it answer. The
 temporary address is removed in a `finally`, also when the probe fails or times out.
+
+Silence proves isolation only when the same source, in the same run, reaches what it should: each
+isolation session first pings the source's own segment peers (the positive control). When the control
+fails (the overlay is down, the source is cut off), the negative probes are "inconclusive", which fails.
 """
 
 from __future__ import annotations
@@ -201,18 +205,14 @@ def _ping_summary(result: CommandResult) -> str:
 
 
 def run_positive(shell: Shell, probe: Probe) -> ProbeResult:
-    """`ping` / `mtu` probe: must answer; one retry."""
-    command = ping_command(probe.source, probe.target.ip, probe.size)
-    result = shell.run(probe.source.node, command)
-    attempts = 1
-    if result.returncode != 0:
-        result = shell.run(probe.source.node, command)
-        attempts = 2
+    """`ping` / `mtu` probe: must answer. One attempt: the validation engine repeats failed probes
+    until its deadline, so a fabric still converging is waited for there, with the time reported."""
+    result = shell.run(probe.source.node, ping_command(probe.source, probe.target.ip, probe.size))
     if result.returncode == 0:
-        return ProbeResult(probe, True, "reply" if attempts == 1 else "reply (on retry)")
+        return ProbeResult(probe, True, "reply")
     if result.transport_error:
         return ProbeResult(probe, False, f"cannot probe: {result.output}")
-    return ProbeResult(probe, False, f"no reply after {attempts} tries: {_ping_summary(result)}")
+    return ProbeResult(probe, False, f"no reply: {_ping_summary(result)}")
 
 
 # --------------------------------------------------------------------------- isolation
@@ -227,6 +227,9 @@ class IsolationSession:
     targets: tuple[Probe, ...]
     #: None when the source already has an address in that subnet (overlapping tenant subnets).
     temporary: str | None
+    #: The positive control: the source's own segment peers (other nodes), which it must reach in the
+    #: same run before its silence toward another segment means anything.
+    controls: tuple[Endpoint, ...] = ()
 
 
 def _reserved_addresses(state: ExpectedState) -> set[str]:
@@ -250,16 +253,23 @@ def plan_isolation(state: ExpectedState, probes: Iterable[Probe]) -> tuple[list[
     sessions: list[IsolationSession] = []
     impossible: list[ProbeResult] = []
     for (source, network), members in grouped.items():
+        controls = control_endpoints(state, source)
         if network in own_networks.get((source.node, source.interface), set()):
-            sessions.append(IsolationSession(source, network, tuple(members), None))
+            sessions.append(IsolationSession(source, network, tuple(members), None, controls))
             continue
         address = _free_address(network, taken)
         if address is None:
             impossible += [ProbeResult(p, False, f"cannot probe: no free address in {network}") for p in members]
             continue
         taken.add(address)
-        sessions.append(IsolationSession(source, network, tuple(members), address))
+        sessions.append(IsolationSession(source, network, tuple(members), address, controls))
     return sessions, impossible
+
+
+def control_endpoints(state: ExpectedState, source: Endpoint) -> tuple[Endpoint, ...]:
+    """The endpoints of the source's own segment on other nodes (same IP version): what it must reach."""
+    return tuple(e for e in state.endpoints_in(source.vni)
+                 if e.node != source.node and e.version == source.version and e.network == source.network)
 
 
 def _free_address(network: str, taken: set[str]) -> str | None:
@@ -296,10 +306,39 @@ def _isolation_script(session: IsolationSession) -> str:
     return "\n".join([*lines, "wait"])
 
 
+def _control_script(session: IsolationSession) -> str:
+    """Ping every control peer at once; one line per peer: `reached <ip>` or `unreached <ip>`."""
+    lines = [f"( {ping_command(session.source, peer.ip)} >/dev/null 2>&1 && echo 'reached {peer.ip}' "
+             f"|| echo 'unreached {peer.ip}' ) &" for peer in session.controls]
+    return "\n".join([*lines, "wait"])
+
+
+def run_control(shell: Shell, session: IsolationSession) -> str | None:
+    """None when the source reaches every peer of its own segment now; otherwise why the silence it is
+    about to observe toward other segments would prove nothing."""
+    source = session.source
+    if not session.controls:
+        return (f"no positive control: segment {source.segment} has no endpoint on another node for "
+                f"{source.node} {source.interface} to reach")
+    result = shell.run(source.node, _control_script(session))
+    reached = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("reached ")}
+    missed = [f"{peer.node} {peer.ip}" for peer in session.controls if peer.ip not in reached]
+    if result.transport_error:
+        return f"positive control did not run: {result.output}"
+    if missed:
+        return (f"positive control failed: {source.node} {source.interface} does not reach its own segment "
+                f"{source.segment} ({', '.join(missed)})")
+    return None
+
+
 def run_isolation(shell: Shell, session: IsolationSession) -> list[ProbeResult]:
     node = session.source.node
+    control_problem = run_control(shell, session)
+    if control_problem is not None:
+        return [ProbeResult(p, False, f"inconclusive: {control_problem}") for p in session.targets]
+    peers = ", ".join(peer.node for peer in session.controls)
     via = (f"via {session.source.interface} with temporary {session.temporary}"
-           if session.temporary else f"via {session.source.interface}")
+           if session.temporary else f"via {session.source.interface}") + f"; control: reached {peers}"
     added = False
     try:
         if session.temporary is not None:

@@ -1,14 +1,16 @@
 """Validation reports: a Rich table for people, JSON for programs, JUnit XML for CI.
 
-JSON: `{"passed": bool, "checks": [{"host", "check", "expected", "actual", "passed"}]}`.
-JUnit: one `<testsuite>` per host, one `<testcase>` per check (classname `<host>.<kind>`), a
-`<failure>` carrying expected and actual for every failed check.
+JSON: `{"passed": bool, "converged_s", "median_check_s", "worst_check_s", "rounds", "wait_s",
+"checks": [{"host", "check", "expected", "actual", "passed", "first_passed_s", "flapping"}]}`.
+JUnit: one `<testsuite>` per host, one `<testcase>` per check (classname `<host>.<kind>`, `time` = the
+seconds until the check first passed, or the whole run for a check that never did), a `<failure>`
+carrying expected and actual for every failed check, and `flapping` in `<system-out>` where it applies.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -16,21 +18,50 @@ from rich.table import Table
 from rich.text import Text
 
 from vxauto.validate.checks import Check
+from vxauto.validate.runner import ValidationRun
 
 
-def report_json(checks: Sequence[Check]) -> dict[str, object]:
+def run_facts(run: ValidationRun) -> dict[str, object]:
+    """What a run says beyond its checks: how long it took to converge, in how many rounds, the deadline."""
+    return {**run.convergence(), "rounds": run.rounds, "wait_s": run.wait_s,
+            "seconds": round(run.timings.get("total", 0.0), 3)}
+
+
+def report_json(checks: Sequence[Check], run_facts: Mapping[str, object] | None = None) -> dict[str, object]:
+    """The report as data; `run_facts` (convergence times, rounds, wait) go beside `passed`."""
     return {
         "passed": bool(checks) and all(check.passed for check in checks),
+        **(run_facts or {}),
         "checks": [check.as_dict() for check in checks],
     }
 
 
-def summary_line(checks: Sequence[Check], seconds: float | None = None) -> str:
+def summary_line(checks: Sequence[Check], seconds: float | None = None,
+                 run_facts: Mapping[str, object] | None = None) -> str:
     failed = sum(not check.passed for check in checks)
     hosts = len({check.host for check in checks})
     timing = f" in {seconds:.1f} s" if seconds is not None else ""
     verdict = "all passed" if not failed and checks else f"{failed} failed"
-    return f"{len(checks)} checks on {hosts} hosts{timing}: {verdict}"
+    return f"{len(checks)} checks on {hosts} hosts{timing}: {verdict}{_convergence_text(checks, run_facts)}"
+
+
+def _convergence_text(checks: Sequence[Check], facts: Mapping[str, object] | None) -> str:
+    if not facts:
+        return ""
+    parts = []
+    converged, wait = facts.get("converged_s"), facts.get("wait_s")
+    if converged is not None:
+        parts.append(f"converged after {converged:.1f} s")
+    elif wait:
+        parts.append(f"not converged within --wait {wait} s")
+    if facts.get("median_check_s") is not None:
+        parts.append(f"per check median {facts['median_check_s']:.1f} s, worst {facts['worst_check_s']:.1f} s")
+    if facts.get("rounds"):
+        parts.append(f"{facts['rounds']} rounds")
+    flapping = sum(check.flapping for check in checks)
+    if flapping:
+        parts.append(f"{flapping} flapping")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def checks_table(checks: Sequence[Check], title: str, failed_only: bool = False) -> Table:
@@ -42,14 +73,16 @@ def checks_table(checks: Sequence[Check], title: str, failed_only: bool = False)
         if failed_only and check.passed:
             continue
         verdict = Text("pass", style="green") if check.passed else Text("FAIL", style="bold red")
+        if check.flapping:
+            verdict.append(" (flapped)", style="yellow")
         actual = Text(check.actual, style="" if check.passed else "red")
         table.add_row(check.host, check.check, check.expected, actual, verdict)
     return table
 
 
 def print_report(console: Console, checks: Sequence[Check], seconds: float | None = None,
-                 failed_only: bool = False) -> None:
-    console.print(checks_table(checks, summary_line(checks, seconds), failed_only))
+                 failed_only: bool = False, run_facts: Mapping[str, object] | None = None) -> None:
+    console.print(checks_table(checks, summary_line(checks, seconds, run_facts), failed_only))
 
 
 def junit_xml(checks: Sequence[Check], name: str = "vxauto validate", seconds: float | None = None) -> str:
@@ -67,6 +100,11 @@ def junit_xml(checks: Sequence[Check], name: str = "vxauto validate", seconds: f
         )
         for check in host_checks:
             case = ET.SubElement(suite, "testcase", name=check.check, classname=f"{host}.{check.kind or 'check'}")
+            took = check.first_passed_s if check.passed else seconds
+            if took is not None:
+                case.set("time", f"{took:.3f}")
+            if check.flapping:
+                ET.SubElement(case, "system-out").text = "flapping: passed, then failed later in the run"
             if not check.passed:
                 failure = ET.SubElement(case, "failure", message=f"expected {check.expected}, got {check.actual}",
                                         type="ValidationFailure")

@@ -10,8 +10,8 @@ from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.validate.access import inventory_access, lab_access
 from vxauto.validate.dataplane import LabShell
-from vxauto.validate.expected import expected_state
-from vxauto.validate.runner import DEFAULT_SETTLE_S, ValidationRun, driver_class, run_validation
+from vxauto.validate.expected import ExpectedState, expected_state
+from vxauto.validate.runner import DEFAULT_WAIT_S, ValidationRun, napalm_driver, run_validation
 from vxauto.validate.traffic import traffic_checks, watch_vteps
 
 
@@ -20,11 +20,13 @@ def validate_fabric(
     selected: Sequence[str] | None = None,
     lab: Path | None = None,
     workers: int = 8,
-    settle: float = DEFAULT_SETTLE_S,
+    wait: float = DEFAULT_WAIT_S,
     traffic: bool = False,
 ) -> ValidationRun:
     """Compare the selected hosts (all when None) with the intent, through the lab or the inventory's
     own connection data; raises `VxautoError` on bad input (unknown lab node, nothing to validate).
+
+    Failing checks are evaluated again until all pass or `wait` seconds have passed (0: one snapshot).
 
     `traffic` (lab only) captures the VXLAN traffic every VTEP sends while the checks run and adds the
     anomalies `vxauto.monitor` finds in it as checks."""
@@ -37,7 +39,7 @@ def validate_fabric(
     access = lab_access(lab, fabric, needed) if lab is not None else inventory_access(fabric)
     try:
         def checks() -> ValidationRun:
-            return run_validation(fabric, selected, access.shell, access.params_for, workers=workers, settle=settle)
+            return run_validation(fabric, selected, access.shell, access.params_for, workers=workers, wait=wait)
 
         if not traffic:
             return checks()
@@ -46,7 +48,7 @@ def validate_fabric(
         namespaces = {name: node.namespace for name, node in access.shell.lab.nodes.items()}
         watch = watch_vteps(fabric, namespaces, [n for n in state.devices if fabric.hosts[n].data.vtep])
         run = watch.run_while(checks)
-        run.checks.extend(traffic_checks(watch.reports()))
+        run.checks.extend(traffic_checks(watch.reports(), _talking_vteps(fabric, state)))
         return run
     finally:
         access.close()
@@ -60,10 +62,7 @@ def vxlan_facts(fabric: Fabric, host: str, lab: Path | None = None) -> dict[str,
     access = lab_access(lab, fabric, [host]) if lab is not None else inventory_access(fabric)
     try:
         params = access.params_for(device)
-        driver = driver_class(params.driver)(
-            params.hostname, params.username, params.password, timeout=params.timeout,
-            optional_args=params.optional_args,
-        )
+        driver = napalm_driver(params)
         driver.open()
         try:
             return {"vnis": driver.get_vxlan_vnis(), "vteps": driver.get_vxlan_vteps()}
@@ -71,3 +70,10 @@ def vxlan_facts(fabric: Fabric, host: str, lab: Path | None = None) -> dict[str,
             driver.close()
     finally:
         access.close()
+
+
+def _talking_vteps(fabric: Fabric, state: ExpectedState) -> set[str]:
+    """VTEPs with a port in a segment whose endpoints the probes made talk: they must have sent VXLAN."""
+    probed = {p.source.vni for p in state.probes if p.kind == "ping"}
+    return {name for name, device in state.devices.items()
+            if fabric.hosts[name].data.vtep and any(v.ports and v.vni in probed for v in device.vnis.values())}

@@ -67,13 +67,20 @@ def watch_vteps(fabric: Fabric, namespaces: dict[str, str], nodes: Sequence[str]
     return TrafficWatch(captures)
 
 
-def traffic_checks(reports: dict[str, Report]) -> list[Check]:
+def traffic_checks(reports: dict[str, Report], must_send: set[str] | frozenset[str] = frozenset()) -> list[Check]:
+    """One check per VTEP, and one per anomaly. A VTEP in `must_send` (it has ports in segments the probes
+    made talk) that sent no VXLAN packet at all has nothing to be clean about: that is inconclusive, a
+    failure, never a pass."""
     checks = []
     for node, report in reports.items():
         errors = [a for a in report.anomalies if a.severity == "error"]
+        silent = report.packets == 0 and node in must_send
+        actual = (f"{report.packets} VXLAN packets, {len(errors)} errors, "
+                  f"{len(report.anomalies) - len(errors)} warnings")
+        if silent:
+            actual = "inconclusive: captured no VXLAN packet although the probes crossed this VTEP"
         checks.append(Check(node, "traffic anomalies", "no errors in the tunnels this VTEP sends into",
-                            f"{report.packets} VXLAN packets, {len(errors)} errors, "
-                            f"{len(report.anomalies) - len(errors)} warnings", not errors, "traffic"))
+                            actual, not errors and not silent, "traffic"))
         for anomaly in report.anomalies:
             where = f" (VNI {anomaly.vni})" if anomaly.vni is not None else ""
             checks.append(Check(node, f"traffic {anomaly.kind}{where}", "none",
