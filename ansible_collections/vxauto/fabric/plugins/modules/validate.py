@@ -25,10 +25,12 @@ options:
   lab:
     description: Running lab topology to take SSH keys and known_hosts from.
     type: path
-  settle:
-    description: Seconds to wait for MAC learning after the data-plane traffic.
+  wait:
+    description:
+      - Seconds to wait for the fabric to converge. Failing checks are read and probed again until all pass or
+        this deadline passes; 0 takes one snapshot.
     type: float
-    default: 5
+    default: 60
 attributes:
   check_mode:
     support: full
@@ -71,14 +73,14 @@ def main() -> None:
             "inventory": {"type": "path", "default": "inventory"},
             "hosts": {"type": "list", "elements": "str", "default": []},
             "lab": {"type": "path"},
-            "settle": {"type": "float", "default": 5.0},
+            "wait": {"type": "float", "default": 60.0},
         },
         supports_check_mode=True,
     )
     require_vxauto(module)
     from vxauto.model import load_fabric
     from vxauto.model.select import select_hosts
-    from vxauto.validate.report import report_json
+    from vxauto.validate.report import report_json, run_facts
     from vxauto.validate.run import validate_fabric
 
     params = module.params
@@ -86,11 +88,11 @@ def main() -> None:
         fabric = load_fabric(params["inventory"])
         selected = select_hosts(fabric, hosts=params["hosts"] or None)
         run = validate_fabric(fabric, selected, Path(params["lab"]) if params["lab"] else None,
-                              settle=params["settle"])
+                              wait=params["wait"])
     except VxautoError as error:
         fail_on_bad_input(module, error)
         return
-    report = report_json(run.checks)
+    report = report_json(run.checks, run_facts(run))
     if not run.passed:
         failed = [f"{c['host']}: {c['check']} (expected {c['expected']}, got {c['actual']})"
                   for c in report["checks"] if not c["passed"]]
