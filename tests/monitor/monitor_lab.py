@@ -14,9 +14,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from vxauto.monitor.live import wait_for_sign
 
 PREFIX = "mon-"
 VTEPS = {"mon-a": "10.99.0.1", "mon-b": "10.99.0.2"}
@@ -111,12 +112,9 @@ class MonitorLab:
         )
         self.processes.append(process)
         assert process.stderr is not None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            if b"listening on" in line or not line:
-                break
-        time.sleep(0.2)
+        said = wait_for_sign(process.stderr.fileno(), b"listening on", 10)
+        if not said.found:
+            raise RuntimeError(f"tcpdump in {namespace} did not start: {said.text}")
         return process
 
     def stop(self, process: subprocess.Popen[bytes]) -> None:
@@ -146,11 +144,14 @@ class MonitorLab:
             return
         server = subprocess.Popen(
             ["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1", "-B", server_ip],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
         self.processes.append(server)
-        time.sleep(0.5)
+        assert server.stdout is not None
+        said = wait_for_sign(server.stdout.fileno(), b"Server listening", 10)  # iperf3's own sign
+        if not said.found:
+            raise RuntimeError(f"iperf3 server in {server_ns} did not start: {said.text}")
         self.run(client_ns, "iperf3", "-c", server_ip, "-n", amount, check=False, timeout=30)
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.wait(timeout=5)

@@ -94,6 +94,33 @@ def namespace_of_lab(lab_file: Path | str, node: str) -> str:
     return f"{name}-{node}"
 
 
+@dataclass(frozen=True)
+class Sign:
+    """What a daemon said on a pipe while we waited for its readiness line."""
+
+    found: bool
+    ended: bool
+    text: str
+
+
+def wait_for_sign(fd: int, sign: bytes, timeout: float) -> Sign:
+    """Read a pipe (raw descriptor, unbuffered) until `sign` appears, the writer closes it, or `timeout`."""
+    deadline = time.monotonic() + timeout
+    said = b""
+    while sign not in said:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Sign(False, False, said.decode(errors="replace").strip())
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return Sign(False, True, said.decode(errors="replace").strip())
+        said += chunk
+    return Sign(True, False, said.decode(errors="replace").strip())
+
+
 @dataclass
 class LiveCapture:
     """tcpdump on `interface` (in namespace `netns` when set) feeding a decoder and an analyzer."""
@@ -122,26 +149,23 @@ class LiveCapture:
         return command
 
     def start(self, ready_timeout: float = 10.0) -> None:
-        """Start tcpdump and wait until it is listening (so traffic sent after this is captured)."""
+        """Start tcpdump and wait until it is listening (so traffic sent after this is captured).
+
+        tcpdump's own sign is its "listening on" line on stderr, which may arrive in one read together
+        with an earlier line (`--iface any` first prints "data link type LINUX_SLL2"). So stderr is read
+        with `os.read` on the raw descriptor, never through a buffered file object that `select` cannot
+        see into, and the sign is looked for in everything read so far.
+        """
         if self.netns and not Path(f"/run/netns/{self.netns}").exists():
             raise VxautoError.single("--netns", "", "no such network namespace", self.netns)
         self._process = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert self._process.stderr is not None
-        deadline = time.monotonic() + ready_timeout
-        message = b""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self._process.stderr], [], [], 0.1)
-            if ready:
-                line = self._process.stderr.readline()
-                message += line
-                if b"listening on" in line:
-                    return
-                if not line:
-                    break
-            if self._process.poll() is not None:
-                break
+        said = wait_for_sign(self._process.stderr.fileno(), b"listening on", ready_timeout)
+        if said.found:
+            return
         self.stop()
-        raise VxautoError.single(self.source, "", "tcpdump did not start", message.decode(errors="replace").strip())
+        raise VxautoError.single(self.source, "", "tcpdump did not start" + ("" if said.ended else
+                                 f" within {ready_timeout:g} s"), said.text or None)
 
     def pump(self, timeout: float = 0.2) -> int:
         """Read what tcpdump wrote so far (waiting at most `timeout`); returns the packets decoded."""
