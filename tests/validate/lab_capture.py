@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.validate.faults import FAULTS, DemoLab, demo_lab, until_green, validate
+from tests.validate.faults import FAULT_WAIT_S, FAULTS, DemoLab, demo_lab, validate
 from vxauto.model import load_fabric
 from vxauto.validate import checks
 from vxauto.validate.access import lab_access
@@ -85,7 +85,8 @@ def capture_getters(demo: DemoLab, out: Path) -> None:
 
 def scenario(demo: DemoLab, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "validate.json").write_text(json.dumps(report_json(validate(demo).checks), indent=1) + "\n")
+    run = validate(demo, wait=FAULT_WAIT_S)
+    (out / "validate.json").write_text(json.dumps(report_json(run.checks), indent=1) + "\n")
     capture_raw(demo, out)
     capture_getters(demo, out)
 
@@ -109,7 +110,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vx-capture-") as work, demo_lab(Path(work)) as demo:
-        if not until_green(demo).passed:
+        if not validate(demo).passed:
             raise SystemExit("the freshly deployed lab does not validate green; not capturing")
         scenario(demo, args.out / "healthy")
         for fault in FAULTS:
@@ -118,7 +119,7 @@ def main() -> None:
                 scenario(demo, args.out / fault.name)
             finally:
                 fault.restore(demo)
-            if not until_green(demo).passed:
+            if not validate(demo).passed:
                 raise SystemExit(f"not green after undoing {fault.name}")
         (args.out / "versions.json").write_text(json.dumps(versions(demo), indent=1) + "\n")
         shutil.copytree(demo.inventory, args.out / "inventory", dirs_exist_ok=True)
