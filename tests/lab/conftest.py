@@ -89,12 +89,12 @@ def assert_gone(before: Footprint) -> None:
 
 
 def reaches(lab: api.Lab, node: str, address: str, timeout: float = 30) -> bool:
-    """Ping `address` from `node` until it answers or `timeout` passes (the first ping after BGP is
-    established can take seconds on a loaded machine)."""
-    deadline = time.monotonic() + timeout
-    while lab.exec_in(node, f"ping -c 1 -W 1 {address}").returncode != 0:
-        if time.monotonic() > deadline:
-            return False
+    """Whether `node` reaches `address` within `timeout`: the lab's own wait for the overlay to converge
+    (`Lab.wait_reachable`), not a retry loop of the test's."""
+    try:
+        lab.wait_reachable(node, address, timeout)
+    except api.LabError:
+        return False
     return True
 
 

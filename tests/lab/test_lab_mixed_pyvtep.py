@@ -70,7 +70,13 @@ def test_tcp_from_pyvtep_to_an_frr_leaf_is_cut_by_the_kernel(mixed_lab: api.Lab)
 
 
 def test_down_removes_pyvtep_too(mixed_lab: api.Lab) -> None:
+    """Its process, its API socket outside the lab directory, and its scratch directory (in the node's
+    directory, not in /tmp)."""
     before = footprint(mixed_lab)
     assert any("pyvtep" in name for name in mixed_lab.nodes["pv1"].pids)
+    socket = Path("/run/pyvtep/pv1.sock")
+    assert socket.is_socket()
+    assert list((Path(mixed_lab.nodes["pv1"].node_dir) / "tmp").glob("pyvtep-pv1-*"))
     assert api.down(TOPOLOGY) == []
     assert_gone(before)
+    assert not socket.exists()

@@ -67,7 +67,9 @@ def test_vms_reach_each_other_per_vni(static_lab: api.Lab, source: str, address:
 
 
 def test_vni_without_the_segment_is_not_reached(static_lab: api.Lab) -> None:
-    """vm2 sits on web only: an address in db's subnet on its web port reaches nothing of db."""
+    """vm2 sits on web only: an address in db's subnet on its web port reaches nothing of db. The positive
+    control: in the same test, vm2 reaches vm1 over web, so its silence toward db means something."""
+    assert reaches(static_lab, "vm2", "10.30.10.1"), "positive control: vm2 cannot reach vm1 over web"
     assert static_lab.exec_in("vm2", "ip addr add 10.30.20.202/24 dev eth1").returncode == 0
     try:
         assert static_lab.exec_in("vm2", "ping -c 2 -W 1 10.30.20.3").returncode != 0

@@ -290,6 +290,19 @@ class Lab:
                 raise LabError("BGP not established: " + "; ".join(sorted(down)[:10]))
             time.sleep(0.2)
 
+    def wait_reachable(self, node: str, address: str, timeout: float = 60.0) -> float:
+        """Wait until `node` gets an answer from `address` (the overlay has converged between them);
+        returns the seconds it took, raises `LabError` naming both ends at the deadline."""
+        started = time.monotonic()
+        family = "-6" if ":" in address else "-4"
+        while True:
+            answered = self.exec_in(node, ["ping", family, "-n", "-c", "1", "-W", "1", address], timeout=10)
+            if answered.returncode == 0:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise LabError(f"{node} gets no answer from {address} after {timeout:g} s: "
+                               f"{_tail(answered.stdout + answered.stderr, 2)}")
+
     def status(self) -> list[NodeStatus]:
         return node_statuses(self.state)
 
@@ -604,12 +617,18 @@ def _start_pyvtep(state: NodeState, config: Path) -> None:
     from vxauto.vtep.config import load_config
 
     socket_path = load_config(config).socket_path
+    # pyvtep's scratch files (its GoBGP configuration) go into the node's directory, which `down` removes;
+    # its API socket lives where its configuration says, so `down` is told to remove that too
+    scratch = Path(state.node_dir) / "tmp"
+    scratch.mkdir(exist_ok=True)
+    state.runtime_files.append(str(socket_path))
     log = open(Path(state.node_dir) / "pyvtep.log", "ab")  # noqa: SIM115 - handed to the daemon
     try:
         process = subprocess.Popen(
             netns.node_argv(state.namespace, state.name, [sys.executable, "-m", "vxauto.vtep", "run", str(config)],
                             None),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "TMPDIR": str(scratch)},
         )
     finally:
         log.close()
@@ -718,6 +737,7 @@ class _Names:
     link_group: int = 0
     run_dirs: list[Path] = field(default_factory=list)
     etc_links: list[Path] = field(default_factory=list)
+    sockets: list[Path] = field(default_factory=list)
     lab_dir: Path | None = None
 
 
@@ -743,6 +763,7 @@ def _teardown_plan(state: LabState | None, topology: Topology | None) -> _Names:
             names.run_dirs.append(Path(node.frr_run_dir))
         if node.frr_etc_link:
             names.etc_links.append(Path(node.frr_etc_link))
+        names.sockets += [Path(path) for path in node.runtime_files]
     return names
 
 
@@ -766,6 +787,8 @@ def _nsfs_device() -> int:
 def _remove_paths(names: _Names) -> None:
     for run_dir in names.run_dirs:
         shutil.rmtree(run_dir, ignore_errors=True)
+    for path in _our_sockets(names):
+        path.unlink(missing_ok=True)
     for link in names.etc_links:
         if link.is_symlink() and names.lab_dir is not None and str(names.lab_dir) in os.readlink(link):
             link.unlink()
@@ -773,10 +796,16 @@ def _remove_paths(names: _Names) -> None:
         shutil.rmtree(names.lab_dir, ignore_errors=True)
 
 
+def _our_sockets(names: _Names) -> list[Path]:
+    """The recorded daemon sockets still there (only sockets: a path reused for a file is not ours)."""
+    return [path for path in names.sockets if path.is_socket()]
+
+
 def _leftovers(names: _Names) -> list[str]:
     found = [f"namespace {ns}" for ns in names.namespaces if netns.netns_exists(ns)]
     found += [f"link {link}" for link in [*names.root_links, names.bridge] if link and netns.root_link_exists(link)]
     found += [str(path) for path in names.run_dirs if path.exists()]
+    found += [str(path) for path in _our_sockets(names)]
     found += [str(path) for path in names.etc_links
               if path.is_symlink() and names.lab_dir is not None and str(names.lab_dir) in os.readlink(path)]
     if names.lab_dir is not None and (names.lab_dir / MARKER).exists():

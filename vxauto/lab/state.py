@@ -47,6 +47,8 @@ class NodeState:
     #: Inode of the network namespace, to find its processes even after its /run/netns entry is gone.
     netns_inode: int = 0
     interfaces: list[str] = field(default_factory=list)
+    #: Files the node's daemons create outside the lab directory (pyvtep's API socket): removed by `down`.
+    runtime_files: list[str] = field(default_factory=list)
 
 
 @dataclass
