@@ -75,6 +75,7 @@ def lab_access(topology: Path, fabric: Fabric, needed: Sequence[str]) -> Access:
 def inventory_access(fabric: Fabric) -> Access:
     """Access with the inventory's own connection data (a real fabric)."""
     inventory = build_inventory(fabric)
+    VxautoError.collect(missing_files(inventory))
 
     def params_for(device: ExpectedDevice) -> DriverParams:
         host = inventory.hosts[device.name]
@@ -101,3 +102,25 @@ def inventory_access(fabric: Fabric) -> Access:
             password=options.password, key_file=extras.get("key_file"), known_hosts=extras.get("known_hosts"),
         )
     return Access(SshShell(targets), params_for)
+
+
+#: Connection options that name a file, per Nornir connection plugin: (where in `extras`, the option).
+_FILE_OPTIONS = (("napalm", ("optional_args", "key_file")), ("napalm", ("optional_args", "known_hosts")),
+                 ("ssh", ("key_file",)), ("ssh", ("known_hosts",)))
+
+
+def missing_files(inventory: Any) -> list[Problem]:
+    """Key and known_hosts files the inventory names that do not exist: bad input, found before any
+    connection (instead of a traceback from deep inside a connection library)."""
+    problems = []
+    for name, host in inventory.hosts.items():
+        for plugin, path in _FILE_OPTIONS:
+            value: Any = host.get_connection_parameters(plugin).extras or {}
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if isinstance(value, str) and value and not Path(value).expanduser().is_file():
+                field = ".".join(("connection_options", plugin, "extras", *path))
+                fix = ("create it or correct the path; for a lab, pass --lab FILE" if path[-1] == "key_file"
+                       else "host keys are always checked: give the known_hosts file of these devices")
+                problems.append(Problem("hosts.yaml", f"{name}.{field}", f"file does not exist: {fix}", value))
+    return problems

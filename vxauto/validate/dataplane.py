@@ -86,6 +86,7 @@ class SshShell:
         self.targets = targets
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._failures: dict[str, str] = {}
 
     def _client(self, node: str) -> Any:
         import paramiko
@@ -110,11 +111,24 @@ class SshShell:
     def run(self, node: str, command: str, timeout: float = COMMAND_TIMEOUT_S) -> CommandResult:
         try:
             client = self._client(node)
+        except Exception as error:  # no connection: every command of this node fails the same way
+            text = f"{type(error).__name__}: {error}"
+            with self._lock:
+                self._failures[node] = text
+            return CommandResult(255, "", f"ssh to {node}: {text}", transport_error=True)
+        with self._lock:
+            self._failures.pop(node, None)
+        try:
             _, stdout, stderr = client.exec_command(command, timeout=timeout)
             out, err = stdout.read().decode(errors="replace"), stderr.read().decode(errors="replace")
             return CommandResult(stdout.channel.recv_exit_status(), out, err)
         except Exception as error:  # any transport problem is this probe's failure
             return CommandResult(255, "", f"ssh to {node}: {type(error).__name__}: {error}", transport_error=True)
+
+    def unreachable(self) -> dict[str, str]:
+        """Node -> why the latest SSH connection to it failed (nodes that answer are not listed)."""
+        with self._lock:
+            return dict(self._failures)
 
     def close(self) -> None:
         with self._lock:

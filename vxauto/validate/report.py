@@ -17,14 +17,29 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vxauto.errors import connection_fix
 from vxauto.validate.checks import Check
 from vxauto.validate.runner import ValidationRun
 
 
 def run_facts(run: ValidationRun) -> dict[str, object]:
-    """What a run says beyond its checks: how long it took to converge, in how many rounds, the deadline."""
+    """What a run says beyond its checks: how long it took to converge, in how many rounds, the deadline,
+    and the hosts it could not reach (with the cause and the fix)."""
     return {**run.convergence(), "rounds": run.rounds, "wait_s": run.wait_s,
-            "seconds": round(run.timings.get("total", 0.0), 3)}
+            "seconds": round(run.timings.get("total", 0.0), 3),
+            "unreachable": {host: {"cause": cause, "fix": connection_fix(cause)}
+                            for host, cause in run.unreachable.items()}}
+
+
+def unreachable_table(unreachable: Mapping[str, Mapping[str, str]]) -> Table:
+    """One row per host that could not be reached: its checks failed for that reason alone."""
+    table = Table(title=f"{len(unreachable)} hosts could not be reached (their checks failed for that reason)",
+                  title_justify="left")
+    for column in ("host", "cause", "fix"):
+        table.add_column(column, overflow="fold")
+    for host, row in unreachable.items():
+        table.add_row(host, Text(row["cause"], style="red"), row["fix"])
+    return table
 
 
 def report_json(checks: Sequence[Check], run_facts: Mapping[str, object] | None = None) -> dict[str, object]:
@@ -56,6 +71,8 @@ def _convergence_text(checks: Sequence[Check], facts: Mapping[str, object] | Non
         parts.append(f"not converged within --wait {wait} s")
     if facts.get("median_check_s") is not None:
         parts.append(f"per check median {facts['median_check_s']:.1f} s, worst {facts['worst_check_s']:.1f} s")
+    if facts.get("unreachable"):
+        parts.append(f"{len(facts['unreachable'])} hosts unreachable")  # type: ignore[arg-type]
     if facts.get("rounds"):
         parts.append(f"{facts['rounds']} rounds")
     flapping = sum(check.flapping for check in checks)
@@ -64,13 +81,21 @@ def _convergence_text(checks: Sequence[Check], facts: Mapping[str, object] | Non
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def checks_table(checks: Sequence[Check], title: str, failed_only: bool = False) -> Table:
+def checks_table(checks: Sequence[Check], title: str, failed_only: bool = False,
+                 unreachable: Sequence[str] = ()) -> Table:
+    """The checks, one row each; the checks of an unreachable host are one row that points at the
+    unreachable table (they all failed for the same reason)."""
     table = Table(title=title, title_justify="left")
     for column in ("host", "check", "expected", "actual"):
         table.add_column(column, overflow="fold")
     table.add_column("result", no_wrap=True)
+    for host in unreachable:
+        count = sum(check.host == host for check in checks)
+        if count:
+            table.add_row(host, f"{count} checks", "", Text("not run: host unreachable (see below)", style="red"),
+                          Text("FAIL", style="bold red"))
     for check in checks:
-        if failed_only and check.passed:
+        if (failed_only and check.passed) or check.host in unreachable:
             continue
         verdict = Text("pass", style="green") if check.passed else Text("FAIL", style="bold red")
         if check.flapping:
@@ -82,7 +107,11 @@ def checks_table(checks: Sequence[Check], title: str, failed_only: bool = False)
 
 def print_report(console: Console, checks: Sequence[Check], seconds: float | None = None,
                  failed_only: bool = False, run_facts: Mapping[str, object] | None = None) -> None:
-    console.print(checks_table(checks, summary_line(checks, seconds, run_facts), failed_only))
+    unreachable = (run_facts or {}).get("unreachable")
+    hosts = list(unreachable) if isinstance(unreachable, Mapping) else []
+    console.print(checks_table(checks, summary_line(checks, seconds, run_facts), failed_only, hosts))
+    if isinstance(unreachable, Mapping) and unreachable:
+        console.print(unreachable_table(unreachable))
 
 
 def junit_xml(checks: Sequence[Check], name: str = "vxauto validate", seconds: float | None = None) -> str:

@@ -143,6 +143,8 @@ class DeviceReader:
         self._driver: Any = None
         self._driver_name = device.driver or ""
         self.seconds = 0.0
+        #: Why the latest attempt to open the device failed; None once it is open.
+        self.open_error: str | None = None
 
     def read(self, getters: Sequence[str]) -> dict[str, compare.Answer]:
         started = time.monotonic()
@@ -179,9 +181,10 @@ class DeviceReader:
             driver = self.factory(params)
             driver.open()
         except Exception as error:
-            return (f"cannot open {self.device.name} with NAPALM driver {self.device.driver}: "
-                    f"{type(error).__name__}: {_one_line(error)}")
+            self.open_error = f"{type(error).__name__}: {_one_line(error)}"
+            return f"cannot open {self.device.name} with NAPALM driver {self.device.driver}: {self.open_error}"
         self._driver = driver
+        self.open_error = None
         return None
 
     def close(self) -> None:
@@ -232,6 +235,8 @@ class ValidationRun:
     wait_s: float = 0.0
     #: Seconds from the start until every check passed at once; None when that never happened.
     converged_s: float | None = None
+    #: Host -> why it could not be reached at the end of the run (NAPALM open or SSH for probes).
+    unreachable: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -464,8 +469,13 @@ def run_validation(
             time.sleep(min(POLL_INTERVAL_S, remaining))
     finally:
         engine.close()
+    unreachable = {name: reader.open_error for name, reader in engine.readers.items() if reader.open_error}
+    shell_failures: Callable[[], dict[str, str]] | None = getattr(shell, "unreachable", None)
+    if shell_failures is not None:
+        unreachable.update({node: text for node, text in shell_failures().items() if node not in unreachable})
     timings = dict(engine.timings)
     timings["devices_max"] = max((reader.seconds for reader in engine.readers.values()), default=0.0)
     timings["total"] = time.monotonic() - started
-    return ValidationRun(checks, timings, rounds=rounds, wait_s=wait, converged_s=converged)
+    return ValidationRun(checks, timings, rounds=rounds, wait_s=wait, converged_s=converged,
+                         unreachable=dict(sorted(unreachable.items())))
 
