@@ -374,3 +374,35 @@ def test_a_platform_without_driver_is_never_a_pass(state: ExpectedState) -> None
     found = device_checks(device, answers, state, HostMacs({}, {}))
     assert found and not any(c.passed for c in found)
     assert "platform srlinux has no NAPALM driver" in found[0].actual
+
+
+def test_vni_source_must_be_the_vtep_address(state: ExpectedState) -> None:
+    table = copy.deepcopy(recorded_answers("healthy", "leaf1")[checks.GET_VNIS].value)
+    assert all(c.passed for c in checks.check_vni_sources(state.devices["leaf1"], {checks.GET_VNIS: Answer(table)}))
+    table[10010]["source_ip"] = "10.0.0.99"  # edited: a VXLAN device created with the wrong `local`
+    verdict = one(checks.check_vni_sources(state.devices["leaf1"], {checks.GET_VNIS: Answer(table)}),
+                  "leaf1", "vni 10010 source")
+    assert (verdict.passed, verdict.expected) == (False, "10.0.0.11 (lo)")
+    assert verdict.actual.startswith("10.0.0.99")
+
+
+def test_an_unreadable_table_fails_even_where_the_intent_expects_nothing(state: ExpectedState) -> None:
+    """A VTEP that should carry no VNI and share none with any VTEP still needs a readable table to pass."""
+    bare = replace(state.devices["leaf1"], vnis={}, remote_vteps={})
+    broken = {checks.GET_VNIS: Answer(error="get_vxlan_vnis failed: EOFError"),
+              checks.GET_VTEPS: Answer(error="get_vxlan_vteps failed: EOFError")}
+    found = checks.check_unexpected_vnis(bare, broken) + checks.check_remote_vteps(bare, broken)
+    assert [(c.check, c.passed) for c in found] == [("vnis unexpected", False), ("vteps unexpected", False)]
+    assert checks.check_unexpected_vnis(bare, {checks.GET_VNIS: Answer({})}) == []
+
+
+def test_every_check_kind_declares_the_getters_it_reads(state: ExpectedState) -> None:
+    """Each kind evaluated with only its declared getters gives the same verdicts as with all of them."""
+    macs = host_macs("healthy", state)
+    context = checks.Context(state, macs)
+    for name in ROUTERS:
+        device = state.devices[name]
+        everything = recorded_answers("vni-removed", name)
+        for kind in checks.kinds_for(device):
+            declared = {getter: everything[getter] for getter in kind.getters}
+            assert kind.evaluate(device, declared, context) == kind.evaluate(device, everything, context), kind.name

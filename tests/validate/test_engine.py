@@ -226,3 +226,11 @@ def test_unreachable_devices_fail_at_the_deadline_naming_the_cause(shell: Script
     leaf4 = [c for c in run.checks if c.host == "leaf4"]
     assert leaf4 and not any(c.passed for c in leaf4)
     assert all("cannot open leaf4 with NAPALM driver frr: TimeoutError: timed out" in c.actual for c in leaf4)
+
+
+def test_pings_fail_when_nothing_answers(shell: ScriptShell) -> None:
+    run = validate(shell, {}, wait=0)
+    probes = [c for c in run.checks if c.check.startswith(("ping ", "mtu-ping "))]
+    assert {c.check.split()[0] for c in probes} == {"ping", "mtu-ping"}
+    assert probes and not any(c.passed for c in probes)
+    assert all(c.actual.startswith("no reply") for c in probes)
