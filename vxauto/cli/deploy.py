@@ -3,6 +3,8 @@
     vxauto deploy -i inventory --lab containerlab/evpn-frr.clab.yml             # dry run: per-host diff
     vxauto deploy -i inventory --lab containerlab/evpn-frr.clab.yml --commit    # backup, push, commit
     vxauto rollback leaf1 -i inventory --lab containerlab/evpn-frr.clab.yml     # undo leaf1's last commit
+    vxauto deploy ... --commit --confirm-timeout 120 --confirm-later            # pending until confirmed
+    vxauto confirm --hosts leaf1 -i inventory --lab containerlab/evpn-frr.clab.yml
 
 Exit codes: 0 when every selected host succeeded (a dry run with changes included), 1 when a host
 failed, 2 for bad input (inventory, options, lab mismatch).
@@ -11,6 +13,7 @@ failed, 2 for bad input (inventory, options, lab mismatch).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,11 +38,26 @@ LabOption = Annotated[
 ]
 BackupsOption = Annotated[Path, typer.Option("--backups", help="Directory for running-config backups.")]
 
-STATUS_STYLE = {"unchanged": "dim", "would-change": "yellow", "changed": "green", "failed": "bold red"}
+#: Libraries that log a failed host's traceback (Nornir) or connection noise (Paramiko) to stderr when the
+#: program configures no logging; their failures reach the user as the host's error row instead.
+QUIET_LOGGERS = ("nornir", "nornir_napalm", "paramiko", "netmiko", "napalm")
+
+
+def quiet_library_logs() -> None:
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
+STATUS_STYLE = {"unchanged": "dim", "would-change": "yellow", "changed": "green", "pending": "yellow",
+                "confirmed": "green", "failed": "bold red"}
 
 
 def register(app: typer.Typer) -> None:
     app.command("deploy")(deploy_command)
+    app.command("confirm")(confirm_command)
     app.command("rollback")(rollback_command)
 
 
@@ -55,25 +73,54 @@ def deploy_command(
     confirm_timeout: Annotated[int | None, typer.Option(
         "--confirm-timeout", help="Commit-confirm: the device reverts after S seconds unless vxauto reconnects "
         "and confirms.", min=1)] = None,
+    confirm_later: Annotated[bool, typer.Option(
+        "--confirm-later", help="With --confirm-timeout: leave the commit pending; `vxauto confirm` (or "
+        "`vxauto rollback`) must follow before the timeout, or the device reverts.")] = False,
     lab: LabOption = None,
     backups: BackupsOption = Path("backups"),
     workers: WorkersOption = 8,
     as_json: JsonOption = False,
 ) -> None:
     """Push the rendered intent to the devices: a dry-run diff, or (--commit) backup, push, commit."""
+    quiet_library_logs()
     with bad_input_exits():
         if merge and replace:
             raise VxautoError.single("command line", "--merge/--replace", "choose one")
+        if confirm_later and (confirm_timeout is None or not commit):
+            raise VxautoError.single("command line", "--confirm-later", "needs --commit and --confirm-timeout S")
         fabric = load_fabric(inventory)
         selected = select_hosts(fabric, hosts, groups, role, platform)
         # NAPALM and its drivers take a second to import: only commands that deploy pay for it.
         from vxauto.deploy.run import DeployOptions, deploy
 
         options = DeployOptions(commit=commit, replace=not merge, confirm_timeout=confirm_timeout,
-                                backups=backups, workers=workers, lab=lab)
+                                confirm_later=confirm_later, backups=backups, workers=workers, lab=lab)
         with nornir_progress("deploying" if commit else "diffing", enabled=not as_json) as processors:
             outcomes = deploy(fabric, selected, options, processors)
     _report(outcomes, commit, as_json)
+    if any(outcome.status == "failed" for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+def confirm_command(
+    inventory: InventoryOption = DEFAULT_INVENTORY,
+    hosts: HostsOption = None,
+    groups: GroupsOption = None,
+    role: RoleOption = None,
+    platform: PlatformOption = None,
+    lab: LabOption = None,
+    workers: WorkersOption = 8,
+    as_json: JsonOption = False,
+) -> None:
+    """Confirm the pending commit-confirm (deploy --confirm-later) of the selected hosts."""
+    quiet_library_logs()
+    with bad_input_exits():
+        fabric = load_fabric(inventory)
+        selected = select_hosts(fabric, hosts, groups, role, platform)
+        from vxauto.deploy.run import confirm
+
+        outcomes = confirm(fabric, selected, workers, lab)
+    _report(outcomes, True, as_json)
     if any(outcome.status == "failed" for outcome in outcomes):
         raise typer.Exit(1)
 
@@ -88,6 +135,7 @@ def rollback_command(
     as_json: JsonOption = False,
 ) -> None:
     """Undo HOST's last commit, or restore one of its backups (--to)."""
+    quiet_library_logs()
     with bad_input_exits():
         fabric = load_fabric(inventory)
         select_hosts(fabric, [host])  # an unknown host is bad input (exit 2)
@@ -104,7 +152,7 @@ def _report(outcomes: list[HostOutcome], commit: bool, as_json: bool) -> None:
         print(json.dumps({
             "dry_run": not commit,
             "hosts": [outcome.as_dict() for outcome in outcomes],
-            "changed": sum(o.status in ("changed", "would-change") for o in outcomes),
+            "changed": sum(o.status in ("changed", "would-change", "pending") for o in outcomes),
             "failed": sum(o.status == "failed" for o in outcomes),
         }, indent=1))
         return
