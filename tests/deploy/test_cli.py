@@ -164,3 +164,8 @@ def test_an_unreachable_host_is_one_row_naming_cause_and_fix(
 def test_confirm_later_needs_a_commit_confirm(demo_inventory: Path) -> None:
     code, output = run("deploy", "-i", str(demo_inventory), "--commit", "--confirm-later")
     assert code == 2 and "--confirm-later" in output and "--confirm-timeout" in output
+
+
+def test_wait_needs_a_commit(demo_inventory: Path) -> None:
+    code, output = run("deploy", "-i", str(demo_inventory), "--wait", "5")
+    assert code == 2 and "--wait" in output and "needs --commit" in output

@@ -386,3 +386,32 @@ def test_lab_and_inventory_must_name_the_same_machines(running_lab: RunningLab, 
         assert "leaf2.hostname" in output and "172.20.20.22" in output
     finally:
         hosts.write_text(original)
+
+
+def set_segment_vni(inventory: Path, segment: str, vni: int) -> None:
+    path = inventory / "fabric.yaml"
+    data = yaml.safe_load(path.read_text())
+    next(item for item in data["segments"] if item["name"] == segment)["vni"] = vni
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_commit_wait_validates_the_changed_hosts_until_they_converge(running_lab: RunningLab, backups: Path) -> None:
+    fabric_file = running_lab.fabric.inventory / "fabric.yaml"
+    original = fabric_file.read_text()
+    try:
+        set_segment_vni(running_lab.fabric.inventory, "red-db", 10021)
+        # only leaf1 moves red-db to VNI 10021; its peer leaf2 still has 10020: leaf1 cannot converge
+        code, report = deploy_cli(running_lab, backups, "--commit", "--hosts", "leaf1", "--wait", "3")
+        assert code == 1 and statuses(report) == {"leaf1": "changed"}, report
+        validation = report["validation"]
+        assert validation["hosts"] == ["leaf1"] and validation["passed"] is False
+        assert re.search(r"checks on \d+ hosts in [\d.]+ s: [1-9]\d* failed", validation["summary"]), validation
+        # positive control: the rest of the fabric follows, and the changed host converges
+        code, report = deploy_cli(running_lab, backups, "--commit", "--wait", "60")
+        assert code == 0, report
+        assert statuses(report)["leaf2"] == "changed" and statuses(report)["leaf1"] == "unchanged"
+        assert report["validation"]["passed"] is True and "all passed" in report["validation"]["summary"]
+    finally:
+        fabric_file.write_text(original)
+    code, report = deploy_cli(running_lab, backups, "--commit")
+    assert code == 0, report

@@ -22,11 +22,11 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from vxauto.cli.common import DEFAULT_INVENTORY, InventoryOption, bad_input_exits, console
+from vxauto.cli.common import DEFAULT_INVENTORY, InventoryOption, bad_input_exits, console, err_console
 from vxauto.cli.fabric import GroupsOption, HostsOption, JsonOption, PlatformOption, RoleOption, WorkersOption
 from vxauto.cli.progress import nornir_progress
 from vxauto.errors import VxautoError
-from vxauto.model.fabric import load_fabric
+from vxauto.model.fabric import Fabric, load_fabric
 from vxauto.model.select import select_hosts
 
 if TYPE_CHECKING:
@@ -79,6 +79,9 @@ def deploy_command(
     lab: LabOption = None,
     backups: BackupsOption = Path("backups"),
     workers: WorkersOption = 8,
+    wait: Annotated[float | None, typer.Option(
+        "--wait", help="After --commit: validate the changed hosts (`vxauto validate --wait`) until they "
+        "converge, at most SECONDS; exit 1 if they do not.", min=0)] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Push the rendered intent to the devices: a dry-run diff, or (--commit) backup, push, commit."""
@@ -86,6 +89,9 @@ def deploy_command(
     with bad_input_exits():
         if merge and replace:
             raise VxautoError.single("command line", "--merge/--replace", "choose one")
+        if wait is not None and not commit:
+            raise VxautoError.single("command line", "--wait", "needs --commit (a dry run changes nothing to wait "
+                                     "for)")
         if confirm_later and (confirm_timeout is None or not commit):
             raise VxautoError.single("command line", "--confirm-later", "needs --commit and --confirm-timeout S")
         fabric = load_fabric(inventory)
@@ -97,9 +103,37 @@ def deploy_command(
                                 confirm_later=confirm_later, backups=backups, workers=workers, lab=lab)
         with nornir_progress("deploying" if commit else "diffing", enabled=not as_json) as processors:
             outcomes = deploy(fabric, selected, options, processors)
-    _report(outcomes, commit, as_json)
-    if any(outcome.status == "failed" for outcome in outcomes):
+    converged = True
+    validation: dict[str, object] | None = None
+    if wait is not None:
+        changed = [outcome.host for outcome in outcomes if outcome.status in ("changed", "pending")]
+        converged, validation = _wait_for_convergence(fabric, changed, lab, workers, wait, as_json)
+    _report(outcomes, commit, as_json, validation)
+    if any(outcome.status == "failed" for outcome in outcomes) or not converged:
         raise typer.Exit(1)
+
+
+def _wait_for_convergence(
+    fabric: Fabric, changed: list[str], lab: Path | None, workers: int, wait: float, as_json: bool
+) -> tuple[bool, dict[str, object]]:
+    """Validate the changed hosts with the validate engine until they converge or `wait` runs out.
+
+    Lives in the CLI: vxauto.deploy must not import vxauto.validate (imports flow one way)."""
+    if not changed:
+        return True, {"hosts": [], "passed": True, "summary": "nothing changed: no convergence to wait for"}
+    from vxauto.validate.report import run_facts, summary_line
+    from vxauto.validate.run import validate_fabric
+
+    with bad_input_exits():
+        if as_json:
+            run = validate_fabric(fabric, changed, lab, workers=workers, wait=wait)
+        else:
+            with err_console.status(f"validating {len(changed)} changed hosts (waiting up to {wait:g} s for "
+                                    "convergence)"):
+                run = validate_fabric(fabric, changed, lab, workers=workers, wait=wait)
+    facts = run_facts(run)
+    summary = summary_line(run.checks, run.timings.get("total"), facts)
+    return run.passed, {"hosts": changed, "passed": run.passed, "summary": summary, **facts}
 
 
 def confirm_command(
@@ -147,13 +181,16 @@ def rollback_command(
         raise typer.Exit(1)
 
 
-def _report(outcomes: list[HostOutcome], commit: bool, as_json: bool) -> None:
+def _report(
+    outcomes: list[HostOutcome], commit: bool, as_json: bool, validation: dict[str, object] | None = None
+) -> None:
     if as_json:
         print(json.dumps({
             "dry_run": not commit,
             "hosts": [outcome.as_dict() for outcome in outcomes],
             "changed": sum(o.status in ("changed", "would-change", "pending") for o in outcomes),
             "failed": sum(o.status == "failed" for o in outcomes),
+            **({"validation": validation} if validation is not None else {}),
         }, indent=1))
         return
     for outcome in outcomes:
@@ -171,6 +208,11 @@ def _report(outcomes: list[HostOutcome], commit: bool, as_json: bool) -> None:
                       f"-{removed}/+{added}" if outcome.diff else "", f"{outcome.seconds:.1f}",
                       outcome.error or outcome.backup or "")
     console.print(table)
+    if validation is not None:
+        style = "green" if validation["passed"] else "bold red"
+        hosts = validation["hosts"]
+        names = " ".join(str(name) for name in hosts) if isinstance(hosts, list) else ""
+        console.print(f"[{style}]validate {names}: {validation['summary']}[/]", highlight=False)
 
 
 def _counts(diff: str) -> tuple[int, int]:
