@@ -14,7 +14,8 @@ optional_args:
   `ssh_config_file`, `conn_timeout` (10 s). Host keys are always checked; there is no switch to skip it.
 - `vtysh_pathspace`: FRR pathspace (`vtysh -N NAME`, `frr-reload.py --pathspace NAME`); default none,
   i.e. plain `vtysh`. The netns lab names a node's pathspace after its namespace (`<lab>-<node>`).
-- `state_dir` (`/var/lib/vxauto`): where the device keeps rollback points, the staged candidate, the
+- `state_dir` (`/var/lib/vxauto`): where the device keeps rollback points, each commit's private staging
+  (`txn/<time>/`), the lock (`.lock`, holder in `lock.owner`), the last change (`serial`), the
   commit-confirm timer and the manifest of links vxauto created. One directory per device; the lab
   passes each node's own directory, since lab nodes share one filesystem.
 - `frr`: True/False, or absent for "use FRR if `vtysh` answers".
@@ -26,7 +27,9 @@ Configuration model: see `bundle.py` (format), `kernel.py` (kernel part) and `fr
 configuration and kernel state), applies the kernel part and then the FRR part in one detached shell
 transaction on the device (it finishes, or restores the rollback point, even if SSH drops midway),
 verifies both parts against the candidate, and on any failure restores the rollback point and raises
-`CommitError`. A commit without changes does nothing. `revert_in=S` arms a timer process on the device
+`CommitError`. The transaction runs only if it gets the device lock at once and the device is still where
+the commit read it; otherwise it changes nothing (no restore either) and raises `CommitError` saying so.
+A commit without changes does nothing. `revert_in=S` arms a timer process on the device
 that restores the rollback point after S seconds unless `confirm_commit()` stops it first.
 
 A bundle part that is missing is left alone: a bundle without `frr.conf` never touches FRR, one without
