@@ -334,6 +334,39 @@ def test_a_commit_from_a_reading_another_commit_outdated_changes_nothing(
     commit(leaf1, original)
 
 
+def test_a_commit_while_another_holds_the_device_lock_changes_nothing(
+    running_lab: RunningLab, leaf1: FrrDriver, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The lock is held the way a running transaction holds it (flock on .lock, holder in lock.owner)."""
+    original = bundle_text(running_lab.fabric.inventory, "leaf1")
+    commit(leaf1, original)
+    changed = bundle_text(without_blue_web_on_leaf1(running_lab.fabric.inventory, tmp_path_factory.getbasetemp()),
+                          "leaf1")
+    state = Path(leaf1.state_dir)
+    points = sorted(path.name for path in (state / "rollback").iterdir())
+    holder = subprocess.Popen(
+        ["flock", str(state / ".lock"), "sh", "-c", 'printf "commit 20990101T000000Z from someone@else since '
+         '2099-01-01T00:00:00Z\n" > "$0/lock.owner"; echo held; exec sleep 120', str(state)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"  # it has the lock now
+        leaf1.load_replace_candidate(config=changed)
+        with pytest.raises(CommitError, match=r"^172\.20\.20\.21: another commit holds the lock on 172\.20\.20\.21 "
+                           r"\(commit 20990101T000000Z from someone@else since 2099-01-01T00:00:00Z\); nothing was "
+                           r"changed$"):
+            leaf1.commit_config()
+    finally:
+        holder.terminate()
+        holder.wait()
+    assert sorted(path.name for path in (state / "rollback").iterdir()) == points
+    assert list((state / "txn").iterdir()) == []
+    assert "vxlan10030" in kernel_links(running_lab, "leaf1") and "vni 10030" in frr_running(running_lab, "leaf1")
+    leaf1.load_replace_candidate(config=changed)  # positive control: with the lock free the same commit applies
+    leaf1.commit_config()
+    assert "vxlan10030" not in kernel_links(running_lab, "leaf1")
+    commit(leaf1, original)
+
+
 def test_a_commit_that_fails_midway_is_rolled_back(running_lab: RunningLab, leaf1: FrrDriver) -> None:
     """New devices are created, then an MTU no veth takes fails: the device ends where it started."""
     original = bundle_text(running_lab.fabric.inventory, "leaf1")

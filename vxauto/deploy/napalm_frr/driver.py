@@ -489,6 +489,7 @@ class FrrDriver(NetworkDriver):
             if revert_in is not None and self._claim_pending("failed.json") is not None:
                 self._stop_timer()
             restored = self._restore(point)
+            self._ssh().run(f"rm -rf {self._q('txn', point)}")  # its log is in the message below
             outcome = "restored" if restored else f"RESTORE INCOMPLETE: {restored.problem}"
             raise CommitError(f"{self.hostname}: commit {point} failed and was rolled back ({outcome}): {problem}")
         if revert_in is not None:
