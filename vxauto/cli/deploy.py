@@ -154,7 +154,7 @@ def confirm_command(
         from vxauto.deploy.run import confirm
 
         outcomes = confirm(fabric, selected, workers, lab)
-    _report(outcomes, True, as_json)
+    _report(outcomes, True, as_json, title="confirm")
     if any(outcome.status == "failed" for outcome in outcomes):
         raise typer.Exit(1)
 
@@ -176,13 +176,14 @@ def rollback_command(
         from vxauto.deploy.run import rollback
 
         outcome = rollback(fabric, host, to, backups, lab)
-    _report([outcome], True, as_json)
+    _report([outcome], True, as_json, title="rollback")
     if outcome.status == "failed":
         raise typer.Exit(1)
 
 
 def _report(
-    outcomes: list[HostOutcome], commit: bool, as_json: bool, validation: dict[str, object] | None = None
+    outcomes: list[HostOutcome], commit: bool, as_json: bool, validation: dict[str, object] | None = None,
+    title: str = "deploy",
 ) -> None:
     if as_json:
         print(json.dumps({
@@ -198,7 +199,7 @@ def _report(
             title = f"{outcome.host}: {'applied' if commit else 'would apply'}"
             console.print(Panel(Syntax(outcome.diff.rstrip("\n"), "diff", theme="ansi_dark", word_wrap=True),
                                 title=title, title_align="left"))
-    table = Table(title="dry run (nothing changed)" if not commit else "deploy")
+    table = Table(title="dry run (nothing changed)" if not commit else title)
     for column in ("host", "platform", "result", "-/+ lines", "seconds", "backup / error"):
         table.add_column(column)
     for outcome in outcomes:
