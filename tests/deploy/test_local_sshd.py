@@ -86,6 +86,17 @@ def test_junos_refuses_an_unknown_host_key(sshd: Sshd) -> None:
     assert isinstance(transport_error(caught.value), SSHUnknownHostError), transport_error(caught.value)
 
 
+def test_junos_open_names_the_unknown_host_key(sshd: Sshd) -> None:
+    empty = sshd.known_hosts("empty", "")
+    with pytest.raises(ConnectionException, match=rf"^127\.0\.0\.1: unknown host key: 127\.0\.0\.1:{sshd.port} is "
+                       r"not in known_hosts .*the login was refused$"):
+        junos(sshd, empty).open()
+    known = sshd.known_hosts("known", sshd.host_key_line + "\n")
+    with pytest.raises(ConnectionException, match=rf"^127\.0\.0\.1: cannot open NETCONF on 127\.0\.0\.1:{sshd.port}: "
+                       "SessionCloseError"):  # positive control: past the key, no NETCONF on this sshd
+        junos(sshd, known).open()
+
+
 def test_junos_gets_past_a_known_host_key(sshd: Sshd) -> None:
     """Positive control: the key known, ncclient logs in and asks for NETCONF, which this sshd lacks."""
     known = sshd.known_hosts("known", sshd.host_key_line + "\n")

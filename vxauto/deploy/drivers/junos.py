@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from jnpr.junos import Device
-from jnpr.junos.exception import JSONLoadError, RpcError
+from jnpr.junos.exception import ConnectAuthError, ConnectError, JSONLoadError, RpcError
+from napalm.base.exceptions import ConnectionException
 from napalm.junos import JunOSDriver
+from ncclient.transport.errors import SSHUnknownHostError
 
 from vxauto.deploy.drivers._verify import skip_verify
 from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
@@ -40,6 +42,24 @@ class VxautoJunOSDriver(VxlanReplies, JunOSDriver):
         self.device = Device(hostname, user=username, password=password, port=self.port,
                              ssh_config=self.ssh_config_file, huge_tree=self.huge_tree,
                              hostkey_verify=not insecure, **extra)
+
+    def open(self) -> None:
+        """NAPALM's open, with PyEZ's connection errors told apart (PyEZ reports any SSH failure within
+        3 s as "ConnectRefusedError", an unknown host key included)."""
+        try:
+            super().open()
+        except ConnectAuthError:
+            raise ConnectionException(f"{self.hostname}: login refused for user {self.username!r}: check username "
+                                      "and key_file/password") from None
+        except ConnectError as error:
+            cause = error.__context__
+            where = f"{self.hostname}:{self.port}"
+            if isinstance(cause, SSHUnknownHostError):
+                raise ConnectionException(
+                    f"{self.hostname}: unknown host key: {where} is not in known_hosts (~/.ssh/known_hosts, or the "
+                    "UserKnownHostsFile of ssh_config_file): add its verified key; the login was refused") from None
+            raise ConnectionException(f"{self.hostname}: cannot open NETCONF on {where}: "
+                                      f"{type(cause or error).__name__}: {cause or error}") from None
 
     def _vxlan_output(self, command: str) -> object:
         try:
