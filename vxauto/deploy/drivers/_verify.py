@@ -9,6 +9,7 @@ then anyone on the path can pose as the device and read its credentials.
 
 from __future__ import annotations
 
+import ssl
 import warnings
 from typing import Any
 
@@ -33,3 +34,20 @@ def warn_insecure(host: str, what: str, why: str) -> None:
     warnings.warn(f"INSECURE: {host}: the {what} is NOT verified ({why}); anyone on the path can pose as this "
                   "device and read its login. Remove the option once the device's key or certificate is "
                   "trusted.", InsecureTransportWarning, stacklevel=3)
+
+
+def untrusted_certificate(error: BaseException) -> str | None:
+    """The certificate check's own reason if it is what failed anywhere in `error`'s chain, else None.
+
+    Libraries wrap it several times (requests -> urllib3 -> ssl; pyeapi -> ssl); the text survives."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return str(current.verify_message or current)
+        current = current.__cause__ or current.__context__
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return text.split("certificate verify failed:", 1)[-1].split("(_ssl", 1)[0].strip() or "not trusted"
+    return None

@@ -14,8 +14,9 @@ from typing import Any
 from napalm.base.exceptions import ConnectionException
 from napalm.eos import EOSDriver
 from pyeapi.eapilib import CommandError
+from pyeapi.eapilib import ConnectionError as PyeapiConnectionError
 
-from vxauto.deploy.drivers._verify import OPT_OUT, skip_verify
+from vxauto.deploy.drivers._verify import OPT_OUT, skip_verify, untrusted_certificate
 from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
 from vxauto.validate.models import VniTable, VtepTable
 from vxauto.validate.parsers import eos as parser
@@ -43,6 +44,17 @@ class VxautoEOSDriver(VxlanReplies, EOSDriver):
                                       f"verify the switch: use transport https, or set {OPT_OUT}: true")
         if self.transport == "https" and "context" not in self.eapi_kwargs:
             self.eapi_kwargs["context"] = tls_context(ca_file, insecure)
+
+    def open(self) -> None:
+        try:
+            super().open()
+        except (PyeapiConnectionError, ConnectionException) as error:
+            reason = untrusted_certificate(error)
+            if reason is None:
+                raise
+            port = self.eapi_kwargs.get("port") or 443
+            raise ConnectionException(f"{self.hostname}: the eAPI TLS certificate of {self.hostname}:{port} is not "
+                                      f"trusted ({reason}): set ca_file to the CA that signed it") from None
 
     def _vxlan_output(self, command: str) -> object:
         if self.transport == "ssh":

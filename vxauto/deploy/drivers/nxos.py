@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from napalm.base.exceptions import ConnectionException
 from napalm.nxapi_plumbing.errors import NXAPICommandError
 from napalm.nxos import NXOSDriver
 from napalm.nxos_ssh import NXOSSSHDriver
 
-from vxauto.deploy.drivers._verify import skip_verify, warn_insecure
+from vxauto.deploy.drivers._verify import skip_verify, untrusted_certificate, warn_insecure
 from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
 from vxauto.errors import VxautoError
 from vxauto.validate.models import VniTable, VtepTable
@@ -46,6 +47,17 @@ class VxautoNXOSDriver(VxlanReplies, NXOSDriver):
             warn_insecure(hostname, "NX-API TLS certificate", "ssl_verify: false")
         args["ssl_verify"] = False if insecure else verify
         super().__init__(hostname, username, password, timeout=timeout, optional_args=args)
+
+    def open(self) -> None:
+        try:
+            super().open()
+        except ConnectionException as error:  # NAPALM's says only "Cannot connect to HOST"
+            reason = untrusted_certificate(error)
+            if reason is None:
+                raise
+            raise ConnectionException(f"{self.hostname}: the NX-API TLS certificate of {self.hostname}:{self.port} "
+                                      f"is not trusted ({reason}): set ssl_verify to the CA bundle that signed "
+                                      "it") from None
 
     def _vxlan_output(self, command: str) -> object:
         try:
