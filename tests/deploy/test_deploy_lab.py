@@ -155,6 +155,7 @@ def test_commit_confirm_is_confirmed_after_a_fresh_login(running_lab: RunningLab
         assert not device.has_pending_commit()
     finally:
         device.close()
+    assert live_processes(f"{node_state_dir(running_lab, 'leaf1')}/pending/timer.sh".encode()) == []  # stopped
 
 
 def intent_copy(inventory: Path, work: Path, blue_web: object = None, overlay_mtu: int | None = None) -> Path:
