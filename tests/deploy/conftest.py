@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -141,3 +142,38 @@ def running_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab
 def static_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     """static-linux with a private copy of its inventory."""
     yield from _lab(private_fabric(tmp_path_factory.mktemp("static-lab"), STATIC_INVENTORY, STATIC_TOPOLOGY))
+
+
+def wait_for_exit(pid: int, timeout: float) -> bool:
+    """Block until process `pid` has exited (its pidfd turns readable), at most `timeout` seconds.
+
+    The kernel's own signal of the exit, not a poll; True when it exited (or was already gone)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(fd)
+
+
+def live_processes(marker: bytes) -> list[int]:
+    """Processes (not zombies) whose command line contains `marker`, e.g. a node's timer.sh path."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline and entry.name != str(os.getpid()):  # a zombie's cmdline is empty
+            found.append(int(entry.name))
+    return found
+
+
+def timer_pid(state_dir: str) -> int:
+    """The commit-confirm timer's process (the group leader setsid made it), as the device recorded it."""
+    return int((Path(state_dir) / "pending" / "timer.pgid").read_text().strip())

@@ -7,6 +7,7 @@ each one first commits the state it starts from, so a failure does not cascade i
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import threading
@@ -20,7 +21,7 @@ from napalm.base import models
 from napalm.base.exceptions import CommitConfirmException, CommitError, ConnectionException
 from napalm.base.test.helpers import test_model as fits_model
 
-from tests.deploy.conftest import RunningLab, kill_sshd, restart_sshd
+from tests.deploy.conftest import RunningLab, kill_sshd, live_processes, restart_sshd, timer_pid, wait_for_exit
 from vxauto.deploy.napalm_frr.bundle import Bundle
 from vxauto.deploy.napalm_frr.driver import FrrDriver
 from vxauto.deploy.napalm_frr.frr import DEFAULT_LINES
@@ -248,36 +249,117 @@ def test_commit_confirm_reverts_when_not_confirmed(
     changed = bundle_text(without_blue_web_on_leaf1(running_lab.fabric.inventory, tmp_path_factory.getbasetemp()),
                           "leaf1")
     leaf1.load_replace_candidate(config=changed)
-    leaf1.commit_config(revert_in=4)
+    leaf1.commit_config(revert_in=3)
+    timer = timer_pid(leaf1.state_dir)
     assert leaf1.has_pending_commit()
     assert "vxlan10030" not in kernel_links(running_lab, "leaf1")  # applied while pending
     leaf1.load_replace_candidate(config=original)
     with pytest.raises(CommitError, match="pending"):
         leaf1.commit_config()
     leaf1.discard_config()
-    wait_for(lambda: not leaf1.has_pending_commit(), 30, "the revert timer")
+    assert wait_for_exit(timer, 60), "the revert timer did not finish"
+    assert not leaf1.has_pending_commit()
+    assert (Path(leaf1.state_dir) / "pending" / "reverted.json").exists()
     leaf1.load_replace_candidate(config=original)
-    wait_for(lambda: leaf1.compare_config() == "", 10, "leaf1 back at the state before the commit")
+    assert leaf1.compare_config() == ""  # back at the state before the commit
     leaf1.discard_config()
     with pytest.raises(CommitConfirmException):
         leaf1.confirm_commit()
 
 
-def test_confirmed_commit_stays(
+def test_confirmed_commit_stays_and_its_timer_is_gone(
     running_lab: RunningLab, leaf1: FrrDriver, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    """Positive control: the test before this one saw the same timer revert an unconfirmed commit."""
     original = bundle_text(running_lab.fabric.inventory, "leaf1")
     commit(leaf1, original)
     changed = bundle_text(without_blue_web_on_leaf1(running_lab.fabric.inventory, tmp_path_factory.getbasetemp()),
                           "leaf1")
     leaf1.load_replace_candidate(config=changed)
     leaf1.commit_config(revert_in=3)
+    armed = time.monotonic()
+    timer_script = f"{leaf1.state_dir}/pending/timer.sh".encode()
+    assert live_processes(timer_script)  # the timer runs until confirmed
     leaf1.confirm_commit()
     assert not leaf1.has_pending_commit()
-    time.sleep(4)  # past the revert time: nothing may happen now
+    assert live_processes(timer_script) == []  # confirm stopped it: no timer process is left
+    time.sleep(max(0.0, armed + 4 - time.monotonic()))  # past the timer's own deadline: nothing may happen now
     assert "vxlan10030" not in kernel_links(running_lab, "leaf1")
+    assert not (Path(leaf1.state_dir) / "pending" / "reverted.json").exists()
     leaf1.load_replace_candidate(config=changed)
     assert leaf1.compare_config() == ""
+    commit(leaf1, original)
+
+
+def with_vni_10099(bundle: str) -> str:
+    """The bundle with one more EVPN VNI in its FRR part (a third intent, different from both others)."""
+    files = json.loads(bundle)["files"]
+    files["frr.conf"] = files["frr.conf"].replace(" exit-address-family\nexit", "  vni 10099\n  exit-vni\n"
+                                                  " exit-address-family\nexit", 1)
+    return Bundle(files).dumps()
+
+
+def test_a_commit_from_a_reading_another_commit_outdated_changes_nothing(
+    running_lab: RunningLab, leaf1: FrrDriver, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """leaf1 compares, another session commits a different intent, then leaf1 commits: refused untouched."""
+    original = bundle_text(running_lab.fabric.inventory, "leaf1")
+    commit(leaf1, original)
+    changed = bundle_text(without_blue_web_on_leaf1(running_lab.fabric.inventory, tmp_path_factory.getbasetemp()),
+                          "leaf1")
+    leaf1.load_replace_candidate(config=changed)
+    assert "-  vni 10030" in leaf1.compare_config()
+    other = running_lab.driver("leaf1")
+    other.open()
+    try:
+        commit(other, with_vni_10099(original))  # the winner
+        state = Path(leaf1.state_dir)
+        points = sorted(path.name for path in (state / "rollback").iterdir())
+        with pytest.raises(CommitError, match=r"another commit changed .* after this one read it .*nothing "
+                           r"was changed"):
+            leaf1.commit_config()
+        leaf1.discard_config()
+        assert sorted(path.name for path in (state / "rollback").iterdir()) == points  # no rollback point
+        assert list((state / "txn").iterdir()) == []  # its private staging is gone too
+        assert list((state / "stage").iterdir()) == []  # and so are the comparisons' staged candidates
+        other.load_replace_candidate(config=with_vni_10099(original))
+        assert other.compare_config() == ""  # exactly the winner's state
+        other.discard_config()
+        assert "vni 10030" in frr_running(running_lab, "leaf1")
+        leaf1.load_replace_candidate(config=changed)
+        assert "-  vni 10030" in leaf1.compare_config()  # a fresh comparison commits fine
+        leaf1.commit_config()
+        assert "vni 10030" not in frr_running(running_lab, "leaf1")
+    finally:
+        other.close()
+    commit(leaf1, original)
+
+
+def test_a_commit_while_another_holds_the_device_lock_changes_nothing(
+    running_lab: RunningLab, leaf1: FrrDriver, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The lock is held the way a running transaction holds it (flock on .lock, holder in lock.owner)."""
+    original = bundle_text(running_lab.fabric.inventory, "leaf1")
+    commit(leaf1, original)
+    changed = bundle_text(without_blue_web_on_leaf1(running_lab.fabric.inventory, tmp_path_factory.getbasetemp()),
+                          "leaf1")
+    state = Path(leaf1.state_dir)
+    points = sorted(path.name for path in (state / "rollback").iterdir())
+    with (state / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # flock(2), the lock util-linux flock takes on the device
+        (state / "lock.owner").write_text("commit 20990101T000000Z from someone@else since 2099-01-01T00:00:00Z\n")
+        leaf1.load_replace_candidate(config=changed)
+        with pytest.raises(CommitError, match=r"^172\.20\.20\.21: another commit holds the lock on 172\.20\.20\.21 "
+                           r"\(commit 20990101T000000Z from someone@else since 2099-01-01T00:00:00Z\); nothing was "
+                           r"changed$"):
+            leaf1.commit_config()
+    # closing the file released the lock
+    assert sorted(path.name for path in (state / "rollback").iterdir()) == points
+    assert list((state / "txn").iterdir()) == []
+    assert "vxlan10030" in kernel_links(running_lab, "leaf1") and "vni 10030" in frr_running(running_lab, "leaf1")
+    leaf1.load_replace_candidate(config=changed)  # positive control: with the lock free the same commit applies
+    leaf1.commit_config()
+    assert "vxlan10030" not in kernel_links(running_lab, "leaf1")
     commit(leaf1, original)
 
 
@@ -319,8 +401,8 @@ def test_merge_adds_without_removing(
     assert "vni 10099" not in frr_running(running_lab, "leaf1")
 
 
-def _txn_running(lab: RunningLab, node: str) -> bool:
-    """True once the device-side transaction itself runs (`sh <state_dir>/txn.sh` under flock).
+def _txn_running(lab: RunningLab, node: str) -> int:
+    """The pid of the device-side transaction once it runs (`sh <txn dir>/txn.sh` under flock), else 0.
 
     Only that exact argv counts: while the driver is still writing the transaction's files, helper
     processes (`mkdir`, `chmod`, `mv ... txn.sh`) also carry "txn.sh" in their command line, and killing
@@ -332,8 +414,8 @@ def _txn_running(lab: RunningLab, node: str) -> bool:
         except OSError:
             continue
         if len(argv) >= 2 and argv[0].rsplit(b"/", 1)[-1] == b"sh" and argv[1].endswith(b"/txn.sh"):
-            return True
-    return False
+            return pid
+    return 0
 
 
 def test_ssh_lost_during_the_transaction_leaves_the_device_fully_applied(
@@ -349,12 +431,15 @@ def test_ssh_lost_during_the_transaction_leaves_the_device_fully_applied(
     device.load_replace_candidate(config=changed)
     assert "-  vni 10030" in device.compare_config()
     killed = threading.Event()
+    txn: list[int] = []
 
     def kill_sshd_once_the_transaction_runs() -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not killed.is_set():
-            if _txn_running(running_lab, "leaf2"):
+            pid = _txn_running(running_lab, "leaf2")
+            if pid:
                 kill_sshd(running_lab, "leaf2")
+                txn.append(pid)
                 killed.set()
             time.sleep(0.002)
 
@@ -368,9 +453,9 @@ def test_ssh_lost_during_the_transaction_leaves_the_device_fully_applied(
         device.close()
         restart_sshd(running_lab, "leaf2")
     assert killed.is_set()
-    status = Path(device.state_dir) / "txn.status"
-    wait_for(status.exists, 60, "the transaction to finish on the device")
-    assert status.read_text().strip() == "applied"
+    assert wait_for_exit(txn[0], 60), "the transaction did not finish on the device"
+    statuses = list(Path(device.state_dir).glob("txn/*/status"))  # its client never came back to remove it
+    assert [path.read_text().strip() for path in statuses] == ["applied"]
     again = running_lab.driver("leaf2")
     again.open()
     try:
@@ -387,5 +472,9 @@ def test_an_unknown_host_key_is_refused(running_lab: RunningLab, tmp_path: Path)
     forged = tmp_path / "known_hosts"
     forged.write_text(f"172.20.20.21 {leaf2_key}\n")  # leaf1's address with another node's key
     device = running_lab.driver("leaf1", known_hosts=str(forged))
-    with pytest.raises(ConnectionException):
+    with pytest.raises(ConnectionException, match=r"172\.20\.20\.21: host key mismatch: the key 172\.20\.20\.21:22 "
+                       r"presents is not the one .* has for it"):
         device.open()
+    genuine = running_lab.driver("leaf1")  # positive control: the same login with the lab's own known_hosts
+    genuine.open()
+    genuine.close()

@@ -19,12 +19,11 @@ from typing import Any
 
 from nornir.core import Nornir
 from nornir.core.inventory import ConnectionOptions, Host
-from nornir.core.plugins.connections import ConnectionPluginRegister
 from nornir.core.processor import Processor
 from nornir.core.task import AggregatedResult, MultiResult
-from nornir_napalm.plugins.connections import CONNECTION_NAME, Napalm
 
-from vxauto.deploy.tasks import deploy_host, napalm_driver_for, rollback_host
+from vxauto.deploy.connection import CONNECTION_NAME, INVENTORY_OPTIONS, register
+from vxauto.deploy.tasks import confirm_host, deploy_host, napalm_driver_for, rollback_host
 from vxauto.errors import Problem, VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.model.nornir_inventory import nornir_for
@@ -37,6 +36,7 @@ class DeployOptions:
     commit: bool = False
     replace: bool = True
     confirm_timeout: int | None = None
+    confirm_later: bool = False  # leave a commit-confirm pending (`confirm`, or a rollback, must follow)
     backups: Path = Path("backups")
     workers: int = 8
     lab: Path | None = None
@@ -44,7 +44,8 @@ class DeployOptions:
 
 @dataclass
 class HostOutcome:
-    """What happened on one host. status: unchanged | would-change | changed | failed."""
+    """What happened on one host. status: unchanged | would-change | changed | pending (a commit-confirm
+    not confirmed yet) | confirmed | failed."""
 
     host: str
     platform: str
@@ -55,8 +56,8 @@ class HostOutcome:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "platform": self.platform, "status": self.status, "changed": self.status ==
-                "changed", "failed": self.status == "failed", "diff": self.diff, "error": self.error,
+        return {"host": self.host, "platform": self.platform, "status": self.status, "changed": self.status in
+                ("changed", "pending"), "failed": self.status == "failed", "diff": self.diff, "error": self.error,
                 "backup": self.backup, "seconds": round(self.seconds, 3)}
 
 
@@ -134,20 +135,18 @@ def lab_connection_options(fabric: Fabric, hosts: Sequence[str], lab_file: Path)
 def connect_nornir(fabric: Fabric, hosts: Sequence[str], workers: int, lab: Path | None) -> Nornir:
     """Nornir over the selected hosts with each host's NAPALM connection set up."""
     chosen = set(hosts)
-    problems = []
+    problems: list[Problem] = []
     for name in hosts:
         try:
             napalm_driver_for(fabric.hosts[name].platform, name)
         except VxautoError as error:
             problems += error.problems
     VxautoError.collect(problems)
-    if CONNECTION_NAME not in ConnectionPluginRegister.available:
-        # InitNornir registers plugins from entry points; a Nornir built from objects must do it itself
-        ConnectionPluginRegister.register(CONNECTION_NAME, Napalm)
+    register()  # InitNornir registers plugins from entry points; a Nornir built from objects must do it itself
     from_lab = lab_connection_options(fabric, hosts, lab) if lab is not None else {}
     nornir = nornir_for(fabric, workers).filter(filter_func=lambda host: host.name in chosen)
     for name, host in nornir.inventory.hosts.items():
-        params = host.get_connection_parameters(CONNECTION_NAME)
+        params = host.get_connection_parameters(INVENTORY_OPTIONS)
         extras = dict(params.extras or {})
         optional = dict(extras.get("optional_args") or {})
         lab_params = from_lab.get(name, {})
@@ -161,7 +160,28 @@ def connect_nornir(fabric: Fabric, hosts: Sequence[str], workers: int, lab: Path
             platform=napalm_driver_for(fabric.hosts[name].platform, name),
             extras=extras,
         )
+        if host.connection_options[CONNECTION_NAME].platform == "frr":
+            problems += login_problems(name, optional, params.password)
+    VxautoError.collect(problems)
     return nornir
+
+
+def login_problems(host: str, optional: dict[str, Any], password: str | None) -> list[Problem]:
+    """What makes an SSH login of the frr driver impossible before trying it: no key and no password, or
+    a key / known_hosts file that is not there (bad input: exit 2, nothing is contacted)."""
+    where = f"{host}.connection_options.napalm.extras.optional_args"
+    problems = []
+    key_file = optional.get("key_file")
+    if not key_file and not password:
+        problems.append(Problem("hosts.yaml", where, "no SSH login for this host (no key_file, no password): pass "
+                                "--lab FILE, or set key_file in connection_options"))
+    for field in ("key_file", "known_hosts"):
+        value = optional.get(field)
+        if value and not Path(str(value)).expanduser().is_file():
+            problems.append(Problem("hosts.yaml", f"{where}.{field}", f"no such file: fix the path, or pass --lab "
+                                    f"FILE{' (host keys are always checked)' if field == 'known_hosts' else ''}",
+                                    str(value)))
+    return problems
 
 
 def deploy(
@@ -173,7 +193,7 @@ def deploy(
     try:
         results = nornir.with_processors([timing, *processors]).run(
             task=deploy_host, fabric=fabric, commit=options.commit, replace=options.replace,
-            backups=options.backups, confirm_timeout=options.confirm_timeout,
+            backups=options.backups, confirm_timeout=options.confirm_timeout, confirm=not options.confirm_later,
         )
     finally:
         nornir.close_connections()
@@ -190,8 +210,26 @@ def deploy(
         top = multi[0]
         diff = top.diff or ""
         status = "unchanged" if not diff else ("changed" if options.commit else "would-change")
+        if (top.result or {}).get("pending"):
+            status = "pending"
         outcomes.append(HostOutcome(name, platform, status, diff=diff, backup=(top.result or {}).get("backup"),
                                     seconds=seconds))
+    return outcomes
+
+
+def confirm(fabric: Fabric, hosts: Sequence[str], workers: int, lab: Path | None) -> list[HostOutcome]:
+    """Confirm the pending commit-confirm of each host (`deploy` with `confirm_later`)."""
+    nornir = connect_nornir(fabric, hosts, workers, lab)
+    timing = _Timing()
+    try:
+        results = nornir.with_processors([timing]).run(task=confirm_host)
+    finally:
+        nornir.close_connections()
+    outcomes = []
+    for name in hosts:
+        multi, platform = results[name], fabric.hosts[name].platform
+        status, error = ("failed", _error_text(multi)) if multi.failed else ("confirmed", None)
+        outcomes.append(HostOutcome(name, platform, status, error=error, seconds=timing.took.get(name, 0.0)))
     return outcomes
 
 
@@ -215,12 +253,29 @@ def rollback(fabric: Fabric, host: str, to: Path | None, backups: Path, lab: Pat
     return HostOutcome(host, platform, "changed" if diff else "unchanged", diff=diff)
 
 
+#: NAPALM's exceptions whose message (from vxauto's driver) already says what failed, and what that means.
+_MEANING = {
+    "ConnectionException": "",
+    "CommitError": "",
+    "CommitConfirmException": "",
+    "ReplaceConfigException": "; the device refuses this candidate, nothing was changed",
+    "MergeConfigException": "; the device refuses this candidate, nothing was changed",
+}
+
+
 def _error_text(multi: MultiResult) -> str:
-    """The innermost failure of a host's run, as one readable message."""
+    """The innermost failure of a host's run, as one readable line (never a traceback)."""
     failures = [result for result in multi if result.failed and result.exception is not None]
     for result in reversed(failures):
-        if type(result.exception).__name__ != "NornirSubTaskError":
-            return f"{type(result.exception).__name__}: {result.exception}"
+        name = type(result.exception).__name__
+        if name == "NornirSubTaskError":
+            continue
+        text = str(result.exception)
+        if name != "CommitError":  # keep a commit's diff readable; Netmiko's and Paramiko's texts span lines
+            text = " ".join(text.split())
+        if name in _MEANING:
+            return text + _MEANING[name]
+        return f"{name}: {text}"
     if failures:
-        return str(failures[-1].exception)
+        return " ".join(str(failures[-1].exception).split())
     return str(multi[0].result)

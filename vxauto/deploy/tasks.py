@@ -1,7 +1,7 @@
 """Nornir tasks of `vxauto deploy` / `vxauto rollback`: plain functions returning a `Result`.
 
 `deploy_host` renders the host, loads the rendered configuration over its NAPALM connection
-(nornir-napalm's connection plugin) and gets the diff; with `commit` and a diff it backs up the running
+(`connection.py`) and gets the diff; with `commit` and a diff it backs up the running
 configuration and commits (nornir-napalm's `napalm_configure` steps, split into subtasks). With a confirm
 timeout the commit is a commit-confirm: the task opens a *new* connection to the device (proving it is
 still reachable after the change) and only then confirms; if that fails the device rolls itself back
@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nornir.core.task import Result, Task
-from nornir_napalm.plugins.connections import CONNECTION_NAME
 
+from vxauto.deploy.connection import CONNECTION_NAME
 from vxauto.deploy.napalm_frr.bundle import Bundle
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric
@@ -98,12 +98,14 @@ def deploy_host(
     replace: bool,
     backups: Path,
     confirm_timeout: int | None = None,
+    confirm: bool = True,
 ) -> Result:
     """Render, diff and (with `commit`, when there is a diff) back up and commit one host.
 
     The same steps as nornir-napalm's `napalm_configure`, split into subtasks so that the backup happens
     only when something will change and between the diff and the commit (the driver reuses the diff's
-    reading for the commit). `Result.diff` is the device's diff.
+    reading for the commit). `Result.diff` is the device's diff. With a confirm timeout and `confirm`
+    False the commit is left pending: `confirm_host` (or a rollback) must follow before the timeout.
     """
     rendered = render_device(fabric.device(task.host.name))
     configuration = configuration_text(rendered)
@@ -113,9 +115,16 @@ def deploy_host(
         return Result(host=task.host, diff=diff, changed=False, result={"backup": None})
     backup = task.run(task=backup_running, backups=backups).result
     task.run(task=commit_candidate, revert_in=confirm_timeout)
-    if confirm_timeout is not None:
+    pending = confirm_timeout is not None and not confirm
+    if confirm_timeout is not None and confirm:
         task.run(task=confirm_after_reconnect)
-    return Result(host=task.host, diff=diff, changed=True, result={"backup": backup})
+    return Result(host=task.host, diff=diff, changed=True, result={"backup": backup, "pending": pending})
+
+
+def confirm_host(task: Task) -> Result:
+    """Confirm the host's pending commit-confirm (stops its revert timer)."""
+    task.host.get_connection(CONNECTION_NAME, task.nornir.config).confirm_commit()
+    return Result(host=task.host, result="confirmed")
 
 
 def rollback_host(task: Task, to: Path | None, backups: Path) -> Result:

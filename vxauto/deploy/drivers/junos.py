@@ -1,10 +1,21 @@
-"""NAPALM's Junos driver plus the VXLAN getters (Junos JSON over NETCONF via PyEZ)."""
+"""NAPALM's Junos driver plus the VXLAN getters (Junos JSON over NETCONF via PyEZ), with the SSH host key
+checked (NAPALM builds PyEZ's Device without `hostkey_verify`, which PyEZ then leaves off).
+
+Host keys come from `~/.ssh/known_hosts`, or from the `UserKnownHostsFile` of `ssh_config_file`;
+`insecure_skip_verify: true` turns the check off for that host, with a warning.
+"""
 
 from __future__ import annotations
 
-from jnpr.junos.exception import JSONLoadError, RpcError
-from napalm.junos import JunOSDriver
+from typing import Any
 
+from jnpr.junos import Device
+from jnpr.junos.exception import ConnectAuthError, ConnectError, JSONLoadError, RpcError
+from napalm.base.exceptions import ConnectionException
+from napalm.junos import JunOSDriver
+from ncclient.transport.errors import SSHUnknownHostError
+
+from vxauto.deploy.drivers._verify import skip_verify
 from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
 from vxauto.validate.models import VniTable, VtepTable
 from vxauto.validate.parsers import junos as parser
@@ -14,6 +25,41 @@ class VxautoJunOSDriver(VxlanReplies, JunOSDriver):
     """`napalm.junos.JunOSDriver` with `get_vxlan_vnis()` and `get_vxlan_vteps()`."""
 
     vxlan_platform = parser.PLATFORM
+
+    def __init__(
+        self,
+        hostname: str,
+        username: str,
+        password: str,
+        timeout: int = 60,
+        optional_args: dict[str, Any] | None = None,
+    ) -> None:
+        args = dict(optional_args or {})
+        insecure = skip_verify(args, hostname, "SSH host key")
+        super().__init__(hostname, username, password, timeout=timeout, optional_args=args)
+        # the Device NAPALM built, again, with host-key checking (same arguments otherwise)
+        extra: dict[str, Any] = {"ssh_private_key_file": self.key_file} if self.key_file else {}
+        self.device = Device(hostname, user=username, password=password, port=self.port,
+                             ssh_config=self.ssh_config_file, huge_tree=self.huge_tree,
+                             hostkey_verify=not insecure, **extra)
+
+    def open(self) -> None:
+        """NAPALM's open, with PyEZ's connection errors told apart (PyEZ reports any SSH failure within
+        3 s as "ConnectRefusedError", an unknown host key included)."""
+        try:
+            super().open()
+        except ConnectAuthError:
+            raise ConnectionException(f"{self.hostname}: login refused for user {self.username!r}: check username "
+                                      "and key_file/password") from None
+        except ConnectError as error:
+            cause = error.__context__
+            where = f"{self.hostname}:{self.port}"
+            if isinstance(cause, SSHUnknownHostError):
+                raise ConnectionException(
+                    f"{self.hostname}: unknown host key: {where} is not in known_hosts (~/.ssh/known_hosts, or the "
+                    "UserKnownHostsFile of ssh_config_file): add its verified key; the login was refused") from None
+            raise ConnectionException(f"{self.hostname}: cannot open NETCONF on {where}: "
+                                      f"{type(cause or error).__name__}: {cause or error}") from None
 
     def _vxlan_output(self, command: str) -> object:
         try:

@@ -3,16 +3,22 @@
 NX-API returns the structured form directly. Over SSH the commands run with `| json native`;
 `optional_args={"vxlan_output": "text"}` switches the SSH driver to the plain-text commands parsed
 with ntc-templates (for releases without `json native`; see `parsers/nxos.py` for what that loses).
+
+NX-API's TLS certificate is verified (NAPALM's default passes `ssl_verify=False` to requests):
+`ssl_verify` is true (the system's CAs) or a CA bundle path; `insecure_skip_verify: true` (or an explicit
+`ssl_verify: false`) turns the check off for that host, with a warning.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from napalm.base.exceptions import ConnectionException
 from napalm.nxapi_plumbing.errors import NXAPICommandError
 from napalm.nxos import NXOSDriver
 from napalm.nxos_ssh import NXOSSSHDriver
 
+from vxauto.deploy.drivers._verify import skip_verify, untrusted_certificate, warn_insecure
 from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
 from vxauto.errors import VxautoError
 from vxauto.validate.models import VniTable, VtepTable
@@ -25,6 +31,33 @@ class VxautoNXOSDriver(VxlanReplies, NXOSDriver):
     """`napalm.nxos.NXOSDriver` (NX-API) with `get_vxlan_vnis()` and `get_vxlan_vteps()`."""
 
     vxlan_platform = parser.PLATFORM
+
+    def __init__(
+        self,
+        hostname: str,
+        username: str,
+        password: str,
+        timeout: int = 60,
+        optional_args: dict[str, Any] | None = None,
+    ) -> None:
+        args = dict(optional_args or {})
+        insecure = skip_verify(args, hostname, "NX-API TLS certificate")
+        verify = args.get("ssl_verify", True)
+        if verify is False and not insecure:
+            warn_insecure(hostname, "NX-API TLS certificate", "ssl_verify: false")
+        args["ssl_verify"] = False if insecure else verify
+        super().__init__(hostname, username, password, timeout=timeout, optional_args=args)
+
+    def open(self) -> None:
+        try:
+            super().open()
+        except ConnectionException as error:  # NAPALM's says only "Cannot connect to HOST"
+            reason = untrusted_certificate(error)
+            if reason is None:
+                raise
+            raise ConnectionException(f"{self.hostname}: the NX-API TLS certificate of {self.hostname}:{self.port} "
+                                      f"is not trusted ({reason}): set ssl_verify to the CA bundle that signed "
+                                      "it") from None
 
     def _vxlan_output(self, command: str) -> object:
         try:

@@ -14,7 +14,8 @@ optional_args:
   `ssh_config_file`, `conn_timeout` (10 s). Host keys are always checked; there is no switch to skip it.
 - `vtysh_pathspace`: FRR pathspace (`vtysh -N NAME`, `frr-reload.py --pathspace NAME`); default none,
   i.e. plain `vtysh`. The netns lab names a node's pathspace after its namespace (`<lab>-<node>`).
-- `state_dir` (`/var/lib/vxauto`): where the device keeps rollback points, the staged candidate, the
+- `state_dir` (`/var/lib/vxauto`): where the device keeps rollback points, each commit's private staging
+  (`txn/<time>/`), the lock (`.lock`, holder in `lock.owner`), the last change (`serial`), the
   commit-confirm timer and the manifest of links vxauto created. One directory per device; the lab
   passes each node's own directory, since lab nodes share one filesystem.
 - `frr`: True/False, or absent for "use FRR if `vtysh` answers".
@@ -26,7 +27,9 @@ Configuration model: see `bundle.py` (format), `kernel.py` (kernel part) and `fr
 configuration and kernel state), applies the kernel part and then the FRR part in one detached shell
 transaction on the device (it finishes, or restores the rollback point, even if SSH drops midway),
 verifies both parts against the candidate, and on any failure restores the rollback point and raises
-`CommitError`. A commit without changes does nothing. `revert_in=S` arms a timer process on the device
+`CommitError`. The transaction runs only if it gets the device lock at once and the device is still where
+the commit read it; otherwise it changes nothing (no restore either) and raises `CommitError` saying so.
+A commit without changes does nothing. `revert_in=S` arms a timer process on the device
 that restores the rollback point after S seconds unless `confirm_commit()` stops it first.
 
 A bundle part that is missing is left alone: a bundle without `frr.conf` never touches FRR, one without
@@ -36,10 +39,13 @@ a kernel file never touches the kernel.
 from __future__ import annotations
 
 import difflib
+import getpass
 import ipaddress
 import json
 import re
+import secrets
 import shlex
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,6 +73,10 @@ from vxauto.validate.parsers.replies import Reply
 
 DEFAULT_STATE_DIR = "/var/lib/vxauto"
 TXN_TIMEOUT = 300.0
+#: flock's exit status when another vxauto change holds the device lock (`flock -n -E`).
+LOCKED_EXIT = 75
+#: How long confirm_commit() waits for the stopped revert timer to be gone.
+TIMER_STOP_SECONDS = 5
 #: How long a compare_config() reading may be reused by the commit_config() that follows it.
 COMPARE_REUSE_SECONDS = 60.0
 
@@ -80,6 +90,7 @@ class DeviceState:
     frr_delta: frr.FrrDelta | None  # set when a staged FRR file was tested
     manifest: list[str]
     pending: dict[str, Any] | None
+    serial: str = ""  # the last change vxauto made on the device (a commit must start from it)
     first: dict[str, Completed] = field(default_factory=dict)  # commands run before the reading
 
 
@@ -92,6 +103,7 @@ class Change:
     target: KernelState | None
     commands: list[str]
     frr_delta: frr.FrrDelta | None  # None: FRR not managed
+    frr_text: str | None = None  # the staged FRR candidate the delta was computed from (what a commit applies)
 
     def kernel_diff(self, host: str) -> str:
         if self.view is None or self.target is None:
@@ -321,10 +333,10 @@ class FrrDriver(NetworkDriver):
 
     def _read_state(
         self, stage: dict[str, str | bytes] | None = None, test_frr: str | None = None,
-        first: dict[str, str] | None = None, timeout: float | None = None,
+        first: dict[str, str] | None = None, timeout: float | None = None, last: str | None = None,
     ) -> DeviceState:
         """One round trip: write `stage` files, run `first` (its results land in `DeviceState.first`),
-        then read kernel + FRR + bookkeeping and run frr-reload --test on `test_frr`."""
+        then read kernel + FRR + bookkeeping, run frr-reload --test on `test_frr`, and finally `last`."""
         commands = {}
         if stage:
             commands["stage"] = write_files_script(stage)
@@ -335,10 +347,13 @@ class FrrDriver(NetworkDriver):
             "fdb": "bridge -j fdb show",
             "manifest": f"cat {self._q('applied.json')} 2>/dev/null || true",
             "pending": f"cat {self._q('pending', 'commit.json')} 2>/dev/null || true",
+            "serial": f"cat {self._q('serial')} 2>/dev/null || true",
             "frr": self._frr_probe("show running-config"),
         }
         if test_frr is not None:
             commands["test"] = frr.reload_command(test_frr, self.pathspace, "test", self.frr_reload)
+        if last:
+            commands["last"] = last
         results = self._ssh().batch(commands, timeout=timeout)
         if stage:
             results["stage"].checked(self.hostname)
@@ -355,7 +370,7 @@ class FrrDriver(NetworkDriver):
                                          f"(frr-reload.py --test): {_plain(tail(test.stderr or test.stdout))}")
             delta = frr.parse_reload_test(test.stdout)
         return DeviceState(running, frr_running, delta, list((manifest_doc or {}).get("owned", [])), pending,
-                           {name: results[name] for name in first or {}})
+                           results["serial"].stdout.strip(), {name: results[name] for name in first or {}})
 
     def _keep_out(self, state: DeviceState) -> set[str]:
         """Links holding the address this session is logged in through: never part of a backup."""
@@ -366,11 +381,17 @@ class FrrDriver(NetworkDriver):
         return {name for name, link in state.running.links.items()
                 if any(ipaddress.ip_interface(prefix).ip == address for prefix in link.addresses)}
 
-    def _change(self, bundle: Bundle, merge: bool, frr_file: str) -> Change:
-        """Stage the FRR part at `frr_file`, read the device, and compute what applying `bundle` does."""
-        frr_text = bundle.frr_config
-        stage: dict[str, str | bytes] = {frr_file: frr.normalise_candidate(frr_text)} if frr_text is not None else {}
-        state = self._read_state(stage, test_frr=frr_file if frr_text is not None else None)
+    def _change(self, bundle: Bundle, merge: bool, frr_file: str | None = None) -> Change:
+        """Stage the FRR part, read the device, and compute what applying `bundle` does.
+
+        The FRR part is staged at `frr_file`, or (None) at a path of this call's own that is removed in
+        the same round trip: concurrent dry runs and commits never test or apply each other's files.
+        """
+        frr_text = frr.normalise_candidate(bundle.frr_config) if bundle.frr_config is not None else None
+        staged = frr_file or self._path("stage", f"{_timestamp()}-{secrets.token_hex(4)}.conf")
+        stage: dict[str, str | bytes] = {staged: frr_text} if frr_text is not None else {}
+        last = f"rm -f {shlex.quote(staged)}" if frr_file is None and frr_text is not None else None
+        state = self._read_state(stage, test_frr=staged if frr_text is not None else None, last=last)
         return self._change_from(bundle, merge, state)
 
     def _change_from(self, bundle: Bundle, merge: bool, state: DeviceState) -> Change:
@@ -389,7 +410,8 @@ class FrrDriver(NetworkDriver):
         delta = state.frr_delta
         if delta is not None and merge:
             delta = delta.only_additions()
-        return Change(state, view, target, commands, delta)
+        return Change(state, view, target, commands, delta,
+                      frr.normalise_candidate(frr_text) if frr_text is not None else None)
 
     # ------------------------------------------------------------------ candidate
 
@@ -421,7 +443,7 @@ class FrrDriver(NetworkDriver):
     def _compare(self, bundle: Bundle, merge: bool) -> Change:
         error = MergeConfigException if merge else ReplaceConfigException
         try:
-            return self._change(bundle, merge, self._path("candidate", "frr.conf"))
+            return self._change(bundle, merge)
         except VxautoError as problem:
             raise error(f"{self.hostname}: {problem}") from None
 
@@ -444,15 +466,19 @@ class FrrDriver(NetworkDriver):
             self.discard_config()  # nothing to do: no rollback point, no timer
             return
         point = _timestamp()
+        # a lost connection raises from here: the transaction on the device finishes or restores itself
+        txn = self._transaction(point, change, message, revert_in)
+        status, _, detail = txn.stdout.strip().partition("\n")
+        if status in ("locked", "stale"):
+            self._ssh().run(f"rm -rf {self._q('txn', point)}")
+            raise CommitError(self._refusal(status, detail.strip()))
         problem = None
         try:
-            # a lost connection raises from here: the transaction on the device finishes or restores itself
-            after = self._transaction(point, change, message, revert_in)
-            txn = after.first["txn"]
-            status = txn.stdout.strip() or f"no status (exit {txn.returncode})"
             if status != "applied":
-                problem = f"applying failed ({status}): {_plain(tail(txn.stderr, 6))}"
+                problem = f"applying failed ({status or 'no status'}): {_plain(tail(txn.stderr, 6))}"
             else:
+                after = self._read_state(test_frr=self._path("txn", point, "frr.conf") if change.frr_text else None,
+                                         last=f"rm -rf {self._q('txn', point)}")
                 verified = self._change_from(self._candidate, self._merge, after)
                 if not verified.empty:
                     problem = ("the device does not show the candidate after applying it:\n"
@@ -463,57 +489,71 @@ class FrrDriver(NetworkDriver):
             if revert_in is not None and self._claim_pending("failed.json") is not None:
                 self._stop_timer()
             restored = self._restore(point)
+            self._ssh().run(f"rm -rf {self._q('txn', point)}")  # its log is in the message below
             outcome = "restored" if restored else f"RESTORE INCOMPLETE: {restored.problem}"
             raise CommitError(f"{self.hostname}: commit {point} failed and was rolled back ({outcome}): {problem}")
         if revert_in is not None:
             self._exact_revert(point, after)
         self.discard_config()
 
+    def _refusal(self, status: str, detail: str) -> str:
+        """Why the device refused to run this commit at all (it changed nothing)."""
+        if status == "locked":
+            holder = detail or "a vxauto change whose owner is not recorded yet"
+            return (f"{self.hostname}: another commit holds the lock on {self.hostname} ({holder}); "
+                    "nothing was changed")
+        return (f"{self.hostname}: another commit changed {self.hostname} after this one read it "
+                f"(now at {detail or 'an unrecorded change'}); nothing was changed: compare again, then commit")
+
     def _fresh_comparison(self) -> Change:
         if self._compared is not None and time.monotonic() - self._compared[0] < COMPARE_REUSE_SECONDS:
             return self._compared[1]
         return self._compare(self._candidate, self._merge)  # type: ignore[arg-type]
 
-    def _transaction(self, point: str, change: Change, message: str, revert_in: int | None) -> DeviceState:
-        """One round trip: save the rollback point, run txn.sh detached (setsid) under the device lock,
-        then read the device back for verification (`DeviceState.first["txn"]` has the status).
+    def _transaction(self, point: str, change: Change, message: str, revert_in: int | None) -> Completed:
+        """One round trip: write the commit's private staging directory `txn/<point>/`, run its txn.sh
+        detached (setsid) under the device lock, and print the status (first line) and log (stderr).
 
-        The transaction applies the kernel part, then the FRR part, and restores the rollback point by
-        itself if a step fails, so losing the SSH session midway never leaves the device half-applied. On
-        success it records the commit: the last rollback point and the manifest of links vxauto owns.
+        Everything the commit applies is staged privately, and only txn.sh under the lock moves it into
+        place (the rollback point, the manifest, the commit-confirm timer), so a commit that does not get
+        the lock, or finds the device changed since it compared (`serial`), changes nothing. The
+        transaction applies the kernel part, then the FRR part, and restores the rollback point by itself
+        if a step fails, so losing the SSH session midway never leaves the device half-applied.
         """
+        txn = self._path("txn", point)
         files: dict[str, str | bytes] = {
-            self._path("rollback", point, "meta.json"): json.dumps(
-                {"time": point, "message": message, "host": self.hostname}) + "\n",
+            f"{txn}/rollback/meta.json": json.dumps({"time": point, "message": message, "host": self.hostname}) + "\n",
         }
         restore: list[str] = []
         if change.view is not None and change.target is not None:
-            files[self._path("rollback", point, "kernel.state")] = change.view.text()
+            files[f"{txn}/rollback/kernel.state"] = change.view.text()
             # planned from the candidate back to the saved view; every step runs even if one fails
             restore = plan(change.target, change.view, self.hostname, strict=False)
             owned = set(change.target.created()) | (set(change.state.manifest) if self._merge else set())
-            files[self._path("candidate", "applied.json")] = json.dumps({"owned": sorted(owned)}) + "\n"
-        managing_frr = change.frr_delta is not None
-        if managing_frr and change.state.frr_running is not None:
-            files[self._path("rollback", point, "frr.conf")] = frr.running_text(change.state.frr_running)
-        files[self._path("rollback", point, "restore.sh")] = self._restore_script(
+            files[f"{txn}/applied.json"] = json.dumps({"owned": sorted(owned)}) + "\n"
+        managing_frr = change.frr_delta is not None and change.frr_text is not None
+        if managing_frr:
+            files[f"{txn}/frr.conf"] = change.frr_text or ""
+            if change.state.frr_running is not None:
+                files[f"{txn}/rollback/frr.conf"] = frr.running_text(change.state.frr_running)
+        files[f"{txn}/rollback/restore.sh"] = self._restore_script(
             point, restore, self._path("rollback", point, "frr.conf") if managing_frr else None)
-        files[self._path("candidate", "apply.sh")] = _script(f"vxauto commit {point}: kernel part", change.commands)
+        files[f"{txn}/apply.sh"] = _script(f"vxauto commit {point}: kernel part", change.commands)
         if revert_in is not None:
-            files[self._path("pending", "timer.sh")] = self._timer_script(point, int(revert_in))
-            files[self._path("candidate", "pending.json")] = json.dumps(
+            files[f"{txn}/timer.sh"] = self._timer_script(point, int(revert_in))
+            files[f"{txn}/pending.json"] = json.dumps(
                 {"point": point, "revert_in": int(revert_in), "armed": time.time()}) + "\n"
-        files[self._path("txn.sh")] = self._txn_script(point, managing_frr, self._merge, change.target is not None,
-                                                       revert_in is not None)
-        if not managing_frr:
-            files[self._path("candidate", "frr.conf")] = ""  # no FRR part: nothing of an earlier candidate
-        txn = (f"rm -f {self._q('txn.status')}\n"
-               f"setsid -w flock -n -o {self._q('.lock')} sh {self._q('txn.sh')} </dev/null >/dev/null 2>&1; rc=$?\n"
-               f"cat {self._q('txn.status')} 2>/dev/null || echo \"no status (exit $rc: another vxauto commit "
-               "holds the device lock?)\"\n"
-               f"cat {self._q('txn.log')} >&2 2>/dev/null; true")
-        candidate_frr = self._path("candidate", "frr.conf") if managing_frr else None
-        return self._read_state(files, test_frr=candidate_frr, first={"txn": txn}, timeout=TXN_TIMEOUT)
+        files[f"{txn}/txn.sh"] = self._txn_script(point, change.state.serial, message, managing_frr, self._merge,
+                                                  change.target is not None, revert_in is not None)
+        q = shlex.quote(txn)
+        # put_files runs this under `set -e`: every failure here is caught
+        run = (f"rc=0; setsid -w flock -n -E {LOCKED_EXIT} -o {self._q('.lock')} sh {q}/txn.sh </dev/null "
+               ">/dev/null 2>&1 || rc=$?\n"
+               f"if [ -s {q}/status ]; then cat {q}/status\n"
+               f"elif [ $rc = {LOCKED_EXIT} ]; then echo locked; cat {self._q('lock.owner')} 2>/dev/null || true\n"
+               "else echo \"no status (exit $rc)\"; fi\n"
+               f"cat {q}/log >&2 2>/dev/null || true")
+        return self._ssh().put_files(files, then=run, timeout=TXN_TIMEOUT)
 
     def _restore_script(self, point: str, commands: list[str], frr_file: str | None) -> str:
         lines = [f"{command} || echo {shlex.quote('restore step failed: ' + command)} >&2" for command in commands]
@@ -524,36 +564,47 @@ class FrrDriver(NetworkDriver):
                        strict=False)
 
     def _txn_script(
-        self, point: str, managing_frr: bool, merge: bool, managing_kernel: bool, confirm: bool
+        self, point: str, serial: str, message: str, managing_frr: bool, merge: bool, managing_kernel: bool,
+        confirm: bool,
     ) -> str:
-        candidate = self._path("candidate", "frr.conf")
+        candidate = self._path("txn", point, "frr.conf")
         if merge:  # merge semantics: FRR only adds, exactly what `vtysh -f` does with a file
             apply_frr = self._vtysh() + f" -f {shlex.quote(candidate)}"
         else:
             apply_frr = frr.reload_command(candidate, self.pathspace, "reload", self.frr_reload)
+        holder = f"commit {point}" + (f" ({message})" if message else "") + f" from {_controller()}"
         body = [
             f"S={shlex.quote(self.state_dir)}",
+            f"T=\"$S/txn/{point}\"",
+            # under the lock: name the holder for anyone refused meanwhile
+            _owner_line(holder),
+            # the device must still be where this commit read it; else it changes nothing
+            f'[ "$(cat "$S/serial" 2>/dev/null)" = {shlex.quote(serial)} ] || '
+            '{ printf "stale\\n%s\\n" "$(cat "$S/serial" 2>/dev/null)" > "$T/status"; exit 0; }',
+            f'mkdir -p "$S/rollback" "$S/pending" && mv "$T/rollback" "$S/rollback/{point}"',
+            f'echo "commit {point}" > "$S/serial"',
             "status=applied",
-            'sh -e "$S/candidate/apply.sh" > "$S/txn.log" 2>&1 || status=failed-kernel',
+            'sh -e "$T/apply.sh" > "$T/log" 2>&1 || status=failed-kernel',
         ]
         if managing_frr:
             body += [
-                f'[ "$status" = applied ] && {{ {apply_frr} >> "$S/txn.log" 2>&1 || status=failed-frr; }}',
-                f'[ "$status" = applied ] && {{ {self._vtysh("write memory")} >> "$S/txn.log" 2>&1 '
+                f'[ "$status" = applied ] && {{ {apply_frr} >> "$T/log" 2>&1 || status=failed-frr; }}',
+                f'[ "$status" = applied ] && {{ {self._vtysh("write memory")} >> "$T/log" 2>&1 '
                 '|| status=failed-frr-save; }',
             ]
         record = [f'echo {point} > "$S/last"']
         if managing_kernel:
-            record.append('mv "$S/candidate/applied.json" "$S/applied.json"')
+            record.append('mv "$T/applied.json" "$S/applied.json"')
         if confirm:
             # commit-confirm: the timer starts with the change itself, so no lost connection can skip it
-            record += ['rm -f "$S/pending/reverted.json"', 'mv "$S/candidate/pending.json" "$S/pending/commit.json"',
+            record += ['rm -f "$S/pending/reverted.json"', 'mv "$T/timer.sh" "$S/pending/timer.sh"',
+                       'mv "$T/pending.json" "$S/pending/commit.json"',
                        'setsid sh "$S/pending/timer.sh" </dev/null >/dev/null 2>&1 & echo $! > "$S/pending/timer.pgid"']
         body += [
-            f'[ "$status" = applied ] || {{ sh "$S/rollback/{point}/restore.sh" >> "$S/txn.log" 2>&1; '
+            f'[ "$status" = applied ] || {{ sh "$S/rollback/{point}/restore.sh" >> "$T/log" 2>&1; '
             'status="$status, restored"; }',
             f'[ "$status" = applied ] && {{ {"; ".join(record)}; }}',
-            'echo "$status" > "$S/txn.status"',
+            'echo "$status" > "$T/status"',
         ]
         return _script(f"vxauto commit {point}: apply, or restore the rollback point on any failure", body,
                        strict=False)
@@ -577,24 +628,28 @@ class FrrDriver(NetworkDriver):
 
     def _converge(self, bundle: Bundle) -> _Restored:
         """Replace-apply `bundle` without a rollback point of its own; the result says if it took."""
-        frr_file = self._path("restore", "frr.conf")
+        name = f"restore-{_timestamp()}"
+        frr_file = self._path("txn", name, "frr.conf")  # this restore's own staging, removed at its end
         try:
             change = self._change(bundle, merge=False, frr_file=frr_file)
         except (VxautoError, ConnectionException) as problem:
             return _Restored(str(problem))
-        lines = [f"{command} || echo {shlex.quote('step failed: ' + command)} >&2" for command in change.commands]
+        lines = [f"S={shlex.quote(self.state_dir)}", _owner_line(f"restore ({name}) from {_controller()}"),
+                 f'echo {shlex.quote(name)} > "$S/serial"']
+        lines += [f"{command} || echo {shlex.quote('step failed: ' + command)} >&2" for command in change.commands]
         if change.frr_delta is not None:
             lines.append(frr.reload_command(frr_file, self.pathspace, "reload", self.frr_reload))
             lines.append(self._vtysh("write memory"))
-        script = self._path("restore", "apply.sh")
-        log = self._q("restore", "log")
+        script = self._path("txn", name, "apply.sh")
+        log = self._q("txn", name, "log")
         run = self._ssh().put_files(
             {script: _script("vxauto restore", lines, strict=False)},
             then=f"setsid -w flock -o {self._q('.lock')} sh {shlex.quote(script)} </dev/null > {log} 2>&1 || true; "
                  f"cat {log}",
             timeout=TXN_TIMEOUT,
         )
-        after = self._change(bundle, merge=False, frr_file=frr_file)
+        self._ssh().run(f"rm -rf {self._q('txn', name)}")
+        after = self._change(bundle, merge=False)
         if not after.empty:
             return _Restored(f"still differs: {after.diff(self.hostname)} ({_plain(tail(run.stdout, 4))})")
         if bundle.has_kernel:
@@ -604,11 +659,14 @@ class FrrDriver(NetworkDriver):
 
     def _timer_script(self, point: str, seconds: int) -> str:
         """`sleep S; restore` unless confirm_commit() takes the pending token (`mv`) first."""
+        revert = "; ".join(['S="$1"', _owner_line(f"revert of commit {point} (commit-confirm timer)"),
+                            f'echo "revert of commit {point}" > "$S/serial"',
+                            f'sh "$S/rollback/{point}/restore.sh"'])
         return _script(f"vxauto commit-confirm timer for commit {point}", [
             f"S={shlex.quote(self.state_dir)}",
             f"sleep {seconds}",
             'mv "$S/pending/commit.json" "$S/pending/reverting.json" 2>/dev/null || exit 0',
-            f'flock -o "$S/.lock" sh "$S/rollback/{point}/restore.sh" > "$S/rollback/{point}/revert.log" 2>&1',
+            f'flock -o "$S/.lock" sh -c {shlex.quote(revert)} timer "$S" > "$S/rollback/{point}/revert.log" 2>&1',
             'mv "$S/pending/reverting.json" "$S/pending/reverted.json"',
         ], strict=False)
 
@@ -648,10 +706,22 @@ class FrrDriver(NetworkDriver):
         return getters.decode(result.stdout, f"{self.hostname} pending commit") or {}
 
     def _stop_timer(self) -> None:
-        """Kill the timer's process group (setsid made it a group leader), if it is still our timer."""
+        """Kill the timer's process group (setsid made it a group leader), if it is still our timer, and
+        wait (at most TIMER_STOP_SECONDS) until it is gone.
+
+        `kill -TERM -PGID`, not `kill -TERM -- -PGID`: dash (Debian's sh) rejects the `--` form
+        ("kill: Illegal number: -") and the timer would live on. A zombie has an empty cmdline, so the
+        wait ends when the process has exited, reaped or not.
+        """
         pgid = self._q("pending", "timer.pgid")
-        self._ssh().run(f'g=$(cat {pgid} 2>/dev/null) && [ "$g" -gt 1 ] && grep -q timer.sh /proc/$g/cmdline '
-                         '2>/dev/null && kill -TERM -- "-$g"; true')
+        ticks = TIMER_STOP_SECONDS * 10
+        self._ssh().run(
+            f'g=$(cat {pgid} 2>/dev/null) && [ "$g" -gt 1 ] && grep -q timer.sh /proc/$g/cmdline 2>/dev/null '
+            '|| exit 0\n'
+            'kill -TERM -"$g"\n'
+            f'i=0; while [ $i -lt {ticks} ] && grep -q timer.sh /proc/$g/cmdline 2>/dev/null; do sleep 0.1; '
+            'i=$((i+1)); done\n'
+            f'rm -f {pgid}')
 
     def rollback(self) -> None:
         """Undo the last commit: a pending commit-confirm is cancelled and restored, else the last
@@ -691,6 +761,20 @@ def _timestamp() -> str:
 
 def _optional_str(value: object) -> str | None:
     return None if value in (None, "") else str(value)
+
+
+def _controller() -> str:
+    """Who runs this commit (user@machine), for the lock holder's line on the device."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "?"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _owner_line(holder: str) -> str:
+    """Shell: record the lock holder and since when (in the state dir's `lock.owner`)."""
+    return f'printf "%s since %s\\n" {shlex.quote(holder)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$S/lock.owner"'
 
 
 def _plain(text: str) -> str:

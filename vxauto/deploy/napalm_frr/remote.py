@@ -27,6 +27,7 @@ import paramiko
 from napalm.base.exceptions import CommandErrorException, CommandTimeoutException, ConnectionException
 from netmiko import ConnectHandler
 from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+from paramiko.ssh_exception import NoValidConnectionsError
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Completed:
     def checked(self, host: str) -> Completed:
         if not self.ok:
             raise CommandErrorException(
-                f"{host}: `{self.command}` failed (exit {self.returncode}): {tail(self.stderr or self.stdout)}"
+                f"{host}: `{_short(self.command)}` failed (exit {self.returncode}): {tail(self.stderr or self.stdout)}"
             )
         return self
 
@@ -99,15 +100,20 @@ class Session:
         self.host = options.host
         if options.known_hosts is not None and not Path(options.known_hosts).is_file():
             raise ConnectionException(f"{self.host}: known_hosts file {options.known_hosts} not found "
-                                      "(host keys are always checked)")
+                                      "(host keys are always checked): fix known_hosts in optional_args, or pass "
+                                      "--lab FILE")
+        params = netmiko_params(options)
+        if params["use_keys"] and not (options.key_file and Path(options.key_file).expanduser().is_file()):
+            found = f"key_file {options.key_file} not found" if options.key_file else "no key_file and no password"
+            raise ConnectionException(f"{self.host}: cannot log in: {found}: pass --lab FILE, or set key_file "
+                                      "in connection_options")
         self._shell: paramiko.Channel | None = None
         try:
-            self.netmiko = ConnectHandler(**netmiko_params(options), auto_connect=False)
+            self.netmiko = ConnectHandler(**params, auto_connect=False)
             self._connect()
-        except NetmikoAuthenticationException as error:
-            raise ConnectionException(f"{self.host}: authentication failed: {_first_line(error)}") from None
-        except (NetmikoTimeoutException, paramiko.SSHException, OSError, EOFError) as error:
-            raise ConnectionException(f"{self.host}: cannot connect: {_first_line(error)}") from None
+        except (NetmikoAuthenticationException, NetmikoTimeoutException, paramiko.SSHException, OSError,
+                EOFError) as error:
+            raise ConnectionException(f"{self.host}: {connect_error(options, error)}") from None
 
     def _connect(self) -> None:
         """Netmiko's SSH client (host-key policy, known_hosts, key, ssh_config) connected without the
@@ -260,6 +266,30 @@ def _split_batch(result: Completed, commands: dict[str, str], token: str, host: 
         name: Completed(command, int(found[name]["rc"]), found[name]["out"], found[name]["err"])
         for name, command in commands.items()
     }
+
+
+def connect_error(options: SshOptions, error: BaseException) -> str:
+    """Why the SSH login failed, and what fixes it (one line)."""
+    where = f"{options.host}:{options.port}"
+    known = options.known_hosts or "~/.ssh/known_hosts"
+    if isinstance(error, paramiko.BadHostKeyException):
+        return (f"host key mismatch: the key {where} presents is not the one {known} has for it (a reinstalled "
+                "host, or someone in between): check the host, then correct known_hosts; the login was refused")
+    if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in str(error):
+        return (f"unknown host key: {where} is not in {known}: add its verified key to known_hosts (or pass "
+                "--lab FILE); the login was refused")
+    if isinstance(error, NetmikoAuthenticationException | paramiko.AuthenticationException):
+        return (f"login refused for user {options.username!r} ({_first_line(error)}): check username and "
+                "key_file/password in connection_options")
+    if isinstance(error, NetmikoTimeoutException | TimeoutError):
+        return (f"unreachable: no answer from {where} within {options.conn_timeout:.0f}s: check the address, "
+                "the route and that sshd runs")
+    if isinstance(error, NoValidConnectionsError):  # Paramiko's wrapper of the refused connect()s
+        error = next(iter(error.errors.values()), error)
+    if isinstance(error, OSError):
+        reason = error.strerror or _first_line(error)
+        return f"unreachable: cannot connect to {where} ({reason}): check the address, the port and that sshd runs"
+    return f"SSH to {where} failed ({_first_line(error)}): check that sshd runs there and accepts logins"
 
 
 def _short(command: str, limit: int = 80) -> str:
