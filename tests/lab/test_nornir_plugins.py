@@ -97,6 +97,18 @@ def test_netmiko_and_napalm_tasks_run_on_the_lab_inventory(tmp_path: Path) -> No
             assert all(peer["is_up"] and "l2vpn_evpn" in peer["address_family"] for peer in leaf1.values())
             assert got["h1"].result["bgp_neighbors"] == {}
 
+            # the getters issue 14 added, live through the same plugin
+            more = routers.run(task=napalm_get, getters=["arp_table", "bgp_neighbors_detail", "route_to",
+                                                         "interfaces_counters"],
+                               getters_options={"route_to": {"destination": "10.0.0.12/32", "protocol": "bgp"}})
+            assert not more.failed, {name: str(result.exception) for name, result in more.failed_hosts.items()}
+            leaf = more["leaf1"].result
+            assert {"10.1.1.0", "10.2.1.0"} <= {entry["ip"] for entry in leaf["arp_table"]}
+            assert sorted(p["remote_address"] for p in leaf["bgp_neighbors_detail"]["global"][65000]) == [
+                "10.1.1.0", "10.2.1.0"]
+            assert {r["next_hop"] for r in leaf["route_to"]["10.0.0.12/32"]} == {"10.1.1.0", "10.2.1.0"}
+            assert leaf["interfaces_counters"]["eth1"]["rx_octets"] > 0
+
             # control: the same host and credentials, the per-plugin platform gone -> Netmiko refuses `frr`
             bare = nornir.filter(name="leaf1")
             host = bare.inventory.hosts["leaf1"]
