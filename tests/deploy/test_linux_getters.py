@@ -124,3 +124,16 @@ def test_vlans_from_a_vlan_aware_bridge() -> None:
 def test_recordings_name_their_source() -> None:
     readme = (Path(MOCKED_DATA) / "README.md").read_text()
     assert "FRRouting" in readme and "record.py" in readme
+
+
+def test_environment_from_proc() -> None:
+    stat = recorded("test_get_environment", "cat /proc/stat")
+    environment = parse.environment(stat, recorded("test_get_environment", "cat /proc/meminfo"), "")
+    assert sorted(environment["cpu"]) == list(range(stat.count("\ncpu")))  # one entry per cpuN line
+    assert all(0.0 <= cpu["%usage"] <= 100.0 for cpu in environment["cpu"].values())
+    memory = environment["memory"]
+    assert 0 < memory["used_ram"] < memory["available_ram"]
+    assert environment["fans"] == {} and environment["power"] == {}
+    # a thermal zone line as the driver's shell loop prints it: 95 degrees against a 100 degree critical trip
+    hot = parse.environment("", "", "thermal_zone0 x86_pkg_temp 95000 100000\n")["temperature"]
+    assert hot == {"thermal_zone0 x86_pkg_temp": {"temperature": 95.0, "is_alert": True, "is_critical": False}}

@@ -46,7 +46,7 @@ def test_the_driver_implements_what_deploy_and_validate_use() -> None:
             # issue 14: what a Linux/FRR box can answer besides
             "get_arp_table", "get_ipv6_neighbors_table", "get_route_to", "get_vlans", "get_network_instances",
             "get_bgp_neighbors_detail", "get_bgp_config", "get_lldp_neighbors_detail", "get_interfaces_counters",
-            "get_users", "get_ntp_servers", "cli", "ping", "traceroute"]
+            "get_users", "get_ntp_servers", "get_environment", "cli", "ping", "traceroute"]
     for name in used:
         assert getattr(FrrDriver, name) is not getattr(NetworkDriver, name), f"{name} is NetworkDriver's stub"
 

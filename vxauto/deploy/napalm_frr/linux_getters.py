@@ -549,3 +549,40 @@ def traceroute_result(text: str, returncode: int) -> models.TracerouteResultDict
         return {"error": text.strip().splitlines()[-1] if text.strip() else f"traceroute failed (exit {returncode})"}
     return {"success": hops}
 
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def environment(stat: str, meminfo: str, thermal: str) -> models.EnvironmentDict:
+    """`get_environment` from /proc/stat, /proc/meminfo and /sys/class/thermal.
+
+    CPU usage per CPU is the share of non-idle time since boot (one reading; no sampling interval on the
+    device). Memory in bytes: `available_ram` is MemTotal, `used_ram` MemTotal - MemAvailable. Temperatures
+    per thermal zone (`zone type millidegrees critical-trip`), critical at or above the zone's critical trip
+    point. Fans and power supplies: Linux exposes none in a standard place, so they are empty.
+    """
+    cpu: dict[int, models.CPUDict] = {}
+    for line in stat.splitlines():
+        match = re.match(r"cpu(\d+)\s+(.*)", line)
+        if match:
+            fields = [int(value) for value in match.group(2).split()]
+            idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+            total = sum(fields[:8])
+            cpu[int(match.group(1))] = {"%usage": round(100.0 * (total - idle) / total, 2) if total else 0.0}
+    memory = {key: int(value) * 1024 for key, value in re.findall(r"^(\w+):\s+(\d+) kB$", meminfo, re.MULTILINE)}
+    total_ram = memory.get("MemTotal", 0)
+    temperature: dict[str, models.TemperatureDict] = {}
+    for line in thermal.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[2].lstrip("-").isdigit():
+            degrees = int(parts[2]) / 1000
+            critical = int(parts[3]) / 1000 if len(parts) > 3 and parts[3].isdigit() else None
+            temperature[f"{parts[0]} {parts[1]}"] = {
+                "temperature": degrees, "is_alert": critical is not None and degrees >= critical - 10,
+                "is_critical": critical is not None and degrees >= critical,
+            }
+    return {
+        "fans": {}, "power": {}, "temperature": temperature, "cpu": cpu,
+        "memory": {"available_ram": total_ram, "used_ram": total_ram - memory.get("MemAvailable", total_ram)},
+    }

@@ -24,9 +24,16 @@ from vxauto.deploy.napalm_frr.getters import decode
 if TYPE_CHECKING:
     from vxauto.deploy.napalm_frr.remote import Completed, Session
 
-#: Where NTP clients keep their servers (chrony on Debian and on RHEL, ntpd/ntpsec, systemd-timesyncd).
+#: Where NTP clients keep their servers (chrony on Debian and on RHEL, ntpd/ntpsec, systemd-timesyncd). A
+#: driver attribute `ntp_config_files` replaces the list (tests/napalm_frr/record.py points it at a lab node's
+#: own file, since lab nodes share the machine's /etc).
 NTP_CONFIG_FILES = ("/etc/chrony/chrony.conf", "/etc/chrony.conf", "/etc/ntp.conf", "/etc/ntpsec/ntp.conf",
                     "/etc/systemd/timesyncd.conf")
+#: Thermal zones as `zone type millidegrees critical-trip-millidegrees` lines (nothing where there are none).
+THERMAL = ("for z in /sys/class/thermal/thermal_zone*; do [ -r \"$z/temp\" ] || continue; "
+           "crit=$(grep -l critical \"$z\"/trip_point_*_type 2>/dev/null | head -n 1); "
+           "printf '%s %s %s %s\\n' \"${z##*/}\" \"$(cat \"$z/type\")\" \"$(cat \"$z/temp\")\" "
+           "\"$([ -n \"$crit\" ] && cat \"${crit%_type}_temp\")\"; done; true")
 #: Each login user's authorized keys, one `== USER` header per user (read in the same round trip as passwd).
 AUTHORIZED_KEYS = ("while IFS=: read -r u _ _ _ _ h _; do [ -r \"$h/.ssh/authorized_keys\" ] && "
                    "printf '== %s\\n' \"$u\" && cat \"$h/.ssh/authorized_keys\"; done < /etc/passwd; true")
@@ -65,6 +72,11 @@ class LinuxFrrGetters:
 
     def get_ipv6_neighbors_table(self) -> list[models.IPV6NeighborDict]:
         return parse.ipv6_neighbors(self._decoded(self._ssh().run("ip -j -s -6 neigh show"), "IPv6 neighbours") or [])
+
+    def get_environment(self) -> models.EnvironmentDict:
+        results = self._ssh().batch({"stat": "cat /proc/stat", "meminfo": "cat /proc/meminfo", "thermal": THERMAL})
+        return parse.environment(results["stat"].checked(self.hostname).stdout,
+                                 results["meminfo"].checked(self.hostname).stdout, results["thermal"].stdout)
 
     def get_interfaces_counters(self) -> dict[str, models.InterfaceCounterDict]:
         return parse.interfaces_counters(self._decoded(self._ssh().run("ip -j -s -s link show"), "counters") or [])
