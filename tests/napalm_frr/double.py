@@ -61,3 +61,24 @@ class FakeSession(BaseTestDouble):
 
     def put_files(self, files: dict[str, str | bytes], then: str = "", timeout: float | None = None) -> Completed:
         raise AssertionError("a getter wrote files on the device")
+
+
+class ReplaySession:
+    """Every command recorded for the case, whichever getter's directory it was recorded in."""
+
+    def __init__(self, case: str) -> None:
+        self.files = {path.stem: path for path in sorted(MOCKED_DATA.glob(f"test_*/{case}/*.txt"))}
+
+    def alive(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+    def run(self, command: str, timeout: float | None = None) -> Completed:
+        path = self.files[mock_key(command)]
+        rc = path.with_suffix(".rc")
+        return Completed(command, int(rc.read_text()) if rc.exists() else 0, path.read_text(), "")
+
+    def batch(self, commands: dict[str, str], timeout: float | None = None) -> dict[str, Completed]:
+        return {name: self.run(command) for name, command in commands.items()}

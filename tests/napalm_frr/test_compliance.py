@@ -9,37 +9,14 @@ from pathlib import Path
 import yaml
 
 from tests.napalm_frr.conftest import NapalmFrrDriver
-from tests.napalm_frr.double import MOCKED_DATA, RECORDED_HOST, mock_key
-from vxauto.deploy.napalm_frr.remote import Completed
+from tests.napalm_frr.double import RECORDED_HOST, ReplaySession
 
 VALIDATION = Path(__file__).resolve().parent / "validation" / "leaf1.yaml"
-CASE = "evpn-frr-leaf1"
-
-
-class ReplaySession:
-    """Every command recorded for the case, whichever getter's directory it was recorded in."""
-
-    def __init__(self) -> None:
-        self.files = {path.stem: path for path in sorted(MOCKED_DATA.glob(f"test_*/{CASE}/*.txt"))}
-
-    def alive(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        return None
-
-    def run(self, command: str, timeout: float | None = None) -> Completed:
-        path = self.files[mock_key(command)]
-        rc = path.with_suffix(".rc")
-        return Completed(command, int(rc.read_text()) if rc.exists() else 0, path.read_text(), "")
-
-    def batch(self, commands: dict[str, str], timeout: float | None = None) -> dict[str, Completed]:
-        return {name: self.run(command) for name, command in commands.items()}
 
 
 def replaying_driver() -> NapalmFrrDriver:
     device = NapalmFrrDriver(RECORDED_HOST, "root", "")
-    device._session = ReplaySession()  # type: ignore[assignment]
+    device._session = ReplaySession("evpn-frr-leaf1")  # type: ignore[assignment]
     return device
 
 
