@@ -14,6 +14,7 @@ Netmiko's "Unsupported 'device_type'", which is what `platform: frr` alone did.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,19 @@ def lab_credentials(nornir: Nornir, lab: api.Lab) -> None:
         else:
             optional["frr"] = False
         host.connection_options["napalm"] = ConnectionOptions(extras={"optional_args": optional})
+
+
+def wait_for_installed_route(lab: api.Lab, node: str, prefix: str, timeout: float = 60) -> None:
+    """Readiness signal: zebra on `node` has installed `prefix` (bgpd hands routes to zebra after the session
+    is up, End-of-RIB included, so neither says the kernel has the route yet)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        routes = json.loads(lab.vtysh(node, f"show ip route {prefix} json") or "{}").get(prefix) or []
+        if any(route.get("installed") for route in routes):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{node}: zebra has not installed {prefix} within {timeout:.0f}s")
+        time.sleep(0.2)
 
 
 def inventory_nornir(inventory: Path) -> Nornir:
@@ -98,17 +112,18 @@ def test_netmiko_and_napalm_tasks_run_on_the_lab_inventory(tmp_path: Path) -> No
             assert got["h1"].result["bgp_neighbors"] == {}
 
             # the getters issue 14 added, live through the same plugin
+            wait_for_installed_route(lab, "leaf1", "10.0.0.1/32")
             more = routers.run(task=napalm_get, getters=["arp_table", "bgp_neighbors_detail", "route_to",
                                                          "interfaces_counters"],
-                               getters_options={"route_to": {"destination": "10.0.0.12/32", "protocol": "bgp"}})
+                               getters_options={"route_to": {"destination": "10.0.0.1/32", "protocol": "bgp"}})
             assert not more.failed, {name: str(result.exception) for name, result in more.failed_hosts.items()}
             leaf = more["leaf1"].result
             assert {"10.1.1.0", "10.2.1.0"} <= {entry["ip"] for entry in leaf["arp_table"]}
             assert sorted(p["remote_address"] for p in leaf["bgp_neighbors_detail"]["global"][65000]) == [
                 "10.1.1.0", "10.2.1.0"]
-            # right after the sessions come up the second equal-cost path may still be on its way: one or both
-            hops = {(r["protocol"], r["next_hop"]) for r in leaf["route_to"]["10.0.0.12/32"]}
-            assert hops and hops <= {("bgp", "10.1.1.0"), ("bgp", "10.2.1.0")}
+            # spine1's own loopback, from spine1 directly
+            assert [(r["protocol"], r["next_hop"], r["outgoing_interface"]) for r in leaf["route_to"]["10.0.0.1/32"]
+                    if r["current_active"]] == [("bgp", "10.1.1.0", "eth1")]
             assert leaf["interfaces_counters"]["eth1"]["rx_octets"] > 0
             shell = routers.run(task=napalm_cli, commands=["hostname"])
             assert {name: result.result["hostname"].strip() for name, result in shell.items()} == {
