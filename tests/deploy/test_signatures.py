@@ -1,8 +1,9 @@
 """The Linux/FRR driver is a NAPALM driver: found by name, and its methods keep NetworkDriver's signatures.
 
 `test_method_signatures` is NAPALM's own check (napalm/base/test/getters.py, BaseTestGetters): every
-public method must have the base class's argument spec. vxauto's VXLAN getters are the only methods the
-base class does not have; they follow vxauto's contract instead.
+public method must have the base class's argument spec. vxauto's VXLAN getters (the `FrrVxlanGetters` mixin)
+are the only methods the base class does not have; they follow vxauto's contract instead. NAPALM's own test
+runs unchanged in tests/napalm_frr/.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import napalm
 from napalm.base import NetworkDriver
 
 from vxauto.deploy.napalm_frr.driver import FrrDriver
-from vxauto.validate.models import VniTable, VtepTable
-
-VXLAN_GETTERS = {"get_vxlan_vnis": VniTable, "get_vxlan_vteps": VtepTable}
+from vxauto.deploy.napalm_frr.vxlan import VXLAN_GETTERS, FrrVxlanGetters
 
 
 def test_napalm_finds_the_driver_by_platform_name() -> None:
@@ -43,12 +42,17 @@ def test_the_driver_implements_what_deploy_and_validate_use() -> None:
     used = ["open", "close", "is_alive", "get_facts", "get_interfaces", "get_interfaces_ip", "get_bgp_neighbors",
             "get_lldp_neighbors", "get_mac_address_table", "get_config", "load_replace_candidate",
             "load_merge_candidate", "compare_config", "commit_config", "confirm_commit", "has_pending_commit",
-            "discard_config", "rollback"]
+            "discard_config", "rollback",
+            # issue 14: what a Linux/FRR box can answer besides
+            "get_arp_table", "get_ipv6_neighbors_table", "get_route_to", "get_vlans", "get_network_instances",
+            "get_bgp_neighbors_detail", "get_bgp_config", "get_lldp_neighbors_detail", "get_interfaces_counters",
+            "get_users", "get_ntp_servers", "get_environment", "cli", "ping", "traceroute"]
     for name in used:
         assert getattr(FrrDriver, name) is not getattr(NetworkDriver, name), f"{name} is NetworkDriver's stub"
 
 
 def test_vxlan_getters_follow_the_vxauto_contract() -> None:
+    assert issubclass(FrrDriver, FrrVxlanGetters)
     for name, returns in VXLAN_GETTERS.items():
         method = getattr(FrrDriver, name)
         assert list(inspect.signature(method).parameters) == ["self"]

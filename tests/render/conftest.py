@@ -197,6 +197,8 @@ class Parsed:
     router_id: str | None = None
     #: neighbour -> (ASN, EVPN activated)
     neighbors: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    #: platforms with EVPN on separate loopback sessions (Junos): peer router ID -> ASN
+    overlay_peers: dict[str, int] = field(default_factory=dict)
     announce: set[str] = field(default_factory=set)
     #: port -> (untagged VLAN, tagged VLANs)
     ports: dict[str, tuple[int | None, frozenset[int]]] = field(default_factory=dict)

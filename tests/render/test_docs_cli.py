@@ -28,6 +28,10 @@ def test_docs_tables_diagrams_and_capabilities(tmp_path: Path) -> None:
     capabilities = {row["platform"]: row for row in csv.DictReader((tmp_path / "capabilities.csv").open())}
     assert capabilities["srlinux"]["static_flood"] == "no"
     assert capabilities["eos"]["evpn"] == "yes"
+    # issue 14: what each vendor accepts, from the platform record
+    assert capabilities["nxos"]["custom_udp_port"] == "no" and capabilities["nxos"]["vnis"] == "4096-16773119"
+    assert capabilities["junos"]["vnis"] == "1-16777214"
+    assert capabilities["cumulus"]["releases"] == "5.0-5.14 (default 5.12)" and capabilities["frr"]["releases"] == "any"
     markdown = (tmp_path / "README.md").read_text()
     assert "```mermaid" in markdown and "n_leaf1 --- n_seg_red_db" in markdown
     assert "| red-db | red | 20 | 10020 | evpn | 65000:10020 |" in markdown

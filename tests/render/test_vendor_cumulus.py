@@ -3,10 +3,16 @@ the YAML back (rejecting duplicate keys, which PyYAML would silently merge), com
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+
+from vxauto.errors import VxautoError
+from vxauto.model import load_fabric
+from vxauto.render import render_fabric
 
 if TYPE_CHECKING:  # the helpers live in conftest.py and reach the tests as fixtures
     from conftest import Parsed
@@ -165,3 +171,38 @@ def test_a_static_segment_on_one_vtep_has_no_flood_list(vendor_render, device_ch
     config = load_nvue(fabric.configs["leaf1"])
     assert config["bridge"]["domain"]["br_default"]["vlan"]["50"] == {"vni": {"10050": {}}}
     device_checker(parse_nvue(fabric.configs["leaf1"], new_parsed()), fabric.expected["leaf1"], l3vlan=True)
+
+
+def test_tenant_subnets_are_advertised_as_type5(vendor_render) -> None:
+    """Like EOS, Junos and FRR for the same intent: the VRF's connected subnets leave as EVPN type-5 routes
+    (NVUE: route-export to-evpn, redistribute connected)."""
+    config = load_nvue(vendor_render(PLATFORM, "evpn").configs["leaf1"])
+    family = config["vrf"]["RED"]["router"]["bgp"]["address-family"]["ipv4-unicast"]
+    assert family == {"enable": True, "redistribute": {"connected": {"enable": True}},
+                      "route-export": {"to-evpn": {"enable": True}}}
+
+
+def inventory_with_version(tmp_path: Path, version: str | None) -> Path:
+    target = tmp_path / f"cumulus-{version}"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "intents" / "vendor-cumulus", target)
+    if version is not None:
+        groups = target / "groups.yaml"
+        groups.write_text(groups.read_text().replace("    role: leaf", f"    role: leaf\n    version: '{version}'"))
+    return target
+
+
+@pytest.mark.parametrize(("version", "rendered"), [(None, "5.12"), ("5.0", "5.0"), ("5.14", "5.14")])
+def test_the_release_is_declared_and_rendered(tmp_path: Path, version: str | None, rendered: str) -> None:
+    configs = {c.host: c.files["config.yaml"] for c in render_fabric(load_fabric(inventory_with_version(tmp_path,
+                                                                                                       version)))}
+    assert f"# For: Cumulus Linux {rendered}\n" in configs["leaf1"]
+    assert "# For: Cumulus Linux 5.12\n" in configs["spine1"]  # the group sets it for leaves only
+
+
+@pytest.mark.parametrize("version", ["5.15", "6.0", "4.4"])
+def test_a_release_with_another_object_model_is_refused(tmp_path: Path, version: str) -> None:
+    with pytest.raises(VxautoError) as refused:
+        load_fabric(inventory_with_version(tmp_path, version))
+    message = str(refused.value)
+    assert f"leaves.data.version: cumulus {version} is not supported (supported: 5.0-5.14)" in message
+    assert "`state: enabled`" in message

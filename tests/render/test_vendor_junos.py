@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from vxauto.errors import VxautoError
+
 if TYPE_CHECKING:  # the helpers live in conftest.py and reach the tests as fixtures
     from conftest import Parsed
 
@@ -66,6 +68,8 @@ def parse_junos(text: str, parsed: Parsed) -> Parsed:
     remote_vteps: set[str] = set()
     instances: dict[str, dict] = defaultdict(lambda: {"vlans": defaultdict(Vlan), "interfaces": set(), "evpn": []})
     neighbors: dict[str, dict] = defaultdict(lambda: {"families": set(), "options": set()})
+    overlay: dict[str, dict] = defaultdict(lambda: {"options": set()})
+    overlay_options: list[list[str]] = []
     vtep_sources: set[str] = set()
     group_options: list[list[str]] = []
     prefix_list: set[str] = set()
@@ -107,6 +111,13 @@ def parse_junos(text: str, parsed: Parsed) -> Parsed:
                     neighbors[ip]["options"].add(" ".join(rest))
             case ["protocols", "bgp", "group", "underlay", *rest]:
                 group_options.append(rest)
+            case ["protocols", "bgp", "group", "overlay", "neighbor", ip, *rest]:
+                if rest[0] == "peer-as":
+                    overlay[ip]["asn"] = int(rest[1])
+                elif rest[0] != "description":
+                    overlay[ip]["options"].add(" ".join(rest))
+            case ["protocols", "bgp", "group", "overlay", *rest]:
+                overlay_options.append(rest)
             case ["switch-options", "vtep-source-interface", source]:
                 vtep_sources.add(source)
             case ["switch-options", "remote-vtep-list", vtep]:
@@ -131,12 +142,17 @@ def parse_junos(text: str, parsed: Parsed) -> Parsed:
     # BGP: one external group exporting the announce list; EVPN sessions keep the next hop.
     assert ["type", "external"] in group_options and ["export", "VXAUTO-UNDERLAY-EXPORT"] in group_options
     parsed.announce = prefix_list
+    # EVPN rides its own eBGP multihop session between loopbacks (group overlay), never the underlay session.
+    if overlay:
+        assert ["type", "external"] in overlay_options and ["family", "evpn", "signaling"] in overlay_options
+        assert ["multihop", "no-nexthop-change"] in overlay_options
+        assert ["local-address", parsed.router_id] in overlay_options
+        assert all(neighbor["options"] == {"accept-remote-nexthop"} for neighbor in overlay.values())
+    overlay_asns = {neighbor["asn"] for neighbor in overlay.values()}
+    parsed.overlay_peers = {ip: neighbor["asn"] for ip, neighbor in overlay.items()}
     for ip, neighbor in neighbors.items():
-        assert "inet unicast" in neighbor["families"]
-        evpn = "evpn signaling" in neighbor["families"]
-        if evpn:
-            assert {"multihop no-nexthop-change", "accept-remote-nexthop"} <= neighbor["options"]
-        parsed.neighbors[ip] = (neighbor["asn"], evpn)
+        assert neighbor["families"] == {"inet unicast"}, "the underlay session carries IPv4 only"
+        parsed.neighbors[ip] = (neighbor["asn"], neighbor["asn"] in overlay_asns)
 
     # VTEP: one source interface (lo0.0) everywhere it is named.
     if vtep_sources:
@@ -238,8 +254,38 @@ def test_static_variant_uses_the_default_switch(vendor_render) -> None:
 
 def test_spine_keeps_all_evpn_routes(vendor_render) -> None:
     fabric = vendor_render(PLATFORM, "evpn")
-    assert ["protocols", "bgp", "group", "underlay", "keep", "all"] in set_commands(fabric.configs["spine1"])
-    assert ["protocols", "bgp", "group", "underlay", "keep", "all"] not in set_commands(fabric.configs["leaf1"])
+    assert ["protocols", "bgp", "group", "overlay", "keep", "all"] in set_commands(fabric.configs["spine1"])
+    assert ["protocols", "bgp", "group", "overlay", "keep", "all"] not in set_commands(fabric.configs["leaf1"])
+
+
+def test_evpn_runs_between_loopbacks_apart_from_the_underlay(vendor_render, new_parsed) -> None:
+    """netlab refuses EVPN on the underlay eBGP session for Junos (quirk evpn_ebgp): overlay sessions go
+    from router ID to router ID, one per peer device, and each router ID is announced into the underlay."""
+    fabric = vendor_render(PLATFORM, "evpn")
+    router_ids = {name: device.router_id for name, device in fabric.expected.items()}
+    asns = {name: device.asn for name, device in fabric.expected.items()}
+    for host, text in fabric.configs.items():
+        parsed = parse_junos(text, new_parsed())
+        peers = {"spine1", "spine2"} if host.startswith("leaf") else set(fabric.leaves())
+        assert parsed.overlay_peers == {router_ids[peer]: asns[peer] for peer in peers}, host
+        assert f"{router_ids[host]}/32" in parsed.announce
+
+
+def test_four_byte_asn_route_targets_carry_the_l_suffix(vendor_render) -> None:
+    fabric = vendor_render(PLATFORM, "evpn", edits={"asn: 65000\n  flood": "asn: 4200000000\n  flood",
+                                                     'route_target: "64999:40"': 'route_target: "4200000001:40"'})
+    targets = {words[-1] for words in set_commands(fabric.configs["leaf1"]) if words[2:3] == ["vrf-target"]}
+    assert targets == {"target:4200000000L:10010", "target:4200000000L:10020", "target:4200000001L:40",
+                       "target:4200000000L:50001"}
+    two_byte = {words[-1] for words in set_commands(vendor_render(PLATFORM, "evpn").configs["leaf1"])
+                if words[2:3] == ["vrf-target"]}
+    assert two_byte == {"target:65000:10010", "target:65000:10020", "target:64999:40", "target:65000:50001"}
+
+
+def test_vni_outside_the_junos_range_is_refused(vendor_render) -> None:
+    with pytest.raises(VxautoError) as refused:
+        vendor_render(PLATFORM, "evpn", edits={"vni: 10040": "vni: 16777215"})
+    assert "VNI 16777215 is outside 1-16777214, the VNIs junos accepts" in str(refused.value)
 
 
 def test_ipv4_transit_routes_get_next_hop_self(vendor_render) -> None:

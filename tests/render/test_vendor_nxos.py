@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from vxauto.errors import VxautoError
+
 if TYPE_CHECKING:  # the helpers live in conftest.py and reach the tests as fixtures
     from conftest import Block, Parsed
 
@@ -177,10 +179,32 @@ def test_spine_retains_all_routes_and_keeps_the_next_hop(vendor_render, cli_tree
     assert "retain route-target all" not in leaf.find("router bgp")[0].find("address-family l2vpn evpn")[0].lines()
 
 
-def test_udp_port_is_rendered_only_when_not_the_default(vendor_render, cli_tree, new_parsed) -> None:
+def test_no_udp_port_is_rendered_and_another_port_is_refused(vendor_render, cli_tree, new_parsed) -> None:
+    # Nexus 9000 VXLAN guide, "Guidelines and Limitations for VXLAN": the port is 4789 and not configurable
     default = vendor_render(PLATFORM, "evpn")
-    assert parse_nxos(default.configs["leaf1"], cli_tree, new_parsed()).udp_port is None
-    other = vendor_render(PLATFORM, "evpn", udp_port=4790)
-    for host in other.leaves():
-        assert parse_nxos(other.configs[host], cli_tree, new_parsed()).udp_port == 4790
-    assert not cli_tree(other.configs["spine1"]).find("vxlan udp port")
+    for host, text in default.configs.items():
+        assert parse_nxos(text, cli_tree, new_parsed()).udp_port is None, host
+        assert "udp port" not in text, host
+    with pytest.raises(VxautoError) as refused:
+        vendor_render(PLATFORM, "evpn", udp_port=4790)
+    message = str(refused.value)
+    assert "platform nxos does not support custom_udp_port (needed by fabric.udp_port" in message
+    assert "the VXLAN UDP port number is 4789 and is not configurable" in message
+
+
+def test_tenant_subnets_are_advertised_as_type5(vendor_render, cli_tree) -> None:
+    """Like EOS, Junos and FRR for the same intent: the anycast-gateway subnets leave as EVPN type-5 routes."""
+    root = cli_tree(vendor_render(PLATFORM, "evpn").configs["leaf1"])
+    (bgp,) = root.find("router bgp")
+    (vrf,) = bgp.find("vrf RED")
+    (family,) = vrf.find("address-family ipv4 unicast")
+    assert family.lines() == ["advertise l2vpn evpn", "redistribute direct route-map VXAUTO-CONNECTED"]
+    (route_map,) = root.find("route-map VXAUTO-CONNECTED permit 10")
+    assert route_map.lines() == []  # no match: every connected subnet of the VRF
+
+
+def test_vni_outside_the_nxos_range_is_refused(vendor_render) -> None:
+    with pytest.raises(VxautoError) as refused:
+        vendor_render(PLATFORM, "evpn", edits={"vni: 10010": "vni: 4095"})
+    assert "VNI 4095 is outside 4096-16773119, the VNIs nxos accepts" in str(refused.value)
+    vendor_render(PLATFORM, "evpn", edits={"vni: 10010": "vni: 4096"})  # the lowest it takes renders

@@ -170,6 +170,8 @@ class Fabric:
             self._check_underlay,
             self._check_ports_and_endpoints,
             self._check_route_targets,
+            self._check_vni_ranges,
+            self._check_versions,
         )
         return [problem for check in checks for problem in check()]
 
@@ -340,9 +342,10 @@ class Fabric:
             for feature in sorted(needed - target.features):
                 reason = next((s.name for s in segments if feature in segment_needs[s.name]),
                               "fabric.udp_port" if feature == Feature.CUSTOM_UDP_PORT else "data.vtep.ip")
+                rule = f"; {target.rules[feature]}" if feature in target.rules else ""
                 yield self._host_problem(
                     name, ("platform",),
-                    f"platform {host.platform} does not support {feature.value} (needed by {reason})",
+                    f"platform {host.platform} does not support {feature.value} (needed by {reason}{rule})",
                     host.platform,
                 )
             for feature in sorted((needed & target.features) - target.features_for(host.data.flavour)):
@@ -488,6 +491,44 @@ class Fabric:
 
     # --- derived facts --------------------------------------------------------------------------------
 
+    def _check_vni_ranges(self) -> Iterator[Problem]:
+        """Every VNI a VTEP carries must be one its platform accepts (ranges differ per vendor)."""
+        reported: set[tuple[str, int]] = set()
+        for name, segments in self.segments_by_host.items():
+            target = platform(self.hosts[name].platform)
+            low, high = target.vni_range
+            tenants = {s.tenant for s in segments if s.tenant in self.tenants}
+            owned: list[tuple[PathKey, int]] = [
+                (("segments", self._position[id(s)], "vni"), s.vni) for s in segments]
+            for tenant in sorted(tenants):
+                l3vni = self.tenants[tenant].l3vni
+                if l3vni is not None:
+                    owned.append((("tenants", self._position[id(self.tenants[tenant])], "l3vni"), l3vni))
+            for path, vni in owned:
+                if not low <= vni <= high and (target.name, vni) not in reported:
+                    reported.add((target.name, vni))
+                    yield self._fabric_problem(
+                        path, f"VNI {vni} is outside {low}-{high}, the VNIs {target.name} accepts ({target.vni_rule}) "
+                        f"[host {name}]", vni,
+                    )
+
+    def _check_versions(self) -> Iterator[Problem]:
+        for host in self.hosts.values():
+            target = platform(host.platform)
+            version = host.data.version
+            if version is None:
+                continue
+            if target.versions is None:
+                yield self._host_problem(host.name, ("data", "version"),
+                                         f"platform {host.platform} renders one syntax for every release; "
+                                         "leave version out", version)
+            elif not target.supports_version(version):
+                yield self._host_problem(
+                    host.name, ("data", "version"),
+                    f"{host.platform} {version} is not supported (supported: {target.versions[0]}-"
+                    f"{target.versions[1]}): {target.version_rule}", version,
+                )
+
     @cached_property
     def _vtep_rank(self) -> dict[str, tuple[int, str]]:
         """Host -> (sort rank of its VTEP IP, the IP): IPs are parsed and sorted once, not per segment."""
@@ -565,6 +606,7 @@ class Fabric:
             bgp_neighbors=self._bgp_neighbors(host),
             endpoints=self._endpoints(host),
             announce=self._announce(host),
+            version=data.version or platform(host.platform).default_version,
         )
 
     def _ports_by_segment(self, host: HostIntent) -> dict[str, tuple[list[str], list[str]]]:
@@ -635,7 +677,8 @@ class Fabric:
             if peer.data.asn is None or not interface.peer_ip:
                 continue
             evpn = own_evpn and self._speaks_evpn(peer.name) and "spine" in (host.data.role, peer.data.role)
-            neighbors.append(BgpNeighbor(peer.name, interface.name, interface.peer_ip, peer.data.asn, evpn))
+            neighbors.append(BgpNeighbor(peer.name, interface.name, interface.peer_ip, peer.data.asn, evpn,
+                                         peer.data.router_id))
         return tuple(neighbors)
 
     def _endpoints(self, host: HostIntent) -> tuple[EndpointFacts, ...]:

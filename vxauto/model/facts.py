@@ -64,6 +64,8 @@ class BgpNeighbor:
     ip: str
     asn: int
     evpn: bool
+    #: The peer's router ID (its loopback): where a separate overlay session goes (Junos EVPN).
+    router_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,8 @@ class DeviceFacts:
     endpoints: tuple[EndpointFacts, ...] = ()
     #: Prefixes this device announces into the underlay (loopbacks, VTEP address).
     announce: tuple[str, ...] = field(default=())
+    #: The platform software release the configuration is for (None: one syntax for every release).
+    version: str | None = None
 
     @property
     def is_vtep(self) -> bool:
@@ -132,6 +136,15 @@ class DeviceFacts:
     def evpn(self) -> bool:
         """Whether the device speaks BGP EVPN (a VTEP with EVPN segments, or a spine relaying EVPN)."""
         return any(n.evpn for n in self.bgp_neighbors)
+
+    @property
+    def evpn_peers(self) -> tuple[BgpNeighbor, ...]:
+        """One EVPN neighbour per peer device (a peer reached over two links is one overlay session)."""
+        seen: dict[str, BgpNeighbor] = {}
+        for neighbor in self.bgp_neighbors:
+            if neighbor.evpn and neighbor.router_id:
+                seen.setdefault(neighbor.name, neighbor)
+        return tuple(seen.values())
 
     @property
     def static_segments(self) -> tuple[SegmentFacts, ...]:

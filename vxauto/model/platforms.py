@@ -54,6 +54,16 @@ class Platform:
     extra: dict[str, str] = field(default_factory=dict)
     #: Features a flavour lacks although the platform has them (ifupdown2 3.0: IPv4-only VXLAN attributes).
     flavour_lacks: dict[str, frozenset[Feature]] = field(default_factory=dict)
+    #: The vendor's own rule behind a missing feature, quoted in `vxauto check`'s refusal.
+    rules: dict[Feature, str] = field(default_factory=dict)
+    #: VNIs the platform accepts (inclusive) and the document that says so.
+    vni_range: tuple[int, int] = (1, 16_777_215)
+    vni_rule: str = "RFC 7348: a 24-bit VXLAN Network Identifier"
+    #: Software versions the templates follow (major.minor, inclusive), the one assumed when a host names
+    #: none, and why other versions are refused. Empty: one syntax for every version.
+    versions: tuple[str, str] | None = None
+    default_version: str | None = None
+    version_rule: str = ""
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.features
@@ -62,6 +72,12 @@ class Platform:
         """The features of the platform as configured with `flavour` (default: the first flavour)."""
         chosen = flavour or (self.flavours[0] if self.flavours else "")
         return self.features - self.flavour_lacks.get(chosen, frozenset())
+
+    def supports_version(self, version: str) -> bool:
+        if self.versions is None:
+            return True
+        low, high = (_version_key(v) for v in self.versions)
+        return low <= _version_key(version) <= high
 
     def reserved_vlan(self, vlan: int) -> tuple[int, int] | None:
         for first, last in self.reserved_vlans:
@@ -82,12 +98,20 @@ PLATFORMS: dict[str, Platform] = {
             reference="Arista EOS User Manual, VXLAN and EVPN chapters",
         ),
         Platform(
-            "nxos", "Cisco NX-OS", _NO_V6, _SWITCH_ROLES, reserved_vlans=((3968, 4094),),
+            "nxos", "Cisco NX-OS", _NO_V6 - {Feature.CUSTOM_UDP_PORT}, _SWITCH_ROLES, reserved_vlans=((3968, 4094),),
             napalm_driver="nxos", reference="Cisco Nexus 9000 NX-OS VXLAN Configuration Guide",
+            rules={Feature.CUSTOM_UDP_PORT: (
+                "Cisco Nexus 9000 Series NX-OS VXLAN Configuration Guide, \"Guidelines and Limitations for "
+                "VXLAN\": the VXLAN UDP port number is 4789 and is not configurable")},
+            vni_range=(4096, 16_773_119),
+            vni_rule=("Cisco NX-OS vn-segment range 4096-16773119 (cisco.nxos.nxos_vlan, Cisco's Ansible "
+                      "collection: mapped_vni \"Range 4096-16773119\")"),
         ),
         Platform(
             "junos", "Juniper Junos (QFX)", _NO_V6, _SWITCH_ROLES, napalm_driver="junos",
             reference="Junos EVPN User Guide / VXLAN (switch-options, vlans)",
+            vni_range=(1, 16_777_214),
+            vni_rule="Junos `vxlan vni` takes 1..16777214 (Junos CLI reference, vxlan statement)",
         ),
         Platform(
             "srlinux", "Nokia SR Linux", _NO_V6 - {Feature.STATIC_FLOOD, Feature.CUSTOM_UDP_PORT}, _SWITCH_ROLES,
@@ -97,6 +121,10 @@ PLATFORMS: dict[str, Platform] = {
             "cumulus", "NVIDIA Cumulus Linux (NVUE)", _NO_V6, _SWITCH_ROLES,
             reserved_vlans=((3725, 3999),), max_vrf_name=15,
             reference="NVIDIA Cumulus Linux User Guide: Network Virtualization (NVUE)",
+            versions=("5.0", "5.14"), default_version="5.12",
+            version_rule=("the template writes the NVUE object model of Cumulus Linux 5.0-5.14 (`enable: on`); "
+                          "later releases renamed it (`state: enabled`, Cumulus Linux 5.15 \"New and Changed "
+                          "NVUE Commands\")"),
         ),
         Platform(
             "sonic", "SONiC (config_db)",
@@ -128,6 +156,10 @@ PLATFORMS: dict[str, Platform] = {
         ),
     )
 }
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
 def platform(name: str) -> Platform:

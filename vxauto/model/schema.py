@@ -172,6 +172,9 @@ class HostData(Strict):
     router_id: RouterId | None = None
     vtep: Vtep | None = None
     flavour: LinuxFlavour | None = None
+    version: Annotated[str, StringConstraints(pattern=r"^\d{1,3}\.\d{1,3}(\.\d{1,4})?$")] | None = Field(
+        None, description="Software release the configuration is for (major.minor); platforms whose syntax "
+                          "changed between releases render for it or refuse it (vxauto check).")
     description: Description | None = None
     underlay: list[UnderlayLink] = []
     ports: list[AccessPort] = []

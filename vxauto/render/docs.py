@@ -17,7 +17,7 @@ from vxauto.model.fabric import Fabric
 from vxauto.model.platforms import FEATURE_TITLES, PLATFORMS, Feature
 
 SEGMENT_COLUMNS = ["segment", "tenant", "vlan", "vni", "flood", "route_target", "vteps", "vtep_ips"]
-CAPABILITY_COLUMNS = ["platform", "title", *[f.value for f in Feature], "roles", "reference"]
+CAPABILITY_COLUMNS = ["platform", "title", *[f.value for f in Feature], "roles", "vnis", "releases", "reference"]
 
 
 @dataclass
@@ -53,6 +53,8 @@ def capability_rows() -> list[dict[str, str]]:
             "title": p.title,
             **{f.value: "yes" if p.supports(f) else "no" for f in Feature},
             "roles": " ".join(sorted(p.roles)),
+            "vnis": f"{p.vni_range[0]}-{p.vni_range[1]}",
+            "releases": f"{p.versions[0]}-{p.versions[1]} (default {p.default_version})" if p.versions else "any",
             "reference": p.reference,
         }
         for p in PLATFORMS.values()

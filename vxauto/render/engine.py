@@ -187,6 +187,12 @@ def _rt_asn(route_target: str) -> str:
     return route_target.split(":", 1)[0]
 
 
+def _junos_target(route_target: str) -> str:
+    """A route target as a Junos community: 4-byte AS numbers take the `L` suffix (target:4200000000L:10)."""
+    asn, number = route_target.split(":", 1)
+    return f"target:{asn}L:{number}" if int(asn) > 65535 else f"target:{route_target}"
+
+
 def _vnis(segments: Iterable[SegmentFacts]) -> str:
     return ",".join(str(s.vni) for s in segments)
 
@@ -197,6 +203,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "prefixlen": _prefixlen,
     "rt_asn": _rt_asn,
     "vnis": _vnis,
+    "junos_target": _junos_target,
 }
 
 

@@ -65,11 +65,10 @@ from napalm.base.exceptions import (
 from vxauto.deploy.napalm_frr import frr, getters
 from vxauto.deploy.napalm_frr.bundle import Bundle
 from vxauto.deploy.napalm_frr.kernel import KernelState, RunningKernel, merged, plan, running_view
+from vxauto.deploy.napalm_frr.mixin import LinuxFrrGetters
 from vxauto.deploy.napalm_frr.remote import Completed, Session, SshOptions, tail, write_files_script
+from vxauto.deploy.napalm_frr.vxlan import FrrVxlanGetters
 from vxauto.errors import VxautoError
-from vxauto.validate.models import VniTable, VtepTable
-from vxauto.validate.parsers import frr as vxlan_parser
-from vxauto.validate.parsers.replies import Reply
 
 DEFAULT_STATE_DIR = "/var/lib/vxauto"
 TXN_TIMEOUT = 300.0
@@ -123,7 +122,7 @@ class Change:
         )
 
 
-class FrrDriver(NetworkDriver):
+class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
     """NAPALM driver for Linux/FRR VTEPs (see the module docstring for options and semantics)."""
 
     def __init__(
@@ -296,35 +295,6 @@ class FrrDriver(NetworkDriver):
         if retrieve in ("all", "candidate") and self._candidate is not None:
             config["candidate"] = text(dict(self._candidate.files), "candidate")
         return config
-
-    def get_vxlan_vnis(self) -> VniTable:
-        """The vxauto VXLAN getter (shape: `vxauto.validate.models.VniInfo`)."""
-        fetch, has_frr = self._vxlan_fetch()
-        return vxlan_parser.get_vxlan_vnis(fetch, evpn=has_frr)
-
-    def get_vxlan_vteps(self) -> VtepTable:
-        """The vxauto VXLAN getter (shape: `vxauto.validate.models.VtepInfo`)."""
-        fetch, has_frr = self._vxlan_fetch()
-        return vxlan_parser.get_vxlan_vteps(fetch, evpn=has_frr)
-
-    def _vxlan_fetch(self) -> tuple[Any, bool]:
-        """One round trip for the parser's three commands; the parser then reads them from here."""
-        results = self._ssh().batch({
-            "evpn": self._frr_probe("show evpn vni detail json"),
-            "links": vxlan_parser.LINKS,
-            "fdb": vxlan_parser.FDB,
-        })
-        evpn = self._frr_answer(results["evpn"])
-        answers = {
-            vxlan_parser.EVPN_VNI_DETAIL: evpn or "",
-            vxlan_parser.LINKS: results["links"].checked(self.hostname).stdout,
-            vxlan_parser.FDB: results["fdb"].checked(self.hostname).stdout,
-        }
-
-        def fetch(command: str) -> Reply:
-            return Reply(vxlan_parser.PLATFORM, command, answers[command], self.hostname)
-
-        return fetch, evpn is not None
 
     def _json(self, result: Completed) -> Any:
         return getters.decode(result.checked(self.hostname).stdout, f"{self.hostname} `{result.command}`")

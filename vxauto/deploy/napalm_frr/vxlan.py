@@ -1,0 +1,61 @@
+"""vxauto's VXLAN getters of the Linux/FRR driver, apart from NAPALM's getters.
+
+`FrrVxlanGetters` is a mixin of `FrrDriver` with the two methods NetworkDriver does not have
+(`VXLAN_GETTERS`): NAPALM's `test_method_signatures` is told about exactly these and checks every other
+method against NetworkDriver (tests/napalm_frr/conftest.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vxauto.validate.models import VniTable, VtepTable
+from vxauto.validate.parsers import frr as vxlan_parser
+from vxauto.validate.parsers.replies import Reply
+
+if TYPE_CHECKING:
+    from vxauto.deploy.napalm_frr.remote import Completed, Session
+
+#: The methods this mixin adds to a NAPALM driver, and what they return (vxauto's contract).
+VXLAN_GETTERS = {"get_vxlan_vnis": VniTable, "get_vxlan_vteps": VtepTable}
+
+
+class FrrVxlanGetters:
+    """`get_vxlan_vnis()` and `get_vxlan_vteps()` from `show evpn vni detail json`, `ip -j -d link` and the FDB."""
+
+    if TYPE_CHECKING:
+        hostname: str
+
+        def _ssh(self) -> Session: ...
+        def _frr_probe(self, *commands: str) -> str: ...
+        def _frr_answer(self, result: Completed) -> str | None: ...
+
+    def get_vxlan_vnis(self) -> VniTable:
+        """The vxauto VXLAN getter (shape: `vxauto.validate.models.VniInfo`)."""
+        fetch, has_frr = self._vxlan_fetch()
+        return vxlan_parser.get_vxlan_vnis(fetch, evpn=has_frr)
+
+    def get_vxlan_vteps(self) -> VtepTable:
+        """The vxauto VXLAN getter (shape: `vxauto.validate.models.VtepInfo`)."""
+        fetch, has_frr = self._vxlan_fetch()
+        return vxlan_parser.get_vxlan_vteps(fetch, evpn=has_frr)
+
+    def _vxlan_fetch(self) -> tuple[Any, bool]:
+        """One round trip for the parser's three commands; the parser then reads them from here."""
+        results = self._ssh().batch({
+            "evpn": self._frr_probe("show evpn vni detail json"),
+            "links": vxlan_parser.LINKS,
+            "fdb": vxlan_parser.FDB,
+        })
+        evpn = self._frr_answer(results["evpn"])
+        answers = {
+            vxlan_parser.EVPN_VNI_DETAIL: evpn or "",
+            vxlan_parser.LINKS: results["links"].checked(self.hostname).stdout,
+            vxlan_parser.FDB: results["fdb"].checked(self.hostname).stdout,
+        }
+
+        def fetch(command: str) -> Reply:
+            return Reply(vxlan_parser.PLATFORM, command, answers[command], self.hostname)
+
+        return fetch, evpn is not None
+
