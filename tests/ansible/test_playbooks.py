@@ -87,13 +87,28 @@ def lab_from_playbook() -> Iterator[None]:
 
 @pytest.mark.lab
 @needs_lab_machine
-def test_check_apply_and_idempotent_second_apply(lab_from_playbook: None) -> None:
-    check = ansible("ansible-playbook", "playbooks/deploy.yml", "--check", "--diff")
-    assert check.returncode == 0, check.stdout
-    assert all(host["changed"] == 1 for host in recap(check.stdout).values())
-    assert "vxlan10010" in check.stdout  # the diff is shown
+def test_lab_ansible_inventory_pings_every_node(lab_from_playbook: None) -> None:
+    """The lab's own inventory names the Python for the nodes: no interpreter discovery on them."""
+    inventory = TOPOLOGY.parent / "clab-evpn-frr" / "ansible-inventory.yml"
+    result = ansible("ansible", "-i", str(inventory), "all", "-m", "ansible.builtin.ping", "-o")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(re.findall(r"^clab-evpn-frr-\S+ \| SUCCESS", result.stdout, re.M)) == 10, result.stdout
+
+
+@pytest.mark.lab
+@needs_lab_machine
+def test_check_apply_and_idempotent_second_apply(lab_from_playbook: None, tmp_path: Path) -> None:
+    out = tmp_path / "configs"
+    check = ansible("ansible-playbook", "playbooks/site.yml", "--check", "--diff", "-v", "-e", f"vxauto_out={out}")
+    assert check.returncode == 0, check.stdout[-3000:]
+    totals = recap(check.stdout)
+    assert all(host["failed"] == 0 and host["changed"] == 2 for host in totals.values()), totals  # render+deploy
+    assert "vxlan10010" in check.stdout  # the deploy diff is shown
+    assert "+++ after: " in check.stdout  # and the render diff
+    assert re.search(r'"msg": "check mode: would run \d+ checks on 10 hosts"', check.stdout), check.stdout[-2000:]
     lab = api.attach(TOPOLOGY)
     assert "vxlan10010" not in lab.exec_in("leaf1", "ip -br link").stdout  # check mode changed nothing
+    assert not out.exists()
 
     first = ansible("ansible-playbook", "playbooks/site.yml")
     assert first.returncode == 0, first.stdout[-3000:]

@@ -10,7 +10,14 @@ import yaml
 
 from tests.lab.conftest import CONTAINERLAB, REPO, render
 from vxauto.lab.configs import node_startups
-from vxauto.lab.containerlab import Environment, choose_runtime, derived_topology, probe_environment
+from vxauto.lab.containerlab import (
+    PYVTEP_CONFIG,
+    PYVTEP_START,
+    Environment,
+    choose_runtime,
+    derived_topology,
+    probe_environment,
+)
 from vxauto.lab.netns import LabError
 from vxauto.lab.topology import load_topology
 
@@ -84,3 +91,19 @@ def test_derived_topology_loads_rendered_configs(tmp_path: Path) -> None:
     assert data["name"] == original["name"] and data["mgmt"] == original["mgmt"]
     assert data["topology"]["links"] == original["topology"]["links"]
     assert nodes["leaf1"]["mgmt-ipv4"] == original["topology"]["nodes"]["leaf1"]["mgmt-ipv4"]
+
+
+def test_derived_topology_runs_pyvtep_under_docker(tmp_path: Path) -> None:
+    """mixed-pyvtep handed to containerlab: pv1 gets its pyvtep.yaml and starts pyvtep after its scripts."""
+    topology = load_topology(CONTAINERLAB / "mixed-pyvtep.clab.yml")
+    configs = render(CONTAINERLAB / "mixed-pyvtep" / "inventory", tmp_path / "configs")
+    data = derived_topology(topology, node_startups(topology, configs), tmp_path / "work")
+    pv1 = data["topology"]["nodes"]["pv1"]
+    rendered = (configs / "pv1" / "pyvtep.yaml").resolve()
+    assert f"{rendered}:{PYVTEP_CONFIG}:ro" in pv1["binds"]
+    assert pv1["exec"] == ["sh /vxauto/interfaces.sh", PYVTEP_START]  # the bridges exist before pyvtep starts
+    # started in the background (containerlab waits for each exec), by the module the netns runtime runs
+    assert PYVTEP_START.startswith("sh -c 'nohup ") and PYVTEP_START.endswith(" &'")
+    assert f"-m vxauto.vtep run {PYVTEP_CONFIG}" in PYVTEP_START
+    # positive control: an FRR node gets no pyvtep
+    assert not any(PYVTEP_CONFIG in bind for bind in data["topology"]["nodes"]["leaf1"]["binds"])

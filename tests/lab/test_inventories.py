@@ -63,3 +63,5 @@ def test_ansible_inventory_parses_with_ansible(tmp_path: Path) -> None:
     assert host_vars["ansible_ssh_private_key_file"] == str(KEY)
     assert f"UserKnownHostsFile={KNOWN}" in host_vars["ansible_ssh_common_args"]
     assert "StrictHostKeyChecking=yes" in host_vars["ansible_ssh_common_args"]
+    # modules run with the Python running vxauto (nodes share this machine's file system), never a discovered one
+    assert host_vars["ansible_python_interpreter"] == sys.executable

@@ -140,6 +140,18 @@ BAD_CASES = {
         GOOD.replace("h1: {kind: linux", "h1: {kind: linnux"),
         ["topology.nodes.h1.kind", ":8:", "unknown kind", "linux"],
     ),
+    "kind frr, which containerlab does not have": (
+        GOOD.replace("r1: {kind: linux", "r1: {kind: frr"),
+        ["topology.nodes.r1.kind", ":6:", "containerlab has no kind frr: use kind linux with an FRR image"],
+    ),
+    "a node key containerlab dropped": (
+        GOOD.replace("h1: {kind: linux,", "h1: {kind: linux, sandbox: alpine,"),
+        ["topology.nodes.h1.sandbox", ":8:", "unknown node key", "containerlab's node settings"],
+    ),
+    "unknown link type": (
+        GOOD.replace('- endpoints: ["r1:eth1", "r2:eth1"]', '- {type: tunnel, endpoints: ["r1:eth1", "r2:eth1"]}'),
+        ["topology.links[0].type", "unknown link type", "macvlan"],
+    ),
 }
 
 
@@ -180,10 +192,31 @@ def test_vendor_kind_lists_native_kinds(tmp_path: Path) -> None:
     message = str(error.value)
     assert "topology.nodes.r2.kind" in message
     assert "Docker and containerlab" in message
-    for native in ("linux", "frr"):
-        assert native in message.split("runs natively:")[1]
+    assert "linux" in message.split("runs natively:")[1]
     code, output = cli("lab", "up", str(file), "--runtime", "netns")
     assert code == 2 and "kind ceos needs its vendor image" in output
+
+
+def test_containerlab_settings_the_netns_runtime_cannot_honour_are_warned_once(tmp_path: Path) -> None:
+    file = tmp_path / "vxt-settings.clab.yml"
+    file.write_text(GOOD.replace("vxt-bad", "vxt-settings")
+                    .replace("  ipv4-subnet: 172.20.39.0/24\n", "  ipv4-subnet: 172.20.39.0/24\n  mtu: 1400\n")
+                    .replace("r1: {kind: linux,", "r1: {kind: linux, ports: [8080:80], cap-add: [NET_ADMIN],")
+                    .replace("r2: {kind: linux,", "r2: {kind: linux, ports: [8081:80], memory: 1Gb,")
+                    .replace("h1: {kind: linux,", "h1: {kind: linux, binds: [\"/etc/hostname:/etc/hostname:ro\"],")
+                    + '    - {type: dummy, endpoint: {node: r1, interface: dummy1}}\n')
+    topology = load_topology(file)  # containerlab accepts all of it, so the reader does too
+    ignored = topology.netns_ignores
+    assert [line for line in ignored if "does not honour ports " in line] == [
+        f"{file}: the netns runtime does not honour ports (topology.nodes.r1, topology.nodes.r2); "
+        "containerlab with Docker does"]
+    for setting in ("cap-add (topology.nodes.r1)", "memory (topology.nodes.r2)", "mgmt mtu (mgmt.mtu)",
+                    "binds onto /etc/hostname (topology.nodes.h1.binds[0])",
+                    "dummy links (left out) (topology.links[2])"):
+        assert any(setting in line for line in ignored), (setting, ignored)
+    assert len(ignored) == 6 and len(topology.links) == 2  # one line per setting; the dummy link is left out
+    # positive control: a topology using only what the runtime honours warns about nothing
+    assert load_topology(CONTAINERLAB / "evpn-frr.clab.yml").netns_ignores == []
 
 
 def test_netns_runtime_rejects_links_to_the_host_and_bad_interface_names(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from vxauto.render.engine import PLATFORM_OUTPUTS, templates_dir
 
 # variant -> (platform, containerlab kind, vendor interface name -> topology interface name)
 VARIANTS = {
-    "ceos": ("eos", "ceos", lambda name: re.sub(r"^Ethernet(\d+)$", r"eth\1", name)),
+    "ceos": ("eos", "arista_ceos", lambda name: re.sub(r"^Ethernet(\d+)$", r"eth\1", name)),
     "srl": ("srlinux", "nokia_srlinux", lambda name: re.sub(r"^ethernet-1/(\d+)$", r"e1-\1", name)),
     "nxos": ("nxos", "cisco_n9kv", lambda name: re.sub(r"^Ethernet1/(\d+)$", r"eth\1", name)),
     "sonic": ("sonic", "sonic-vs", lambda name: re.sub(r"^Ethernet(\d+)$", lambda m: f"eth{int(m[1]) // 4 + 1}",

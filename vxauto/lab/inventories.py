@@ -6,12 +6,15 @@ name, Ansible by the long container name with `ansible_host` set to the manageme
 from the `nornir-group*` / `ansible-group` labels. The netns runtime writes the same files so tooling
 pointed at a containerlab lab directory works unchanged. What containerlab leaves to the image (a user
 and password) is a generated key here, so both files also carry the key and the lab's known_hosts:
-Nornir as `connection_options` (netmiko and napalm), Ansible as `all.vars`.
+Nornir as `connection_options` (netmiko and napalm), Ansible as `all.vars`. Ansible also gets the Python
+to run modules with: nodes share this machine's file system, and left to discover one, Ansible can pick a
+`python3.X` from the login PATH that does not run (a pyenv shim of another version, for example).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +83,11 @@ def _nornir_connection_options(key_file: Path, known_hosts: Path) -> list[str]:
     ]
 
 
-def ansible_inventory(nodes: list[InventoryNode], key_file: Path, known_hosts: Path) -> str:
+def ansible_inventory(
+    nodes: list[InventoryNode], key_file: Path, known_hosts: Path, interpreter: str = sys.executable
+) -> str:
+    """`interpreter` runs Ansible's modules on the nodes: by default the Python running vxauto, which every
+    node has (they share this machine's file system)."""
     lines = [
         "all:",
         "  vars:",
@@ -89,6 +96,7 @@ def ansible_inventory(nodes: list[InventoryNode], key_file: Path, known_hosts: P
         "    # module does not attempt using any global http proxy.",
         "    ansible_httpapi_use_proxy: false",
         f"    ansible_user: {LOGIN_USER}",
+        f"    ansible_python_interpreter: {_q(interpreter)}",
         f"    ansible_ssh_private_key_file: {_q(str(key_file))}",
         "    # host keys are checked against the lab's own known_hosts",
         "    ansible_ssh_common_args: "

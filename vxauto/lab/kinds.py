@@ -2,7 +2,7 @@
 
 The netns runtime has no container images: a node is a network namespace on this machine running this
 machine's FRR, sshd and iproute2. That is a faithful stand-in for containerlab's `linux` kind (with an FRR
-image or a plain Linux image) and its `frr` kind, and for nothing else: a vendor NOS (cEOS, SR Linux,
+image or a plain Linux image), and for nothing else: a vendor NOS (cEOS, SR Linux,
 NX-OS, SONiC, ...) only runs inside its own image, so those kinds need Docker and containerlab.
 """
 
@@ -19,33 +19,43 @@ class Role(StrEnum):
     PYVTEP = "pyvtep"  # vxauto's Python software VTEP (vxauto vtep run)
 
 
-# Kinds the netns runtime runs. `linux` is decided by its image (FRR image -> router, else host).
+# Kinds the netns runtime runs. `linux` is decided by its image (FRR image -> router, else host). containerlab
+# has no `frr` kind: its users run FRR as kind `linux` with an FRR image, and so do vxauto's topologies.
 NATIVE_KINDS: dict[str, str] = {
     "linux": "an FRR image (e.g. quay.io/frrouting/frr) runs FRR, an image named *pyvtep* runs pyvtep, any "
     "other image is a Linux host",
-    "frr": "FRR router (containerlab's frr kind)",
-    "frrouting": "alias of frr",
 }
 
-# Kinds containerlab knows that need their vendor image (or a VM) and therefore Docker + containerlab.
+# Every other kind name containerlab registers (its nodes/*/ packages, aliases included), plus the kinds its
+# topology schema (schemas/clab.schema.json) lists, as of containerlab commit
+# 39ff2b7ccce20f3c4610fcbd1fc030582f4499c1 (2026-08-21). They need their vendor image (or a VM), so Docker and
+# containerlab.
 CONTAINERLAB_ONLY_KINDS: frozenset[str] = frozenset(
     {
-        "nokia_srlinux", "srl", "nokia_sros", "vr-sros", "vr-nokia_sros", "nokia_srsim",
-        "ceos", "arista_ceos", "arista_veos", "vr-veos", "vr-arista_veos",
-        "cisco_n9kv", "vr-n9kv", "vr-cisco_n9kv", "cisco_xrd", "xrd", "cisco_xrv9k", "vr-xrv9k",
-        "cisco_xrv", "vr-xrv", "cisco_csr1000v", "vr-csr", "cisco_c8000v", "cisco_c8000", "c8000",
-        "cisco_iol", "cisco_ftdv",
-        "cisco_vios", "cisco_viosl2", "cisco_asav", "cisco_sdwan",
-        "juniper_crpd", "crpd", "juniper_vmx", "vr-vmx", "juniper_vqfx", "vr-vqfx", "juniper_vsrx", "vr-vsrx",
-        "juniper_vjunosrouter", "juniper_vjunosswitch", "juniper_vjunosevolved", "juniper_cjunosevolved",
-        "juniper_csrx", "juniper_apstra",
-        "sonic-vs", "sonic-vm", "dell_sonic", "cumulus_cvx", "cvx", "cumulus_vm",
-        "ipinfusion_ocnos", "vr-ocnos", "checkpoint_cloudguard", "fortinet_fortigate", "paloalto_panos",
-        "mikrotik_ros", "vr-ros", "huawei_vrp", "openbsd", "freebsd", "generic_vm", "keysight_ixiacone",
-        "6wind_vsr", "arrcus_arcos", "fdio_vpp", "rare", "ostinato", "k8s-kind", "ext-container", "host",
-        "bridge", "ovs-bridge", "border0", "ciena_saos", "f5_bigip-ve", "aruba_aoscx", "vr-aoscx",
+        "6wind_vsr", "arista_ceos", "arista_veos", "arrcus_arcos", "aruba_aoscx", "border0", "bridge", "c8000",
+        "ceos", "checkpoint_cloudguard", "ciena_saos", "cisco_asav", "cisco_c8000", "cisco_c8000v", "cisco_cat9kv",
+        "cisco_csr1000v", "cisco_ftdv", "cisco_iol", "cisco_n9kv", "cisco_sdwan", "cisco_vios", "cisco_xrd",
+        "cisco_xrd_vrouter", "cisco_xrv", "cisco_xrv9k", "cjunosevolved", "crpd", "cumulus_cvx", "cvx",
+        "dell_ftosv", "dell_sonic", "ext-container", "f5_bigip-ve", "fdio_vpp", "fortinet_fortigate", "freebsd",
+        "generic_vm", "host", "huawei_vrp", "ipinfusion_ocnos", "juniper_cjunosevolved", "juniper_crpd",
+        "juniper_csrx", "juniper_vjunosevolved", "juniper_vjunosrouter", "juniper_vjunosswitch", "juniper_vmx",
+        "juniper_vqfx", "juniper_vsrx", "k8s-kind", "keysight_ixia-c-one", "mikrotik_ros", "nokia_srlinux",
+        "nokia_sros", "nokia_srsim", "nvidia_cumulusvx", "openbsd", "openwrt", "ostinato", "ovs-bridge",
+        "paloalto_panos", "plvision_sonic", "rare", "sonic-vm", "sonic-vs", "spirent_stc", "srl", "veesix_osvbng",
+        "vr-aoscx", "vr-arista_veos", "vr-aruba_aoscx", "vr-ciena_saos", "vr-cisco_csr1000v", "vr-cisco_n9kv",
+        "vr-cisco_xrv", "vr-cisco_xrv9k", "vr-csr", "vr-dell_ftosv", "vr-ftosv", "vr-juniper_vmx",
+        "vr-juniper_vqfx", "vr-juniper_vsrx", "vr-mikrotik_ros", "vr-n9kv", "vr-nokia_sros", "vr-paloalto_panos",
+        "vr-pan", "vr-ros", "vr-sros", "vr-veos", "vr-vmx", "vr-vqfx", "vr-vsrx", "vr-xrv", "vr-xrv9k",
+        "vyosnetworks_vyos", "xrd",
     }
 )
+
+# Names people reach for that containerlab does not register, with what to write instead.
+NOT_CONTAINERLAB_KINDS: dict[str, str] = {
+    "frr": "containerlab has no kind frr: use kind linux with an FRR image (e.g. quay.io/frrouting/frr:8.4.1)",
+    "frrouting": "containerlab has no kind frrouting: use kind linux with an FRR image "
+    "(e.g. quay.io/frrouting/frr:8.4.1)",
+}
 
 # Substrings of container images that run FRR (containerlab users run FRR as kind `linux` with one of these).
 FRR_IMAGE_MARKERS = ("frrouting/frr", "/frr:", "frr:", "/frr", "frr-")
@@ -61,11 +71,8 @@ def is_native(kind: str) -> bool:
     return kind in NATIVE_KINDS
 
 
-def role_of(kind: str, image: str | None) -> Role:
-    """FRR, pyvtep or plain host: kind `frr`, or kind `linux` with an FRR image, runs FRR; a pyvtep image
-    runs pyvtep."""
-    if kind in ("frr", "frrouting"):
-        return Role.FRR
+def role_of(image: str | None) -> Role:
+    """FRR, pyvtep or plain host, for kind `linux` (the only native kind): its image decides."""
     lowered = (image or "").lower()
     if any(marker in lowered for marker in PYVTEP_IMAGE_MARKERS):
         return Role.PYVTEP

@@ -389,7 +389,8 @@ def up(
             raise
         state.phase = "running"
         state.save()
-        return Lab(topology, state, warnings)
+        # containerlab settings this runtime could not honour are said once, when the lab is built
+        return Lab(topology, state, [*topology.netns_ignores, *warnings])
 
 
 def _handle_existing(

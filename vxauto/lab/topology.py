@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from vxauto.errors import Problem, VxautoError
-from vxauto.lab.kinds import CONTAINERLAB_ONLY_KINDS, NATIVE_KINDS, Role, is_known_kind, role_of
+from vxauto.lab.kinds import (
+    CONTAINERLAB_ONLY_KINDS,
+    NATIVE_KINDS,
+    NOT_CONTAINERLAB_KINDS,
+    Role,
+    is_known_kind,
+    role_of,
+)
 from vxauto.model.yamlsource import PathKey, YamlSource, format_path, load_yaml_file
 
 DEFAULT_MGMT_NETWORK = "clab"
@@ -29,26 +36,45 @@ DEFAULT_LINK_MTU = 9500  # containerlab's default MTU of veth links
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
+# The keys containerlab reads (core/config.go, types/topology.go, types/types.go MgmtNet,
+# types/node_definition.go, links/*.go at containerlab commit 39ff2b7c); any other key is a typo and refused.
 TOP_LEVEL_KEYS = frozenset({"name", "prefix", "mgmt", "topology", "settings", "debug"})
 TOPOLOGY_KEYS = frozenset({"defaults", "kinds", "groups", "nodes", "links"})
 MGMT_KEYS = frozenset(
     {
-        "network", "ipv4-subnet", "ipv4_subnet", "ipv4-gw", "ipv4-range", "ipv6-subnet", "ipv6_subnet",
-        "ipv6-gw", "ipv6-range", "mtu", "bridge", "external-access", "driver-opts",
+        "network", "bridge", "ipv4-subnet", "ipv4_subnet", "ipv4-gw", "ipv4-range", "ipv6-subnet", "ipv6-gw",
+        "ipv6-range", "mtu", "external-access", "skip-when-unused", "driver-opts",
     }
 )
-# Every key of containerlab's NodeDefinition (types/node_definition.go); other keys are typos.
 NODE_KEYS = frozenset(
     {
         "kind", "group", "type", "startup-config", "startup-delay", "enforce-startup-config",
         "suppress-startup-config", "auto-remove", "restart-policy", "config", "image", "image-pull-policy",
-        "license", "position", "entrypoint", "cmd", "exec", "binds", "devices", "cap-add", "shm-size",
-        "ports", "mgmt-ipv4", "mgmt-ipv6", "env", "env-files", "user", "labels", "network-mode", "sandbox",
-        "kernel", "runtime", "cpu", "cpu-set", "memory", "sysctls", "extras", "stages", "dns", "certificate",
-        "healthcheck", "aliases", "components", "wait-for", "publish", "SANs",
+        "license", "position", "hostname", "entrypoint", "cmd", "exec", "binds", "volumes", "devices", "cap-add",
+        "privileged", "cgroupns-mode", "cgroup-parent", "pid-mode", "tmpfs", "security-opts", "shm-size", "ports",
+        "mgmt-ipv4", "mgmt-ipv6", "env", "env-files", "user", "labels", "network-mode", "runtime", "cpu",
+        "cpu-set", "memory", "sysctls", "extras", "stages", "dns", "certificate", "healthcheck", "credentials",
+        "aliases", "components", "link-apply-mode",
     }
 )
-LINK_KEYS = frozenset({"endpoints", "mtu", "type", "vars", "labels", "host-interface", "node", "interface"})
+LINK_KEYS = frozenset(
+    {
+        "type", "endpoints", "endpoint", "mtu", "vars", "labels", "host-interface", "mode", "remote", "vni",
+        "dst-port", "src-port", "udp-port", "parent-interface", "ipv4", "ipv6",
+    }
+)
+LINK_TYPES = frozenset({"veth", "veth-stitch", "mgmt-net", "macvlan", "host", "vxlan", "vxlan-stitch", "dummy",
+                        "bridge"})
+
+# What the netns runtime does with a containerlab setting. Everything else containerlab accepts is read,
+# kept in the file for a hand-over to containerlab, and reported once as a warning when the lab comes up.
+NETNS_NODE_KEYS = frozenset(
+    {"kind", "group", "image", "startup-config", "binds", "exec", "env", "labels", "sysctls", "mgmt-ipv4"}
+)
+NETNS_BIND_TARGETS = ("/etc/frr/frr.conf", "/etc/frr/daemons")  # what the runtime reads from binds
+NETNS_MGMT_KEYS = frozenset({"network", "ipv4-subnet", "ipv4_subnet", "ipv4-gw"})
+NETNS_LINK_KEYS = frozenset({"type", "endpoints", "mtu"})
+NETNS_TOP_LEVEL_KEYS = frozenset({"name", "prefix", "mgmt", "topology"})
 SPECIAL_ENDPOINT_NODES = frozenset({"host", "mgmt-net", "macvlan", "macvtap", "ovs-bridge"})
 
 
@@ -116,6 +142,8 @@ class Topology:
     links: list[Link]
     source: YamlSource
     text: str
+    #: containerlab settings in the file that the netns runtime does not honour, one line per setting.
+    netns_ignores: list[str] = field(default_factory=list)
 
     @property
     def directory(self) -> Path:
@@ -158,11 +186,25 @@ class _Collector:
     def __init__(self, source: YamlSource) -> None:
         self.source = source
         self.problems: list[Problem] = []
+        #: setting -> YAML paths where it is set, for what the netns runtime leaves out
+        self.ignored: dict[str, list[str]] = {}
 
     def add(self, path: PathKey, message: str, value: object = None) -> None:
         self.problems.append(
             Problem(self.source.file, format_path(path), message, value, self.source.line_of(path))
         )
+
+    def ignore(self, setting: str, path: PathKey) -> None:
+        """Note a containerlab setting the netns runtime cannot honour (reported once per setting)."""
+        self.ignored.setdefault(setting, []).append(format_path(path))
+
+    def ignores(self) -> list[str]:
+        lines = []
+        for setting, paths in self.ignored.items():
+            where = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
+            lines.append(f"{self.source.file}: the netns runtime does not honour {setting} ({where}); "
+                         "containerlab with Docker does")
+        return lines
 
 
 def load_topology(file: Path | str) -> Topology:
@@ -183,6 +225,8 @@ def parse_topology(source: YamlSource, file: Path) -> Topology:
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             problems.add((key,), f"unknown key (containerlab knows: {_listed(TOP_LEVEL_KEYS)})", key)
+        elif key not in NETNS_TOP_LEVEL_KEYS:
+            problems.ignore(key, (key,))
     name = _lab_name(data, problems)
     prefix = data.get("prefix", DEFAULT_PREFIX)
     if not isinstance(prefix, str) or (prefix and not NAME_PATTERN.match(prefix)):
@@ -201,7 +245,7 @@ def parse_topology(source: YamlSource, file: Path) -> Topology:
     links = _links(topology.get("links"), nodes, problems)
     _assign_mgmt_addresses(nodes, mgmt, problems)
     VxautoError.collect(problems.problems)
-    return Topology(name, prefix, file, mgmt, nodes, links, source, _read_text(file))
+    return Topology(name, prefix, file, mgmt, nodes, links, source, _read_text(file), problems.ignores())
 
 
 def _read_text(file: Path) -> str:
@@ -233,6 +277,8 @@ def _mgmt(raw: Any, problems: _Collector) -> Mgmt:
     for key in raw:
         if key not in MGMT_KEYS:
             problems.add(("mgmt", key), f"unknown key (containerlab knows: {_listed(MGMT_KEYS)})", key)
+        elif key not in NETNS_MGMT_KEYS:
+            problems.ignore(f"mgmt {key}", ("mgmt", key))
     network = raw.get("network", DEFAULT_MGMT_NETWORK)
     subnet_key = "ipv4-subnet" if "ipv4-subnet" in raw else "ipv4_subnet"
     subnet_text = raw.get(subnet_key, DEFAULT_MGMT_SUBNET)
@@ -290,7 +336,10 @@ def _layer_values(raw: Any, path: PathKey, problems: _Collector) -> dict:
         return {}
     for key in raw:
         if key not in NODE_KEYS:
-            problems.add((*path, key), "unknown node key (not a containerlab node setting)", key)
+            problems.add((*path, key), f"unknown node key (containerlab's node settings: {_listed(NODE_KEYS)})",
+                         key)
+        elif key not in NETNS_NODE_KEYS:
+            problems.ignore(key, path)
     return raw
 
 
@@ -315,11 +364,11 @@ def _nodes(topology: dict, directory: Path, lab_dir: Path, problems: _Collector)
             problems.add((*path, "kind"), "missing: set kind on the node, its group or the defaults", kind)
             continue
         if not is_known_kind(kind):
-            problems.add(
-                (*path, "kind"),
+            hint = NOT_CONTAINERLAB_KINDS.get(kind) or (
                 f"unknown kind (the netns runtime runs: {', '.join(NATIVE_KINDS)}; containerlab also knows "
-                f"{', '.join(sorted(CONTAINERLAB_ONLY_KINDS)[:12])}, ...)", kind,
+                f"{', '.join(sorted(CONTAINERLAB_ONLY_KINDS)[:12])}, ...)"
             )
+            problems.add((*path, "kind"), hint, kind)
             continue
         kind_values = _layer_values(kinds.get(kind), ("topology", "kinds", kind), problems)
         layers.append(_Layer(kind_values, ("topology", "kinds", kind)))
@@ -330,7 +379,7 @@ def _nodes(topology: dict, directory: Path, lab_dir: Path, problems: _Collector)
         layers.append(_Layer(node_values, path))
         image_entry = _most_specific(layers, "image")
         image = str(image_entry[0]) if image_entry else None
-        node = Node(name=name, kind=kind, image=image, role=role_of(kind, image), group=group, path=path)
+        node = Node(name=name, kind=kind, image=image, role=role_of(image), group=group, path=path)
         _resolve_node(node, layers, (directory, lab_dir), problems)
         nodes[name] = node
     return nodes
@@ -444,6 +493,8 @@ def _resolve_binds(
                 problems.add((*layer.path, "binds", index), f"bind source not found: {bind.source}", item)
             else:
                 by_target[bind.target] = bind
+                if bind.target.rstrip("/") not in NETNS_BIND_TARGETS:
+                    problems.ignore(f"binds onto {bind.target}", (*layer.path, "binds", index))
     node.binds = list(by_target.values())
 
 
@@ -504,11 +555,17 @@ def _link(item: Any, index: int, path: PathKey, problems: _Collector) -> Link | 
         return None
     for key in item:
         if key not in LINK_KEYS:
-            problems.add((*path, key), f"unknown link key (expected: {', '.join(sorted(LINK_KEYS))})", key)
+            problems.add((*path, key), f"unknown link key (containerlab's link keys: {_listed(LINK_KEYS)})", key)
     link_type = item.get("type", "veth")
-    if link_type != "veth":
-        problems.add((*path, "type"), "only veth links (node to node) are supported", link_type)
+    if link_type not in LINK_TYPES:
+        problems.add((*path, "type"), f"unknown link type (containerlab's: {_listed(LINK_TYPES)})", link_type)
         return None
+    if link_type != "veth":  # the netns runtime wires node-to-node veths only; containerlab builds the rest
+        problems.ignore(f"{link_type} links (left out)", path)
+        return None
+    for key in item:
+        if key in LINK_KEYS and key not in NETNS_LINK_KEYS:
+            problems.ignore(f"link {key}", (*path, key))
     endpoints = item.get("endpoints")
     if not isinstance(endpoints, list) or len(endpoints) != 2:
         example = '["leaf1:eth1", "spine1:eth1"]'

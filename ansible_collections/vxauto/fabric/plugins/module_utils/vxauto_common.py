@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import traceback
 
+# VxautoError is re-exported for the modules (they import it from here, so a missing vxauto fails cleanly).
+__all__ = ["HAS_VXAUTO", "VXAUTO_IMPORT_ERROR", "VxautoError", "fail_on_bad_input", "require_vxauto"]
+
 try:
     from vxauto.errors import VxautoError
 

@@ -10,11 +10,12 @@ short_description: Deploy a host's VXLAN configuration from the vxauto intent
 description:
   - Renders the host, loads it as the NAPALM candidate (replace semantics for what vxauto owns, or merge),
     shows the diff and commits it, exactly like C(vxauto deploy --commit) for one host.
-  - In check mode it is a dry run (C(vxauto deploy) without C(--commit)): the diff is reported and nothing
+  - In check mode it is a dry run (C(vxauto deploy) without C(--commit)). The diff is reported and nothing
     on the device changes.
   - C(changed) is true only when the device's configuration differed from the intent.
 version_added: "0.1.0"
-author: vxauto developers
+author:
+  - vxauto developers (!UNKNOWN)
 options:
   host:
     description: Inventory host to deploy.
@@ -40,8 +41,11 @@ options:
     default: backups
 attributes:
   check_mode:
+    description:
+      - Check mode is C(vxauto deploy) without C(--commit). The candidate is loaded, diffed and discarded.
     support: full
   diff_mode:
+    description: Returns the device's candidate diff (what the commit changes).
     support: full
 """
 

@@ -11,7 +11,8 @@ description:
   - Opens the device with its vxauto NAPALM driver and returns C(get_vxlan_vnis) and C(get_vxlan_vteps) under
     C(ansible_facts.vxauto_vxlan) (VNI keys become strings in JSON). Read-only.
 version_added: "0.1.0"
-author: vxauto developers
+author:
+  - vxauto developers (!UNKNOWN)
 options:
   host:
     description: Inventory host (a VTEP or router).
@@ -26,8 +27,10 @@ options:
     type: path
 attributes:
   check_mode:
+    description: The module only reads the device, so check mode runs it unchanged.
     support: full
   diff_mode:
+    description: Reading facts changes nothing, so there is nothing to diff.
     support: none
 """
 
@@ -74,10 +77,10 @@ def main() -> None:
     try:
         fabric = load_fabric(params["inventory"])
         facts = vxlan_facts(fabric, params["host"], Path(params["lab"]) if params["lab"] else None)
-    except VxautoError as error:
-        fail_on_bad_input(module, error)
-        return
-    except Exception as error:  # a device that cannot be reached or read
+    except Exception as error:  # bad input, or a device that cannot be reached or read
+        # One handler: without vxauto, VxautoError is Exception itself (see module_utils.vxauto_common).
+        if isinstance(error, VxautoError):
+            fail_on_bad_input(module, error)
         module.fail_json(msg=f"cannot read VXLAN state of {params['host']}: {error}")
         return
     vnis = {str(vni): info for vni, info in facts["vnis"].items()}

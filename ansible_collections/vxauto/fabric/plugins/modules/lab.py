@@ -8,11 +8,12 @@ DOCUMENTATION = r"""
 module: lab
 short_description: Run a containerlab topology with vxauto (netns runtime when there is no Docker)
 description:
-  - C(state=present) brings the lab up (idempotent: an already running lab is left as it is).
+  - C(state=present) brings the lab up. It is idempotent, an already running lab is left as it is.
   - C(state=absent) removes every namespace, link, process and file of the lab.
   - C(changed) is true only when the lab was created or removed.
 version_added: "0.1.0"
-author: vxauto developers
+author:
+  - vxauto developers (!UNKNOWN)
 options:
   topology:
     description: Path of the containerlab topology file.
@@ -28,8 +29,11 @@ options:
     type: path
 attributes:
   check_mode:
+    description:
+      - Check mode reports whether the lab would be created or removed, and creates or removes nothing.
     support: full
   diff_mode:
+    description: Bringing a lab up or down has no textual diff.
     support: none
 """
 
@@ -82,10 +86,10 @@ def main() -> None:
             if leftovers:
                 module.fail_json(msg=f"lab removed with leftovers: {', '.join(leftovers)}", leftovers=leftovers)
         module.exit_json(changed=True, lab_state=api.status(topology).state)
-    except VxautoError as error:
-        fail_on_bad_input(module, error)
     except LabError as error:
         module.fail_json(msg=str(error))
+    except VxautoError as error:
+        fail_on_bad_input(module, error)
 
 
 if __name__ == "__main__":

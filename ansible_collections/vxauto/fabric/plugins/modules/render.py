@@ -12,7 +12,8 @@ description:
     O(out) as C(<host>.<ext>) or C(<host>/<file>), exactly like C(vxauto render).
   - C(changed) is true only when a file's content differs from what is already on disk.
 version_added: "0.1.0"
-author: vxauto developers
+author:
+  - vxauto developers (!UNKNOWN)
 options:
   host:
     description: Inventory host to render.
@@ -28,8 +29,12 @@ options:
     required: true
 attributes:
   check_mode:
+    description:
+      - Check mode renders and compares but writes no file.
+      - C(changed) and RV(changed_files) say what would change.
     support: full
   diff_mode:
+    description: Returns a diff of every file whose content would change.
     support: full
 """
 
@@ -47,7 +52,7 @@ files:
   type: list
   elements: str
 changed_files:
-  description: The subset of O(files) whose content changed (or would change in check mode).
+  description: The subset of RV(files) whose content changed (or would change in check mode).
   returned: success
   type: list
   elements: str
