@@ -41,6 +41,12 @@ VNIS = [10_000 + 10 * i for i in range(16)]
 VTEPS_V4 = [f"10.0.0.{i}" for i in range(11, 19)]
 VTEPS_V6 = [f"fd00::{i}" for i in range(11, 19)]
 SIZES, SIZE_WEIGHTS = (64, 576, 1500), (7, 4, 1)
+#: The benchmark captures (generate()'s options): few long flows, and a scan where every packet is its own
+#: inner flow (7 VNIs, 5 % of frames not VXLAN), as in issue 17. The tests generate the same, smaller.
+CAPTURES: dict[str, dict[str, object]] = {
+    "few-flows": {},
+    "every-packet-a-flow": {"vnis": VNIS[:7], "unique_flows": True, "plain": 0.05},
+}
 
 
 def _v4(text: str) -> bytes:
@@ -53,17 +59,21 @@ def _v6(text: str) -> bytes:
     return ipaddress.IPv6Address(text).packed
 
 
-def _inner(rng: np.random.Generator, size: int) -> bytes:
-    """An inner Ethernet frame of about `size` bytes."""
+def _inner(rng: np.random.Generator, size: int) -> tuple[bytes, int]:
+    """An inner Ethernet frame of about `size` bytes, and where in it the source address ends.
+
+    The generator writes a packet number into the last three bytes of that address to make every packet
+    its own inner flow.
+    """
     kind = rng.choice(["tcp", "udp", "icmp", "arp", "v6", "tagged"], p=[0.62, 0.2, 0.05, 0.03, 0.05, 0.05])
     src_mac, dst_mac = b"\x02" + rng.bytes(5), (b"\xff" * 6 if kind == "arp" else b"\x02" + rng.bytes(5))
     if kind == "arp":
         arp = struct.pack(">HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, src_mac, rng.bytes(4), bytes(6), rng.bytes(4))
-        return dst_mac + src_mac + b"\x08\x06" + arp + bytes(18)
+        return dst_mac + src_mac + b"\x08\x06" + arp + bytes(18), 14 + 18
     if kind == "v6":
         body = struct.pack(">HHHH", int(rng.integers(1024, 65535)), 443, 8, 0) + bytes(max(0, size - 62))
         header = struct.pack(">IHBB16s16s", 0x60000000, len(body), 17, 64, rng.bytes(16), rng.bytes(16))
-        return dst_mac + src_mac + b"\x86\xdd" + header + body
+        return dst_mac + src_mac + b"\x86\xdd" + header + body, 14 + 24
     proto = {"tcp": 6, "tagged": 6, "udp": 17, "icmp": 1}[kind]
     if proto == 6:
         l4 = struct.pack(">HHIIBBHHH", int(rng.integers(1024, 65535)), int(rng.choice([80, 443, 8080, 5201])), 1, 1,
@@ -76,7 +86,7 @@ def _inner(rng: np.random.Generator, size: int) -> bytes:
     ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(l4) + len(payload), 1, 0x4000, 64, proto, 0,
                      b"\x0a" + rng.bytes(3), b"\x0a" + rng.bytes(3))
     tag = b"\x81\x00" + struct.pack(">H", int(rng.integers(1, 4094))) if kind == "tagged" else b""
-    return dst_mac + src_mac + tag + b"\x08\x00" + ip + l4 + payload
+    return dst_mac + src_mac + tag + b"\x08\x00" + ip + l4 + payload, 14 + len(tag) + 16
 
 
 def _outer(rng: np.random.Generator, vni: int, inner: bytes) -> bytes:
@@ -93,12 +103,39 @@ def _outer(rng: np.random.Generator, vni: int, inner: bytes) -> bytes:
     return macs + b"\x08\x00" + struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst) + udp
 
 
-def generate(path: Path, packets: int, seed: int = 7348, templates: int = 4096) -> Counter[int]:
-    """Write the benchmark capture; returns the packets per VNI it contains."""
+def _plain(rng: np.random.Generator, size: int) -> bytes:
+    """A frame that is not VXLAN (TCP over IPv4 between hosts of the underlay)."""
+    l4 = struct.pack(">HHIIBBHHH", int(rng.integers(1024, 65535)), 22, 1, 1, 0x50, 0x18, 512, 0, 0)
+    payload = bytes(max(0, size - 14 - 20 - len(l4)))
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(l4) + len(payload), 1, 0x4000, 64, 6, 0,
+                     b"\xc0\xa8" + rng.bytes(2), b"\xc0\xa8" + rng.bytes(2))
+    return b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + ip + l4 + payload
+
+
+def generate(path: Path, packets: int, seed: int = 7348, templates: int = 4096, vnis: list[int] | None = None,
+             unique_flows: bool = False, plain: float = 0.0) -> Counter[int]:
+    """Write a benchmark capture; returns the VXLAN packets per VNI it contains.
+
+    `unique_flows` writes the packet number into the inner source address of every packet, so every
+    packet is its own inner flow (a scan or a flood of short connections); `plain` is the share of
+    frames that are not VXLAN.
+    """
     rng = np.random.default_rng(seed)
+    vnis = vnis or VNIS
     weights = np.array(SIZE_WEIGHTS) / sum(SIZE_WEIGHTS)
-    vni_of = [VNIS[i % len(VNIS)] for i in range(templates)]
-    frames = [_outer(rng, vni_of[i], _inner(rng, int(rng.choice(SIZES, p=weights)))) for i in range(templates)]
+    is_plain = rng.random(templates) < plain
+    vni_of = [0 if is_plain[i] else vnis[i % len(vnis)] for i in range(templates)]
+    frames, marks = [], []
+    for i in range(templates):
+        size = int(rng.choice(SIZES, p=weights))
+        if is_plain[i]:
+            frames.append(_plain(rng, size))
+            marks.append(14 + 16)  # end of the IPv4 source address
+            continue
+        inner, end = _inner(rng, size)
+        frame = _outer(rng, vni_of[i], inner)
+        frames.append(frame)
+        marks.append(len(frame) - len(inner) + end)
     lengths = np.array([len(f) for f in frames], np.int64)
     choice = rng.integers(0, templates, packets)
     sizes = lengths[choice] + 16
@@ -116,11 +153,17 @@ def generate(path: Path, packets: int, seed: int = 7348, templates: int = 4096) 
         where = starts[order[bounds[template] : bounds[template + 1]]] + 16
         if len(where):
             buffer[where[:, None] + np.arange(lengths[template])] = np.frombuffer(frames[template], np.uint8)
+    if unique_flows:
+        number = np.arange(packets, dtype=np.uint32)
+        at = starts + 16 + np.array(marks, np.int64)[choice]
+        for byte in range(3):  # the low 24 bits of the packet number, big-endian
+            buffer[at - 3 + byte] = (number >> np.uint32(8 * (2 - byte))) & np.uint32(0xFF)
     buffer.tofile(path)
     counts = np.bincount(choice, minlength=templates)
     expected: Counter[int] = Counter()
     for template, count in enumerate(counts.tolist()):
-        expected[vni_of[template]] += count
+        if not is_plain[template]:
+            expected[vni_of[template]] += count
     return expected
 
 

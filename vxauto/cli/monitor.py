@@ -11,7 +11,7 @@ from rich.live import Live
 
 from vxauto.cli.common import bad_input_exits, console, err_console
 from vxauto.errors import VxautoError
-from vxauto.monitor.analysis import Analyzer, Report, Thresholds
+from vxauto.monitor.analysis import MAX_FLOWS, Analyzer, Report, Thresholds
 from vxauto.monitor.capture import read_capture
 from vxauto.monitor.decode import Decoder
 from vxauto.monitor.intent import IntentView
@@ -33,6 +33,14 @@ PrometheusOption = Annotated[
     int | None, typer.Option("--prometheus", help="Serve Prometheus metrics on 127.0.0.1:PORT (0: any free port).")
 ]
 IpfixOption = Annotated[str | None, typer.Option("--ipfix", help="Export IPFIX to a collector, HOST:PORT (UDP).")]
+FlowsOption = Annotated[
+    str, typer.Option("--flows", help="Flows in the report: the top N by bytes (default 100), or 'all' to stream "
+                      "every flow as JSON lines on stdout (the report follows as the last line).")
+]
+MaxFlowsOption = Annotated[
+    int, typer.Option("--max-flows", help="Flows counted exactly; past this many the flow table becomes a "
+                      "heavy-hitter summary of this size (the report says which).")
+]
 FailOption = Annotated[
     str | None, typer.Option("--fail-on", help="Exit 1 when an anomaly of this severity or worse is found "
                              "(error or warning).")
@@ -63,7 +71,42 @@ def _collector(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None, ipfix: str | None) -> None:
+def _top_flows(text: str) -> int | None:
+    """--flows: N (the top N flows) or all (None)."""
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise VxautoError.single("--flows", "", "must be a number of flows or 'all'", text)
+    return int(text)
+
+
+def _analyzer(intent: IntentView | None, bum_pps: float, flows: str, max_flows: int) -> Analyzer:
+    if max_flows < 1:
+        raise VxautoError.single("--max-flows", "", "must be at least 1", max_flows)
+    top = _top_flows(flows)
+    return Analyzer(intent, Thresholds(bum_pps=bum_pps), max_flows=max_flows, top_flows=100 if top is None else top)
+
+
+def _stream_flows(analyzer: Analyzer, report: Report) -> None:
+    """--flows all: every flow as a JSON line, then the report (without its flow list) as the last line."""
+    # Written in blocks through sys.stdout's buffer: typer.echo flushes every line (30 s for 500k flows).
+    import json
+    import sys
+
+    from vxauto.monitor.render import flow_lines
+
+    for block in flow_lines(analyzer):
+        if block:
+            sys.stdout.write(block + "\n")
+    document = report.as_dict()
+    document.pop("flows")
+    sys.stdout.write(json.dumps({"report": document}) + "\n")
+    sys.stdout.flush()
+
+
+def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None, ipfix: str | None,
+             analyzer: Analyzer | None = None) -> None:
+    """Write the report; with `analyzer` (--flows all) stdout carries every flow as JSON lines instead."""
     from vxauto.monitor.html import write_html
     from vxauto.monitor.render import print_summary, to_json, write_csv
 
@@ -81,7 +124,9 @@ def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None,
         finally:
             exporter.close()
         err_console.print(f"IPFIX: {sent} records in {exporter.sent_messages} messages to {host}:{port}")
-    if as_json:
+    if analyzer is not None:
+        _stream_flows(analyzer, report)
+    elif as_json:
         typer.echo(to_json(report))
     else:
         print_summary(report, console)
@@ -125,16 +170,18 @@ def pcap(
     prometheus: PrometheusOption = None,
     ipfix: IpfixOption = None,
     fail_on: FailOption = None,
+    flows: FlowsOption = "100",
+    max_flows: MaxFlowsOption = MAX_FLOWS,
 ) -> None:
     """Decode a capture file and show what runs inside the VXLAN tunnels (checked against the intent with -i)."""
     with bad_input_exits():
         intent = _intent(inventory)
         decoder = Decoder(_ports(ports, intent))
-        analyzer = Analyzer(intent, Thresholds(bum_pps=bum_pps))
+        analyzer = _analyzer(intent, bum_pps, flows, max_flows)
         for table in decoder.decode_batches(read_capture(file, strict=not keep_going)):
             analyzer.add(table)
         report = analyzer.report(decoder.finish(), str(file))
-        _outputs(report, as_json, csv, html, ipfix)
+        _outputs(report, as_json, csv, html, ipfix, analyzer if flows == "all" else None)
         code = _exit_code(report, fail_on)
     if prometheus is not None:
         _serve_until_interrupted(report, prometheus)

@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 
 from vxauto.monitor.analysis import Report
-from vxauto.monitor.render import human_bytes, iso_time
+from vxauto.monitor.render import flows_text, human_bytes, iso_time
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2733;background:#fff}
@@ -55,7 +55,8 @@ def render_html(report: Report, top_flows: int = 100) -> str:
     if report.tenants:
         body += ["<h2 id='tenants'>Per tenant</h2>", _tenant_table(report)]
     body += ["<h2 id='vteps'>VTEPs</h2>", _vtep_table(report),
-             f"<h2 id='flows'>Inner flows (top {min(top_flows, len(report.flows))} of {len(report.flows)})</h2>",
+             f"<h2 id='flows'>Inner flows: top {min(top_flows, len(report.flows))} by bytes</h2>",
+             f"<p class='meta'>{escape(flows_text(report))}</p>",
              _flow_table(report, top_flows), "<h2 id='decode'>Decoding</h2>", _decode_table(report)]
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -75,7 +76,7 @@ def _cards(report: Report) -> str:
     warnings = len(report.anomalies) - errors
     cards = [("VXLAN packets", f"{report.packets}"), ("inner bytes", human_bytes(report.bytes)),
              ("VNIs", str(len(report.vnis))), ("VTEPs", str(len(report.vteps))),
-             ("inner flows", str(len(report.flows))), ("errors", str(errors)), ("warnings", str(warnings))]
+             ("inner flows", str(report.flow_info().flows)), ("errors", str(errors)), ("warnings", str(warnings))]
     inner = "".join(
         f"<div class='card'><span class='meta'>{escape(k)}</span><b>{escape(v)}</b></div>" for k, v in cards
     )
