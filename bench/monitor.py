@@ -1,22 +1,29 @@
-"""Benchmark: vxauto's VXLAN decoder against tshark on one generated capture of >= 1 million packets.
+"""Benchmark: vxauto's monitor against tshark on generated captures, both pinned to the same CPU.
 
-    /work/venv/bin/python bench/monitor.py [--packets 1000000] [--runs 3] [--keep FILE] [--no-tshark]
+    .venv/bin/python bench/monitor.py [--packets 1000000] [--unique-packets 500000] [--runs 3]
+                                      [--captures few-flows,every-packet-a-flow] [--keep DIR] [--no-tshark]
 
-The capture is generated into a temporary file: VTEP pairs x VNIs, IPv4 and some IPv6 underlay, some
-packets on UDP 8472 (the Linux default port), inner TCP/UDP/ICMP/ARP/IPv6, some inner 802.1Q tags, inner
-frame sizes in an IMIX-like mix (64/576/1500 bytes, 7:4:1). Both tools run pinned to the same single CPU:
+Captures (CAPTURES, generated into a temporary directory): VTEP pairs x VNIs, IPv4 and some IPv6 underlay,
+some packets on UDP 8472 (the Linux default port), inner TCP/UDP/ICMP/ARP/IPv6, some inner 802.1Q tags,
+inner frame sizes in an IMIX-like mix (64/576/1500 bytes, 7:4:1).
 
-- vxauto end to end from the file: read (memory-mapped), decode every packet, count packets per VNI;
-  best and median of --runs; the full analysis (flows, VTEP-pair matrix, anomaly checks) is timed once.
-- tshark: `tshark -n -r FILE -d udp.port==8472,vxlan -T fields -e vxlan.vni`, counted per VNI.
+- few-flows: 1 million frames from 4096 packet templates over 16 VNIs (few inner flows);
+- every-packet-a-flow: 500,000 frames, 7 VNIs, 5 % plain (not VXLAN) frames, and the packet number
+  written into every inner source address, so every packet is its own inner flow (a scan).
 
-It prints packets/s of both, the ratio, and checks that both count the same packets per VNI (exit 1 if
-not). Targets from the issue: >= 50x tshark and >= 1 million packets/s on one core.
+Per capture it times: the decoder alone (read, decode, count per VNI; best/median of --runs); the whole
+process as a user runs it (`python -m vxauto.cli.monitor pcap FILE --json`: interpreter start, imports,
+read, decode, flows, pairs, checks, JSON; its peak RSS); and tshark
+(`tshark -n -r FILE -d udp.port==8472,vxlan -T fields -e vxlan.vni`, counted per VNI) in the same run.
+It prints packets/s (frames per second of wall time) of each and the ratios, and checks that vxauto,
+tshark and the generator count the same packets per VNI (exit 1 if not). Targets from issue 17: whole
+process >= 1 Mpps and >= 30x tshark on every-packet-a-flow, >= 2 Mpps on few-flows.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -33,7 +40,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vxauto.monitor.analysis import Analyzer
 from vxauto.monitor.capture import read_capture
 from vxauto.monitor.decode import Decoder
 
@@ -178,13 +184,25 @@ def vxauto_count(path: Path) -> tuple[float, float, Counter[int]]:
     return time.perf_counter() - started, time.process_time() - cpu, counts
 
 
-def vxauto_full(path: Path) -> tuple[float, int, int]:
+def vxauto_process(path: Path, cpu: int) -> tuple[float, float, int, Counter[int], dict[str, object]]:
+    """The whole process, as a user runs it: `python -m vxauto.cli.monitor pcap FILE --json`, pinned to `cpu`.
+
+    (wall s, CPU s, peak RSS bytes, packets per VNI, the report's flow summary). Startup and imports count.
+    """
+    command = [sys.executable, "-m", "vxauto.cli.monitor", "pcap", str(path), "--json", "--ports", "4789,8472"]
     started = time.perf_counter()
-    decoder, analyzer = Decoder((4789, 8472)), Analyzer()
-    for table in decoder.decode_batches(read_capture(path)):
-        analyzer.add(table)
-    report = analyzer.report(decoder.finish(), str(path))
-    return time.perf_counter() - started, len(report.flows), len(report.anomalies)
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen(command, stdout=out,  # inherits this process's one-CPU affinity
+                                 cwd=Path(__file__).resolve().parents[1])
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            raise SystemExit(f"vxauto monitor exited {child.returncode}")
+        out.seek(0)
+        report = json.load(out)
+    counts = Counter({int(vni): entry["packets"] for vni, entry in report["vnis"].items()})
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, counts, report["flow_summary"]
 
 
 def tshark_count(path: Path, cpu: int) -> tuple[float, float, Counter[int]]:
@@ -200,54 +218,73 @@ def tshark_count(path: Path, cpu: int) -> tuple[float, float, Counter[int]]:
     return elapsed, cpu_time, Counter(int(line) for line in done.stdout.split() if line)
 
 
+def bench_capture(name: str, path: Path, packets: int, runs: int, cpu: int, tshark: bool) -> bool:
+    """Generate one capture, time vxauto (decoder alone, whole process) and tshark on it; True if counts agree."""
+    started = time.perf_counter()
+    expected = generate(path, packets, **CAPTURES[name])  # type: ignore[arg-type]
+    size = path.stat().st_size
+    print(f"\n== {name}: {packets} frames ({sum(expected.values())} VXLAN), {size / 1e6:.0f} MB "
+          f"({size / packets:.0f} B/frame), {len(expected)} VNIs, generated in {time.perf_counter() - started:.1f} s")
+    runs_wall, runs_cpu = [], []
+    for _ in range(runs):
+        elapsed, cpu_time, counts = vxauto_count(path)
+        runs_wall.append(elapsed)
+        runs_cpu.append(cpu_time)
+    best, median, cpu_median = min(runs_wall), statistics.median(runs_wall), statistics.median(runs_cpu)
+    total = sum(counts.values())
+    print(f"vxauto decode + per-VNI count: wall best {best:.3f} s = {packets / best / 1e6:.2f} Mpps, median "
+          f"{median:.3f} s = {packets / median / 1e6:.2f} Mpps; CPU median {cpu_median:.3f} s = "
+          f"{packets / cpu_median / 1e6:.2f} Mpps")
+    whole = [vxauto_process(path, cpu) for _ in range(runs)]
+    whole_best = min(w[0] for w in whole)
+    whole_median = statistics.median(w[0] for w in whole)
+    whole_cpu = statistics.median(w[1] for w in whole)
+    peak = max(w[2] for w in whole)
+    process_counts, flow_summary = whole[0][3], whole[0][4]
+    print(f"vxauto whole process (python -m vxauto.cli.monitor pcap --json: start, read, decode, flows, pairs, "
+          f"checks, JSON): wall best {whole_best:.3f} s = {packets / whole_best / 1e6:.2f} Mpps, median "
+          f"{whole_median:.3f} s = {packets / whole_median / 1e6:.2f} Mpps; CPU median {whole_cpu:.3f} s = "
+          f"{packets / whole_cpu / 1e6:.2f} Mpps; peak RSS {peak / 2**20:.0f} MiB; flows: "
+          f"{flow_summary['mode']} {flow_summary['flows']}")
+    ok = counts == expected == process_counts
+    print(f"vxauto per-VNI counts match the generator: {ok} ({total} VXLAN packets)")
+    if tshark and shutil.which("tshark"):
+        tshark_time, tshark_cpu, tshark_counts = tshark_count(path, cpu)
+        print(f"tshark: wall {tshark_time:.1f} s = {packets / tshark_time / 1e3:.1f} kpps; CPU {tshark_cpu:.1f} s = "
+              f"{packets / tshark_cpu / 1e3:.1f} kpps")
+        print(f"ratio vxauto/tshark, whole process: wall median {tshark_time / whole_median:.1f}x, wall best "
+              f"{tshark_time / whole_best:.1f}x, CPU {tshark_cpu / whole_cpu:.1f}x; decoder alone: wall median "
+              f"{tshark_time / median:.1f}x")
+        same = tshark_counts == counts
+        print(f"tshark and vxauto count the same packets per VNI: {same}")
+        ok = ok and same
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--packets", type=int, default=1_000_000)
+    parser.add_argument("--packets", type=int, default=1_000_000, help="frames of the few-flows capture")
+    parser.add_argument("--unique-packets", type=int, default=500_000,
+                        help="frames of the every-packet-a-flow capture")
+    parser.add_argument("--captures", default=",".join(CAPTURES), help="comma-separated: " + ", ".join(CAPTURES))
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--keep", type=Path, help="keep the generated capture at this path")
+    parser.add_argument("--keep", type=Path, help="keep the generated captures in this directory")
     parser.add_argument("--no-tshark", action="store_true", help="skip tshark (no comparison)")
     args = parser.parse_args()
 
     cpu = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})  # one core for vxauto; tshark is pinned to the same one
     workdir = Path(tempfile.mkdtemp(prefix="vxauto-bench-"))
-    path = args.keep or workdir / "bench.pcap"
+    directory = args.keep or workdir
+    directory.mkdir(parents=True, exist_ok=True)
+    ok = True
     try:
-        started = time.perf_counter()
-        expected = generate(path, args.packets)
-        size = path.stat().st_size
-        print(f"capture: {args.packets} packets, {size / 1e6:.0f} MB ({size / args.packets:.0f} B/packet), "
-              f"{len(expected)} VNIs, generated in {time.perf_counter() - started:.1f} s -> {path}")
-        runs, cpu_runs = [], []
-        for _ in range(args.runs):
-            elapsed, cpu_time, counts = vxauto_count(path)
-            runs.append(elapsed)
-            cpu_runs.append(cpu_time)
-        best, median, cpu_median = min(runs), statistics.median(runs), statistics.median(cpu_runs)
-        total = sum(counts.values())
-        print(f"vxauto decode + per-VNI count: wall best {best:.3f} s = {total / best / 1e6:.2f} Mpps, median "
-              f"{median:.3f} s = {total / median / 1e6:.2f} Mpps; CPU median {cpu_median:.3f} s = "
-              f"{total / cpu_median / 1e6:.2f} Mpps (wall runs: {', '.join(f'{r:.3f}' for r in runs)})")
-        full, flows, anomalies = vxauto_full(path)
-        print(f"vxauto full analysis (flows, pair x VNI matrix, checks): {full:.3f} s = "
-              f"{total / full / 1e6:.2f} Mpps, {flows} flows, {anomalies} anomalies")
-        ok = counts == expected
-        print(f"vxauto per-VNI counts match the generator: {ok}")
-        if not args.no_tshark and shutil.which("tshark"):
-            tshark_time, tshark_cpu, tshark_counts = tshark_count(path, cpu)
-            tshark_pps = sum(tshark_counts.values()) / tshark_time
-            print(f"tshark: wall {tshark_time:.1f} s = {tshark_pps / 1e3:.1f} kpps; CPU {tshark_cpu:.1f} s = "
-                  f"{sum(tshark_counts.values()) / tshark_cpu / 1e3:.1f} kpps")
-            print(f"ratio vxauto/tshark: wall best {tshark_time / best:.1f}x, wall median {tshark_time / median:.1f}x, "
-                  f"CPU median {tshark_cpu / cpu_median:.1f}x (target >= 50x); full analysis {tshark_time / full:.1f}x")
-            same = tshark_counts == counts
-            print(f"tshark and vxauto count the same packets per VNI: {same}")
-            ok = ok and same
-        print(f"target >= 1 Mpps end to end: {'met' if total / median >= 1e6 else 'NOT met'} (wall median)")
+        for name in args.captures.split(","):
+            packets = args.unique_packets if name == "every-packet-a-flow" else args.packets
+            ok = bench_capture(name, directory / f"{name}.pcap", packets, args.runs, cpu, not args.no_tshark) and ok
         return 0 if ok else 1
     finally:
-        if args.keep is None:
-            shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

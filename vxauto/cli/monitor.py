@@ -247,3 +247,7 @@ def live(
         _outputs(report, as_json, csv, html, ipfix)
         code = _exit_code(report, fail_on)
     raise typer.Exit(code)
+
+
+if __name__ == "__main__":  # `python -m vxauto.cli.monitor pcap ...`: the monitor alone, without the other commands
+    app()
