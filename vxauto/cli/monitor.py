@@ -12,9 +12,9 @@ from rich.live import Live
 from vxauto.cli.common import bad_input_exits, console, err_console
 from vxauto.errors import VxautoError
 from vxauto.monitor.analysis import MAX_FLOWS, Analyzer, Report, Thresholds
-from vxauto.monitor.capture import read_capture
 from vxauto.monitor.decode import Decoder
 from vxauto.monitor.intent import IntentView
+from vxauto.monitor.merge import DEFAULT_WINDOW_NS, MATCHED_BY, Partial, Settings
 from vxauto.monitor.scalar import DEFAULT_PORTS
 
 app = typer.Typer(no_args_is_help=True)
@@ -155,9 +155,26 @@ def _serve_until_interrupted(report: Report, port: int) -> None:
         server.shutdown()
 
 
+def _capture_view(files: list[Path], settings: Settings, scheduler: str | None, workers: int | None) -> tuple[
+    Partial, list[Path]
+]:
+    from vxauto.monitor.merge import analyse, analyse_one, capture_files
+
+    if scheduler is not None and workers is not None:
+        raise VxautoError.single("--scheduler/--workers", "", "give one: a Dask scheduler address, or a number of "
+                                 "local workers")
+    if workers is not None and workers < 1:
+        raise VxautoError.single("--workers", "", "must be at least 1", workers)
+    paths = capture_files(files)
+    if len(paths) == 1 and scheduler is None and workers is None:
+        return analyse_one(paths[0], settings), paths
+    return analyse(paths, settings, scheduler, workers, progress=err_console.print), paths
+
+
 @app.command("pcap")
 def pcap(
-    file: Annotated[Path, typer.Argument(help="pcap or pcapng capture file.")],
+    files: Annotated[list[Path], typer.Argument(help="pcap or pcapng capture files, or directories of them: "
+                                                "merged into one view, a packet seen on several taps counted once.")],
     inventory: InventoryOption = None,
     as_json: JsonOption = False,
     csv: CsvOption = None,
@@ -172,16 +189,30 @@ def pcap(
     fail_on: FailOption = None,
     flows: FlowsOption = "100",
     max_flows: MaxFlowsOption = MAX_FLOWS,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Run on this Dask distributed scheduler (e.g. tcp://10.0.0.5:8786); the workers must "
+        "see the capture files at the same paths.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Run on a local Dask cluster of this many worker processes.")] = None,
+    dedup_window: Annotated[float, typer.Option(
+        "--dedup-window", help="Milliseconds within which copies of a packet on different captures are one "
+        "packet.")] = DEFAULT_WINDOW_NS / 1e6,
 ) -> None:
-    """Decode a capture file and show what runs inside the VXLAN tunnels (checked against the intent with -i)."""
+    """Decode capture files and show what runs inside the VXLAN tunnels (checked against the intent with -i)."""
     with bad_input_exits():
         intent = _intent(inventory)
-        decoder = Decoder(_ports(ports, intent))
-        analyzer = _analyzer(intent, bum_pps, flows, max_flows)
-        for table in decoder.decode_batches(read_capture(file, strict=not keep_going)):
-            analyzer.add(table)
-        report = analyzer.report(decoder.finish(), str(file))
-        _outputs(report, as_json, csv, html, ipfix, analyzer if flows == "all" else None)
+        analyzer_options = _analyzer(intent, bum_pps, flows, max_flows)
+        if dedup_window < 0:
+            raise VxautoError.single("--dedup-window", "", "must not be negative", dedup_window)
+        settings = Settings(_ports(ports, intent), intent, analyzer_options.thresholds, max_flows,
+                            analyzer_options.top_flows, not keep_going, int(dedup_window * 1e6))
+        partial, paths = _capture_view(files, settings, scheduler, workers)
+        source = str(paths[0]) if len(paths) == 1 else f"{len(paths)} captures"
+        report = partial.analyzer.report(partial.stats, source)
+        if len(paths) > 1:
+            report.captures = {"files": [str(p) for p in paths], "duplicates": partial.duplicates,
+                               "matched_by": MATCHED_BY.format(window=f"{dedup_window:g}")}
+        _outputs(report, as_json, csv, html, ipfix, partial.analyzer if flows == "all" else None)
         code = _exit_code(report, fail_on)
     if prometheus is not None:
         _serve_until_interrupted(report, prometheus)

@@ -218,6 +218,7 @@ class Report:
     udp_ports: dict[int, int]
     flow_summary: FlowSummaryInfo | None = None
     series: TimeSeries | None = None
+    captures: dict[str, object] | None = None  # several captures merged: which, and how duplicates were matched
 
     @property
     def duration_s(self) -> float:
@@ -242,6 +243,7 @@ class Report:
             "tenants": self.tenants,
             "vteps": self.vteps,
             "pairs": [_pair_dict(p) for p in self.pairs],
+            **({"captures": self.captures} if self.captures is not None else {}),
             "flow_summary": self.flow_info().as_dict(),
             "flows": [_flow_dict(f) for f in self.flows],
             "anomalies": [asdict(a) for a in self.anomalies],

@@ -61,6 +61,16 @@ class DecodeStats:
         found["fragments-not-reassembled"] = self.fragments_left
         return {reason: count for reason, count in found.items() if count}
 
+    def merge(self, other: DecodeStats) -> None:
+        """Add another reader's statistics (another capture or piece)."""
+        self.frames += other.frames
+        self.fragments_left += other.fragments_left
+        self.statuses.update(other.statuses)
+        self.reassembled.update(other.reassembled)
+        self.inner.update(other.inner)
+        self.linktypes.update(other.linktypes)
+        self.capture_problems += other.capture_problems
+
     def as_dict(self) -> dict[str, object]:
         return {
             "frames": self.frames,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from vxauto.monitor.capture import Frames, column, fields_at
+from vxauto.monitor.groupby import FINGERPRINT_BYTES, fingerprints
 from vxauto.monitor.scalar import (
     ETH_ARP,
     ETH_IPV4,
@@ -177,6 +178,7 @@ def decode_fast(frames: Frames, index: np.ndarray | slice, linktype: int, ports:
         "inner_len": udp_len - 16,
     }
     columns.update(inner)
+    columns["inner_hash"] = fingerprints(rows.window(l4 + 16, FINGERPRINT_BYTES), end - (l4 + 16))
     return frame.status, PacketTable(columns if every else {name: values[keep] for name, values in columns.items()})
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from vxauto.monitor.groupby import fingerprint
 from vxauto.monitor.table import (
     FLAG_NO_I,
     FLAG_RESERVED,
@@ -281,10 +282,11 @@ class ScalarDecoder:
         b0, b1, b2, b3 = data[l4 + 8 : l4 + 12]
         vni, b7 = _U32(data, l4 + 12)[0] >> 8, data[l4 + 15]
         variant, flag_problems = _flags(b0, b1, b2, b3, b7)
-        inner = _inner(data, l4 + 16, min(size, l4 + udp_len), variant, b3)
+        end = min(size, l4 + udp_len)
+        inner = _inner(data, l4 + 16, end, variant, b3)
         row = (
             outer.ts_ns, outer.wire_len, outer.ip_len, outer.version, *outer.src, *outer.dst, outer.fragmented,
-            sport, dport, variant, b0, flag_problems, vni, udp_len - 16, *inner,
+            sport, dport, variant, b0, flag_problems, vni, udp_len - 16, *inner, fingerprint(data[l4 + 16 : end]),
         )
         return VXLAN, row
 

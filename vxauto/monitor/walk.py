@@ -40,15 +40,17 @@ def walk_sequential(raw: object, start: int, size: int, endian: str) -> list[int
     return offsets
 
 
-def walk_records(raw: object, size: int, endian: str, nanos: bool, min_parallel: int = MIN_PARALLEL) -> np.ndarray:
-    """Offsets of all record headers of a pcap file (its 24-byte file header excluded)."""
-    if size < min_parallel:
-        return _array(walk_sequential(raw, 24, size, endian))
+def walk_records(raw: object, size: int, endian: str, nanos: bool, min_parallel: int = MIN_PARALLEL,
+                 start: int = 24) -> np.ndarray:
+    """Offsets of all record headers of a pcap file (its 24-byte file header excluded), or of the records
+    from `start` (a known record start) to the end of `raw[:size]`."""
+    if size - start < min_parallel:
+        return _array(walk_sequential(raw, start, size, endian))
     buf = np.frombuffer(raw, np.uint8)  # type: ignore[call-overload]
     code = endian + "u4"
     anchors = _guess_record_starts(buf, size, code, 1_000_000_000 if nanos else 1_000_000)
     parts: list[np.ndarray] = []
-    start, last = 24, size - 16
+    last = size - 16
     for _ in range(MAX_RESTARTS):
         if start > last:
             return np.concatenate(parts) if parts else np.zeros(0, np.int64)
