@@ -118,7 +118,9 @@ def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None,
         from vxauto.monitor.ipfix import IpfixExporter
 
         host, port = _collector(ipfix)
-        exporter = IpfixExporter(host, port)
+        # Tunnels (exact per VTEP pair and VNI) in their own observation domain: a collector adding up per
+        # VNI, like pmacct's vxlan primitive, then counts each packet once (flows are only the top N).
+        exporter = IpfixExporter(host, port, domain=1, tunnel_domain=2)
         try:
             sent = exporter.export(report)
         finally:
