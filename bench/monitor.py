@@ -16,7 +16,9 @@ process as a user runs it (`python -m vxauto.cli.monitor pcap FILE --json`: inte
 read, decode, flows, pairs, checks, JSON; its peak RSS); and tshark
 (`tshark -n -r FILE -d udp.port==8472,vxlan -T fields -e vxlan.vni`, counted per VNI) in the same run.
 It prints packets/s (frames per second of wall time) of each and the ratios, and checks that vxauto,
-tshark and the generator count the same packets per VNI (exit 1 if not). Targets from issue 17: whole
+tshark and the generator count the same packets per VNI (exit 1 if not). `--memory 1,4,16` generates
+captures of those sizes (GB) one after the other, block by block, and prints the whole process's peak
+RSS on each (`--captures ""` skips the timing part). Targets from issue 17: whole
 process >= 1 Mpps and >= 30x tshark on every-packet-a-flow, >= 2 Mpps on few-flows.
 """
 
@@ -49,6 +51,7 @@ VTEPS_V6 = [f"fd00::{i}" for i in range(11, 19)]
 SIZES, SIZE_WEIGHTS = (64, 576, 1500), (7, 4, 1)
 #: The benchmark captures (generate()'s options): few long flows, and a scan where every packet is its own
 #: inner flow (7 VNIs, 5 % of frames not VXLAN), as in issue 17. The tests generate the same, smaller.
+BLOCK = 1 << 20  # packets generated and written at a time
 CAPTURES: dict[str, dict[str, object]] = {
     "few-flows": {},
     "every-packet-a-flow": {"vnis": VNIS[:7], "unique_flows": True, "plain": 0.05},
@@ -143,12 +146,29 @@ def generate(path: Path, packets: int, seed: int = 7348, templates: int = 4096, 
         frames.append(frame)
         marks.append(len(frame) - len(inner) + end)
     lengths = np.array([len(f) for f in frames], np.int64)
-    choice = rng.integers(0, templates, packets)
+    counts = np.zeros(templates, np.int64)
+    with path.open("wb") as handle:
+        handle.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for first in range(0, packets, BLOCK):  # block by block: the generator's memory stays flat too
+            choice = rng.integers(0, templates, min(BLOCK, packets - first))
+            counts += np.bincount(choice, minlength=templates)
+            _block(frames, lengths, np.array(marks, np.int64), choice, first, unique_flows).tofile(handle)
+    expected: Counter[int] = Counter()
+    for template, count in enumerate(counts.tolist()):
+        if not is_plain[template]:
+            expected[vni_of[template]] += count
+    return expected
+
+
+def _block(frames: list[bytes], lengths: np.ndarray, marks: np.ndarray, choice: np.ndarray, first: int,
+           unique_flows: bool) -> np.ndarray:
+    """pcap records of packets first, first+1, ...: template `choice[i]` for packet first+i."""
+    packets, templates = len(choice), len(frames)
     sizes = lengths[choice] + 16
-    starts = 24 + np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    buffer = np.zeros(24 + int(sizes.sum()), np.uint8)
-    buffer[:24] = np.frombuffer(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1), np.uint8)
-    ts = 1_700_000_000_000_000 + np.arange(packets, dtype=np.int64) * 10  # 100k packets per second, in microseconds
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    buffer = np.zeros(int(sizes.sum()), np.uint8)
+    number = first + np.arange(packets, dtype=np.int64)
+    ts = 1_700_000_000_000_000 + number * 10  # 100k packets per second, in microseconds
     headers = np.zeros(packets, dtype=[("sec", "<u4"), ("usec", "<u4"), ("caplen", "<u4"), ("len", "<u4")])
     headers["sec"], headers["usec"] = ts // 1_000_000, ts % 1_000_000
     headers["caplen"] = headers["len"] = lengths[choice]
@@ -160,17 +180,10 @@ def generate(path: Path, packets: int, seed: int = 7348, templates: int = 4096, 
         if len(where):
             buffer[where[:, None] + np.arange(lengths[template])] = np.frombuffer(frames[template], np.uint8)
     if unique_flows:
-        number = np.arange(packets, dtype=np.uint32)
-        at = starts + 16 + np.array(marks, np.int64)[choice]
+        at = starts + 16 + marks[choice]
         for byte in range(3):  # the low 24 bits of the packet number, big-endian
-            buffer[at - 3 + byte] = (number >> np.uint32(8 * (2 - byte))) & np.uint32(0xFF)
-    buffer.tofile(path)
-    counts = np.bincount(choice, minlength=templates)
-    expected: Counter[int] = Counter()
-    for template, count in enumerate(counts.tolist()):
-        if not is_plain[template]:
-            expected[vni_of[template]] += count
-    return expected
+            buffer[at - 3 + byte] = (number >> (8 * (2 - byte))) & 0xFF
+    return buffer
 
 
 def vxauto_count(path: Path) -> tuple[float, float, Counter[int]]:
@@ -188,10 +201,16 @@ def vxauto_process(path: Path, cpu: int) -> tuple[float, float, int, Counter[int
     """The whole process, as a user runs it: `python -m vxauto.cli.monitor pcap FILE --json`, pinned to `cpu`.
 
     (wall s, CPU s, peak RSS bytes, packets per VNI, the report's flow summary). Startup and imports count.
+    The peak RSS comes from GNU time (`/usr/bin/time -f %M`) when it is installed: a child spawned straight
+    from this process would inherit this process's own high-water mark (Linux keeps it across vfork and
+    exec), which after generating a capture says nothing about vxauto; without GNU time it is -1.
     """
     command = [sys.executable, "-m", "vxauto.cli.monitor", "pcap", str(path), "--json", "--ports", "4789,8472"]
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
+    gnu_time = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as peak_file:
+        if gnu_time:
+            command = [gnu_time, "-f", "%M", "-o", peak_file.name, *command]
+        started = time.perf_counter()
         child = subprocess.Popen(command, stdout=out,  # inherits this process's one-CPU affinity
                                  cwd=Path(__file__).resolve().parents[1])
         _, status, usage = os.wait4(child.pid, 0)
@@ -199,10 +218,11 @@ def vxauto_process(path: Path, cpu: int) -> tuple[float, float, int, Counter[int
         child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode != 0:
             raise SystemExit(f"vxauto monitor exited {child.returncode}")
+        peak = int(peak_file.read().split()[-1]) * 1024 if gnu_time else -1
         out.seek(0)
         report = json.load(out)
     counts = Counter({int(vni): entry["packets"] for vni, entry in report["vnis"].items()})
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, counts, report["flow_summary"]
+    return elapsed, usage.ru_utime + usage.ru_stime, peak, counts, report["flow_summary"]
 
 
 def tshark_count(path: Path, cpu: int) -> tuple[float, float, Counter[int]]:
@@ -261,6 +281,25 @@ def bench_capture(name: str, path: Path, packets: int, runs: int, cpu: int, tsha
     return ok
 
 
+def bench_memory(sizes_gb: list[float], capture: str, directory: Path, cpu: int) -> None:
+    """Peak RSS of the whole process on captures of growing size, each generated just before and deleted."""
+    print(f"\n== memory: {capture} captures of {', '.join(f'{g:g}' for g in sizes_gb)} GB, whole process")
+    for size_gb in sizes_gb:
+        path = directory / f"memory-{size_gb:g}GB.pcap"
+        packets = int(size_gb * 1e9 / 431)  # 415 B per frame on average plus the 16-byte record header
+        started = time.perf_counter()
+        generate(path, packets, **CAPTURES[capture])  # type: ignore[arg-type]
+        made = time.perf_counter() - started
+        size = path.stat().st_size
+        try:
+            elapsed, cpu_time, peak, counts, flows = vxauto_process(path, cpu)
+        finally:
+            path.unlink()
+        print(f"{size / 1e9:6.2f} GB, {packets} frames (generated in {made:.0f} s): peak RSS {peak / 2**20:.0f} MiB, "
+              f"wall {elapsed:.1f} s = {packets / elapsed / 1e6:.2f} Mpps, CPU {cpu_time:.1f} s; "
+              f"{sum(counts.values())} VXLAN packets, flows {flows['mode']} {flows['flows']}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packets", type=int, default=1_000_000, help="frames of the few-flows capture")
@@ -270,6 +309,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the generated captures in this directory")
     parser.add_argument("--no-tshark", action="store_true", help="skip tshark (no comparison)")
+    parser.add_argument("--memory", help="comma-separated capture sizes in GB (e.g. 1,4,16): peak RSS of the whole "
+                        "process on each, captures generated on the fly (needs that much free disk)")
+    parser.add_argument("--memory-capture", default="few-flows", choices=list(CAPTURES))
     args = parser.parse_args()
 
     cpu = min(os.sched_getaffinity(0))
@@ -279,9 +321,11 @@ def main() -> int:
     directory.mkdir(parents=True, exist_ok=True)
     ok = True
     try:
-        for name in args.captures.split(","):
+        for name in args.captures.split(",") if args.captures else []:
             packets = args.unique_packets if name == "every-packet-a-flow" else args.packets
             ok = bench_capture(name, directory / f"{name}.pcap", packets, args.runs, cpu, not args.no_tshark) and ok
+        if args.memory:
+            bench_memory([float(g) for g in args.memory.split(",")], args.memory_capture, directory, cpu)
         return 0 if ok else 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -227,7 +227,7 @@ def _pcap_frames(
 
 #: Bytes of a pcap file mapped and indexed at a time when reading in pieces: memory stays flat whatever
 #: the size of the capture (each piece is unmapped once it has been decoded).
-PIECE_BYTES = 256 << 20
+PIECE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)

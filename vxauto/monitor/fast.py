@@ -128,7 +128,8 @@ class _Settler:
         self.open &= ~mask
 
 
-def decode_fast(frames: Frames, index: np.ndarray | slice, linktype: int, ports: np.ndarray) -> tuple[
+def decode_fast(frames: Frames, index: np.ndarray | slice, linktype: int, ports: np.ndarray,
+                fingerprint: bool = True) -> tuple[
     np.ndarray, PacketTable
 ]:
     """Statuses of the frames `index` (all of one link type) and the table of their VXLAN packets.
@@ -178,7 +179,8 @@ def decode_fast(frames: Frames, index: np.ndarray | slice, linktype: int, ports:
         "inner_len": udp_len - 16,
     }
     columns.update(inner)
-    columns["inner_hash"] = fingerprints(rows.window(l4 + 16, FINGERPRINT_BYTES), end - (l4 + 16))
+    columns["inner_hash"] = (fingerprints(rows.window(l4 + 16, FINGERPRINT_BYTES), end - (l4 + 16)) if fingerprint
+                             else np.zeros(len(keep), np.uint64))
     return frame.status, PacketTable(columns if every else {name: values[keep] for name, values in columns.items()})
 
 

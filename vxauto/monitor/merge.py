@@ -138,7 +138,7 @@ def run_task(task: Task, settings: Settings) -> Partial:
     """Decode and analyse one task's pieces (runs on a worker)."""
     analyzer = settings.analyzer()
     if task.lo_ns is None:
-        decoder = Decoder(settings.ports)
+        decoder = Decoder(settings.ports, fingerprint=False)  # one capture: no copies to match
         for piece in task.pieces:
             frames, _ = read_piece(piece, settings.strict)
             _keep_problems(frames, piece, task)
@@ -252,7 +252,7 @@ def _run_on_dask(tasks: list[Task], settings: Settings, scheduler: str | None, w
 
 def analyse_one(path: Path, settings: Settings, piece_bytes: int = PIECE_BYTES) -> Partial:
     """One capture, read piece by piece through one decoder (fragments are reassembled across pieces)."""
-    decoder, analyzer = Decoder(settings.ports), settings.analyzer()
+    decoder, analyzer = Decoder(settings.ports, fingerprint=False), settings.analyzer()
     for frames in iter_pieces(path, settings.strict, piece_bytes):
         for table in decoder.decode_batches(frames):
             analyzer.add(table)

@@ -153,8 +153,9 @@ class Reassembler:
 class ScalarDecoder:
     """Decodes frames one by one; keeps fragment state between frames."""
 
-    def __init__(self, ports: tuple[int, ...] | frozenset[int] = DEFAULT_PORTS) -> None:
+    def __init__(self, ports: tuple[int, ...] | frozenset[int] = DEFAULT_PORTS, fingerprint: bool = True) -> None:
         self.ports = frozenset(ports)
+        self.fingerprint = fingerprint  # compute inner_hash (matching copies across captures), else 0
         self.reassembler = Reassembler()
         self.completed: tuple[int, tuple | None] | None = None
 
@@ -286,7 +287,8 @@ class ScalarDecoder:
         inner = _inner(data, l4 + 16, end, variant, b3)
         row = (
             outer.ts_ns, outer.wire_len, outer.ip_len, outer.version, *outer.src, *outer.dst, outer.fragmented,
-            sport, dport, variant, b0, flag_problems, vni, udp_len - 16, *inner, fingerprint(data[l4 + 16 : end]),
+            sport, dport, variant, b0, flag_problems, vni, udp_len - 16, *inner,
+            fingerprint(data[l4 + 16 : end]) if self.fingerprint else 0,
         )
         return VXLAN, row
 
