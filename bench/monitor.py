@@ -281,6 +281,36 @@ def bench_capture(name: str, path: Path, packets: int, runs: int, cpu: int, tsha
     return ok
 
 
+def _timed(command: list[str]) -> tuple[float, dict]:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    return time.perf_counter() - started, json.loads(done.stdout)
+
+
+def bench_workers(path: Path, packets: int, workers: list[int]) -> None:
+    """Wall time of the whole process on a local Dask cluster of N workers (all CPUs allowed), same capture."""
+    everything = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))  # children inherit it: let them use every core
+    try:
+        base = [sys.executable, "-m", "vxauto.cli.monitor", "pcap", str(path), "--json", "--ports", "4789,8472"]
+        alone, reference = _timed(base)
+        print(f"\n== Dask workers on {path.name} ({packets} frames, {os.cpu_count()} CPUs): without Dask "
+              f"{alone:.2f} s = {packets / alone / 1e6:.2f} Mpps")
+        times = {}
+        for count in workers:
+            elapsed, report = _timed([*base, "--workers", str(count)])
+            times[count] = elapsed
+            same = report["vnis"] == reference["vnis"] and report["pairs"] == reference["pairs"]
+            print(f"--workers {count}: {elapsed:.2f} s = {packets / elapsed / 1e6:.2f} Mpps (cluster start included); "
+                  f"same per-VNI and pair counters as without Dask: {same}")
+        if 1 in times:
+            for count in workers:
+                if count > 1:
+                    print(f"speed-up {count} workers vs 1: {times[1] / times[count]:.2f}x (target >= 1.7x with 2)")
+    finally:
+        os.sched_setaffinity(0, everything)
+
+
 def bench_memory(sizes_gb: list[float], capture: str, directory: Path, cpu: int) -> None:
     """Peak RSS of the whole process on captures of growing size, each generated just before and deleted."""
     print(f"\n== memory: {capture} captures of {', '.join(f'{g:g}' for g in sizes_gb)} GB, whole process")
@@ -312,6 +342,8 @@ def main() -> int:
     parser.add_argument("--memory", help="comma-separated capture sizes in GB (e.g. 1,4,16): peak RSS of the whole "
                         "process on each, captures generated on the fly (needs that much free disk)")
     parser.add_argument("--memory-capture", default="few-flows", choices=list(CAPTURES))
+    parser.add_argument("--workers", help="comma-separated local Dask worker counts (e.g. 1,2) timed on the "
+                        "few-flows capture, all CPUs allowed")
     args = parser.parse_args()
 
     cpu = min(os.sched_getaffinity(0))
@@ -324,6 +356,11 @@ def main() -> int:
         for name in args.captures.split(",") if args.captures else []:
             packets = args.unique_packets if name == "every-packet-a-flow" else args.packets
             ok = bench_capture(name, directory / f"{name}.pcap", packets, args.runs, cpu, not args.no_tshark) and ok
+        if args.workers:
+            path = directory / "few-flows.pcap"
+            if not path.exists():
+                generate(path, args.packets)
+            bench_workers(path, args.packets, [int(n) for n in args.workers.split(",")])
         if args.memory:
             bench_memory([float(g) for g in args.memory.split(",")], args.memory_capture, directory, cpu)
         return 0 if ok else 1
