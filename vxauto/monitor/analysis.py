@@ -13,7 +13,7 @@ for JSON, CSV, HTML, Prometheus and IPFIX) with the top flows and runs the check
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Literal, TypedDict
@@ -323,7 +323,10 @@ class Analyzer:
         #: (outer source, VNI, inner destination MAC, outer destination) -> unicast packets
         self.unicast = KeyedCounters(6, {"packets": "sum"})
         #: (outer source, outer destination, VNI, second) -> packets, BUM packets: rates and time series
-        self.seconds = KeyedCounters(6, {"packets": "sum", "bum": "sum"})
+        #: (VNI, second) and (outer source, outer destination, second) -> packets, BUM packets: kept apart, not
+        #: per (pair, VNI), so they grow with the seconds times (VNIs + pairs), not times their product
+        self.vni_seconds = KeyedCounters(2, {"packets": "sum", "bum": "sum"})
+        self.pair_seconds = KeyedCounters(5, {"packets": "sum", "bum": "sum"})
         #: (outer source, outer destination, VNI, inner VLAN) -> tagged packets
         self.vlans = KeyedCounters(6, {"packets": "sum"})
         self.distinct = np.zeros(0, np.uint64)  # the smallest flow hashes (estimates distinct flows)
@@ -362,7 +365,8 @@ class Analyzer:
         self.flush()
         for mine, theirs in ((self.pairs, other.pairs), (self.flows, other.flows),
                              (self.flow_sample, other.flow_sample), (self.unicast, other.unicast),
-                             (self.seconds, other.seconds), (self.vlans, other.vlans)):
+                             (self.vni_seconds, other.vni_seconds), (self.pair_seconds, other.pair_seconds),
+                             (self.vlans, other.vlans)):
             mine.merge(theirs)
         self._trim_sample()
         self.distinct = _bottom(np.concatenate([self.distinct, other.distinct]), DISTINCT_SAMPLE)
@@ -480,12 +484,11 @@ class Analyzer:
         span = int(second.max()) - low + 1
         first, inverse = groupby.group_codes((pair_inverse, second - low), (len(pair_first), span))
         count = len(first)
-        pair = pair_inverse[first]
-        self.seconds.add(
-            [t.outer_src_hi[pair_first][pair], t.outer_src_lo[pair_first][pair], t.outer_dst_hi[pair_first][pair],
-             t.outer_dst_lo[pair_first][pair], t.vni[pair_first][pair], second[first]],
-            {"packets": groupby.sums(inverse, count), "bum": groupby.sums(inverse, count, bum)},
-        )
+        row = pair_first[pair_inverse[first]]  # a packet of each (pair x VNI, second) group
+        totals = {"packets": groupby.sums(inverse, count), "bum": groupby.sums(inverse, count, bum)}
+        self.vni_seconds.add([t.vni[row], second[first]], totals)
+        self.pair_seconds.add([t.outer_src_hi[row], t.outer_src_lo[row], t.outer_dst_hi[row], t.outer_dst_lo[row],
+                               second[first]], totals)
 
     def _fold_ports_and_variants(self, t: PacketTable) -> None:
         ports, counts = np.unique(t.udp_dport, return_counts=True)
@@ -598,14 +601,9 @@ class Analyzer:
 
     def _bum_per_second(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(VNI, second, BUM packets) over all VTEP pairs."""
-        store = self.seconds
+        store = self.vni_seconds
         store.compact()
-        if not len(store.keys[0]):
-            nothing = np.zeros(0, np.int64)
-            return nothing, nothing, nothing
-        first, inverse = groupby.group(store.keys[4], store.keys[5])
-        counts = groupby.sums(inverse, len(first), store.values["bum"])
-        return store.keys[4][first].astype(np.int64), store.keys[5][first].astype(np.int64), counts
+        return store.keys[0].astype(np.int64), store.keys[1].astype(np.int64), store.values["bum"]
 
     def _bum_peaks(self) -> dict[int, int]:
         vni, _second, counts = self._bum_per_second()
@@ -714,31 +712,32 @@ class Analyzer:
 
     def time_series(self, max_points: int = 600) -> TimeSeries:
         """Packets and BUM packets per second (or coarser buckets), per VNI and per VTEP pair."""
-        store = self.seconds
-        store.compact()
-        if not len(store.keys[0]):
+        vnis, pairs = self.vni_seconds, self.pair_seconds
+        vnis.compact()
+        pairs.compact()
+        if not len(vnis.keys[0]):
             return TimeSeries(0, 1, {}, {})
-        second = store.keys[5].astype(np.int64)
-        start = int(second.min())
-        span = int(second.max()) - start + 1
+        start = int(vnis.keys[1].min())
+        span = int(vnis.keys[1].max()) - start + 1
         step = max(1, -(-span // max_points))
-        bucket = (second - start) // step
-        buckets = int(bucket.max()) + 1
-        per_vni: dict[int, tuple[list[int], list[int]]] = {}
-        vni_first, vni_inverse = groupby.group(store.keys[4])
-        per_pair: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
-        pair_first, pair_inverse = groupby.group(*store.keys[:4])
-        for first, inverse, out, label in (
-            (vni_first, vni_inverse, per_vni, lambda row: int(store.keys[4][row])),
-            (pair_first, pair_inverse, per_pair, lambda row: (
-                _address(int(store.keys[0][row]), int(store.keys[1][row])),
-                _address(int(store.keys[2][row]), int(store.keys[3][row])))),
-        ):
-            flat = inverse * buckets + bucket
-            size = len(first) * buckets
-            packets = np.bincount(flat, weights=store.values["packets"], minlength=size).reshape(len(first), buckets)
-            bum = np.bincount(flat, weights=store.values["bum"], minlength=size).reshape(len(first), buckets)
-            for group, row in enumerate(first.tolist()):
-                out[label(row)] = (packets[group].round().astype(np.int64).tolist(),  # type: ignore[index]
-                                   bum[group].round().astype(np.int64).tolist())
+        buckets = (span - 1) // step + 1
+        per_vni = self._series(vnis, vnis.keys[:1], start, step, buckets,
+                               lambda key: int(key[0]))
+        per_pair = self._series(pairs, pairs.keys[:4], start, step, buckets,
+                                lambda key: (_address(key[0], key[1]), _address(key[2], key[3])))
         return TimeSeries(start, step, dict(sorted(per_vni.items())), dict(sorted(per_pair.items())))
+
+    @staticmethod
+    def _series(store: KeyedCounters, keys: list[np.ndarray], start: int, step: int, buckets: int,
+                label: Callable[[tuple[int, ...]], object]) -> dict:
+        first, inverse = groupby.group(*keys)
+        bucket = (store.keys[-1].astype(np.int64) - start) // step
+        flat = inverse * buckets + bucket
+        size = len(first) * buckets
+        out = {}
+        packets = np.bincount(flat, weights=store.values["packets"], minlength=size).reshape(len(first), buckets)
+        bum = np.bincount(flat, weights=store.values["bum"], minlength=size).reshape(len(first), buckets)
+        for group, key in enumerate(zip(*(k[first].tolist() for k in keys), strict=True)):
+            out[label(key)] = (packets[group].round().astype(np.int64).tolist(),
+                               bum[group].round().astype(np.int64).tolist())
+        return out
