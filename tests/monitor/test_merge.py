@@ -146,3 +146,7 @@ def test_dask_distributed_cluster_gives_the_same_view(taps: tuple[Path, Path, Pa
     )
     refused = runner.invoke(app, ["pcap", str(tap_a), "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"])
     assert refused.exit_code == 2 and "give one" in refused.output
+    for option, value, message in (("--workers", "0", "at least 1"), ("--max-flows", "0", "at least 1"),
+                                   ("--dedup-window", "-1", "negative")):
+        bad = runner.invoke(app, ["pcap", str(tap_a), option, value])
+        assert bad.exit_code == 2 and option in bad.output and message in bad.output and "Traceback" not in bad.output
