@@ -150,3 +150,22 @@ def test_dask_distributed_cluster_gives_the_same_view(taps: tuple[Path, Path, Pa
                                    ("--dedup-window", "-1", "negative")):
         bad = runner.invoke(app, ["pcap", str(tap_a), option, value])
         assert bad.exit_code == 2 and option in bad.output and message in bad.output and "Traceback" not in bad.output
+
+
+def test_pieces_hold_exactly_the_records_of_the_whole_file(taps: tuple[Path, Path, Path, int], tmp_path: Path) -> None:
+    from vxauto.monitor.capture import iter_pieces
+
+    original = taps[0]
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(original.read_bytes()[:-7])  # a capture killed in the middle of its last packet
+    for path in (original, cut):
+        whole = read_capture(path, strict=False)
+        pieces = list(iter_pieces(path, strict=False, piece_bytes=40_000))
+        assert len(pieces) > 10
+        assert sum(len(p) for p in pieces) == len(whole)
+        for name in ("ts_ns", "caplen", "origlen"):
+            joined = [int(v) for p in pieces for v in getattr(p, name)]
+            assert joined == getattr(whole, name).tolist()
+        frames = [p.frame(i) for p in pieces for i in range(len(p))]
+        assert frames == [whole.frame(i) for i in range(len(whole))]
+        assert [str(x) for p in pieces for x in p.problems] == [str(x) for x in whole.problems]

@@ -285,7 +285,7 @@ def read_piece(piece: Piece, strict: bool = True, piece_bytes: int = PIECE_BYTES
     if limit < size:
         offsets = offsets[offsets < limit - map_start]
     frames = _pcap_frames(data, map_end - map_start, piece.path, strict, endian, nanos, linktype, offsets,
-                          base=map_start, at_end=map_end == size)
+                          base=map_start, at_end=limit >= size)
     if frames.problems or not len(frames):
         return frames, None
     following = map_start + int(frames.start[-1] + frames.caplen[-1])
