@@ -363,10 +363,7 @@ class Analyzer:
         """Add another analyzer's counts (another capture, worker or time slice): associative, commutative."""
         other.flush()
         self.flush()
-        for mine, theirs in ((self.pairs, other.pairs), (self.flows, other.flows),
-                             (self.flow_sample, other.flow_sample), (self.unicast, other.unicast),
-                             (self.vni_seconds, other.vni_seconds), (self.pair_seconds, other.pair_seconds),
-                             (self.vlans, other.vlans)):
+        for mine, theirs in zip(self._stores(), other._stores(), strict=True):
             mine.merge(theirs)
         self._trim_sample()
         self.distinct = _bottom(np.concatenate([self.distinct, other.distinct]), DISTINCT_SAMPLE)
@@ -374,8 +371,15 @@ class Analyzer:
         self.variants.update(other.variants)
         self.packets += other.packets
 
+    def _stores(self) -> tuple[KeyedCounters, ...]:
+        return (self.pairs, self.flows, self.flow_sample, self.unicast, self.vni_seconds, self.pair_seconds,
+                self.vlans)
+
     def __getstate__(self) -> dict[str, object]:
+        # Sent to or from a worker: combine the rows still waiting (per packet, much bigger than the result).
         self.flush()
+        for store in self._stores():
+            store.compact()
         return self.__dict__
 
     # --- folding one batch ---------------------------------------------------------------------------
