@@ -307,6 +307,24 @@ def bench_workers(path: Path, packets: int, workers: list[int]) -> None:
             for count in workers:
                 if count > 1:
                     print(f"speed-up {count} workers vs 1: {times[1] / times[count]:.2f}x (target >= 1.7x with 2)")
+        # Control in the same run: the same tasks in plain worker processes (no Dask) show how much parallelism
+        # the machine gives right now (its cores are shared).
+        from concurrent.futures import ProcessPoolExecutor
+
+        from vxauto.monitor.merge import Settings, plan, run_task
+
+        tasks = plan([path], 10_000_000)
+        settings = Settings((4789, 8472))
+        plain = {}
+        for count in workers:
+            with ProcessPoolExecutor(count) as pool:
+                list(pool.map(run_task, tasks[:count], [settings] * count))  # start and import first
+                started = time.perf_counter()
+                list(pool.map(run_task, tasks, [settings] * len(tasks)))
+                plain[count] = time.perf_counter() - started
+        print("control, the same " + str(len(tasks)) + " tasks in a plain process pool: "
+              + ", ".join(f"{count} processes {elapsed:.2f} s" for count, elapsed in plain.items())
+              + (f"; speed-up {plain[1] / plain[max(plain)]:.2f}x" if 1 in plain and len(plain) > 1 else ""))
     finally:
         os.sched_setaffinity(0, everything)
 
