@@ -23,7 +23,7 @@ InventoryOption = Annotated[
     Path | None, typer.Option("--inventory", "-i", help="Inventory directory: check the traffic against this intent.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")]
-CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write the inner flows as CSV to this file.")]
+CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write the top inner flows as CSV to this file.")]
 HtmlOption = Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report to this file.")]
 PortsOption = Annotated[
     str, typer.Option("--ports", help="VXLAN UDP ports, comma separated (the intent's udp_port is always added).")
