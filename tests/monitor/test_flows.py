@@ -68,6 +68,23 @@ def test_store_counts_exactly_and_merges_in_any_order() -> None:
     assert not one.pruned and one.error == 0
 
 
+def test_store_stays_exact_when_hashes_collide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hash that puts many keys on 4 values: the store must notice and group by the keys themselves."""
+    import vxauto.monitor.store as store_module
+
+    monkeypatch.setattr(store_module, "_hash", lambda columns: (columns[0] % np.uint64(4)).astype(np.uint64))
+    rng = random.Random(5)
+    rows = _rows(rng, 5000, 300)
+    truth: dict[tuple[int, int], list[int]] = {}
+    for a, b, weight, time in rows:
+        entry = truth.setdefault((a, b), [0, time])
+        entry[0] += weight
+        entry[1] = min(entry[1], time)
+    store = _fill(_store(), rows)
+    assert _as_dict(store) == {key: tuple(value) for key, value in truth.items()}
+    assert (np.diff(store.hashes.astype(np.int64)) >= 0).all()  # kept in hash order (binary search relies on it)
+
+
 @pytest.mark.parametrize("capacity", [1, 10, 200])
 def test_heavy_hitter_summary_keeps_its_error_bound_through_merges(capacity: int) -> None:
     rng = random.Random(capacity)

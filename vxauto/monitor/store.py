@@ -49,19 +49,25 @@ def _combine(hashed: np.ndarray, keys: list[np.ndarray], values: dict[str, np.nd
     starts_mask = np.empty(len(order), np.bool_)
     starts_mask[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=starts_mask[1:])
-    sorted_keys = [k[order] for k in keys]
-    same = ~starts_mask[1:]
-    if same.any() and any((k[1:][same] != k[:-1][same]).any() for k in sorted_keys):
+    # Rows with the hash of the row before them must have its key too; only those rows are compared (with
+    # many distinct keys that is few rows, so the key columns are not copied in sorted order).
+    repeats = np.flatnonzero(~starts_mask[1:])
+    if len(repeats) and any((k[order[repeats + 1]] != k[order[repeats]]).any() for k in keys):
         order = np.lexsort(keys[::-1])  # a hash collision: group by the keys themselves
-        sorted_keys = [k[order] for k in keys]
         ordered = hashed[order]
         starts_mask[1:] = False
-        for k in sorted_keys:
-            starts_mask[1:] |= k[1:] != k[:-1]
+        for k in keys:
+            in_order = k[order]
+            starts_mask[1:] |= in_order[1:] != in_order[:-1]
     starts = np.flatnonzero(starts_mask)
-    out_keys = [k[starts] for k in sorted_keys]
+    out_keys = [k[order[starts]] for k in keys]
     out_values = {name: _REDUCE[ops[name]].reduceat(v[order], starts) for name, v in values.items()}
-    return ordered[starts], out_keys, out_values
+    out_hashes = ordered[starts]
+    if len(repeats) and (out_hashes[1:] < out_hashes[:-1]).any():  # after a collision: back in hash order
+        by_hash = np.argsort(out_hashes, kind="stable")
+        out_hashes, out_keys = out_hashes[by_hash], [k[by_hash] for k in out_keys]
+        out_values = {name: v[by_hash] for name, v in out_values.items()}
+    return out_hashes, out_keys, out_values
 
 
 @dataclass
