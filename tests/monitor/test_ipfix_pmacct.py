@@ -36,7 +36,7 @@ from vxauto.monitor.ipfix import TEMPLATES, IpfixExporter, segment_id
 FLOWS, TUNNELS, MARKER_DOMAIN = 1, 2, 3
 MARKER_VNI = 0xFFFFFF
 DEADLINE_S = 60
-ROUND = 4  # IPFIX messages (of up to 1400 bytes) per round
+ROUND = 1  # IPFIX messages (of up to 1400 bytes, about 30 records) per round
 
 
 def _free_udp_port() -> int:
