@@ -46,7 +46,7 @@ MAX_FLOWS = 1 << 20
 TOP_FLOWS = 100
 #: Inner flows sampled per VTEP pair for the source-port entropy check: those with the smallest flow hash,
 #: a uniform sample that merges exactly (the same flows are picked whatever the order of the packets).
-ENTROPY_SAMPLE = 4096
+ENTROPY_SAMPLE = 1024
 #: Flow hashes kept to estimate the number of distinct flows once the flow table is a summary (KMV).
 DISTINCT_SAMPLE = 4096
 ALL_ONES = 0xFFFF_FFFF_FFFF_FFFF

@@ -250,7 +250,7 @@ def _entropy(analyzer: Analyzer, report: Report) -> Iterator[Anomaly]:
     """RFC 7348 asks for a source port hashed from the inner frame, so ECMP spreads a pair's flows.
 
     `flow_ports` holds, per VTEP pair, the UDP source port of a uniform sample of its inner flows (all of
-    them up to 4096), so the entropy is that of the sample.
+    them up to 1024), so the entropy is that of the sample.
     """
     limits = analyzer.thresholds
     for (src_hi, src_lo, dst_hi, dst_lo), ports in sorted(analyzer.flow_ports.items()):

@@ -120,7 +120,10 @@ class KeyedCounters:
         self._pending_keys.append(columns)
         self._pending_values.append(given)
         self._pending_rows += len(hashes)
-        if self._pending_rows >= max(PENDING_ROWS, len(self.keys[0])):
+        # Combine when as many rows wait as are kept (a few sorts per million rows), but a summary with a
+        # capacity waits for at most half of it: its compactions then hold 1.5 x capacity rows, not 2 x.
+        kept = len(self.keys[0]) if self.capacity is None else min(len(self.keys[0]), self.capacity // 2)
+        if self._pending_rows >= max(PENDING_ROWS, kept):
             self.compact()
 
     def _update_kept(self, columns: list[np.ndarray], hashes: np.ndarray, values: dict[str, np.ndarray]) -> (
