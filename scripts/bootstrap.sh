@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   python3-venv python3-pip git
   iproute2 iputils-ping ethtool procps psmisc kmod
-  frr openssh-server openssh-client iperf3 tcpdump tshark lldpd gobgpd traceroute
+  frr openssh-server openssh-client iperf3 tcpdump tshark lldpd gobgpd traceroute pmacct
   graphviz ifupdown2 netplan.io openvswitch-switch chromium
 )
 

@@ -84,12 +84,29 @@ def test_html_is_self_contained_with_charts_heatmap_and_anomalies(report: Report
     tags = [t for t, _ in parser.tags]
     assert "script" not in tags and "link" not in tags and "img" not in tags
     assert not any((a.get("src") or a.get("href")) for _, a in parser.tags)
-    assert tags.count("svg") == 3  # packets per VNI, bytes per VNI, heatmap
+    assert report.series is not None
+    sparks = len(report.series.vnis) + min(len(report.series.pairs), 20)
+    assert tags.count("svg") == 3 + sparks  # packets per VNI, bytes per VNI, heatmap; one chart per VNI and pair
+    assert [a.get("class") for t, a in parser.tags if t == "polyline"].count("bum") == sparks
     heat_cells = [a for t, a in parser.tags if t == "rect" and a.get("fill", "").startswith("#")]
     assert len(heat_cells) >= len(report.vnis)
     rows = [a.get("class") for t, a in parser.tags if t == "tr"]
     assert rows.count("warning") == len(report.anomalies)
     assert "leaf-c (10.99.0.3)" in "".join(parser.text)
+
+
+def test_time_series_add_up_to_the_totals(report: Report) -> None:
+    """Per VNI and per VTEP pair, packets and BUM over time sum to the report's counters."""
+    series = report.series
+    assert series is not None and series.step >= 1
+    for vni, (packets, bum) in series.vnis.items():
+        assert sum(packets) == report.vnis[vni].packets
+        assert sum(bum) == report.vnis[vni].broadcast + report.vnis[vni].multicast
+        assert max(bum) <= report.vnis[vni].max_bum_pps * series.step
+    pair_totals: dict[tuple[str, str], int] = {}
+    for pair in report.pairs:
+        pair_totals[(pair.src, pair.dst)] = pair_totals.get((pair.src, pair.dst), 0) + pair.counters["packets"]
+    assert {key: sum(packets) for key, (packets, _) in series.pairs.items()} == pair_totals
 
 
 def test_html_escapes_capture_and_intent_text(report: Report) -> None:
@@ -118,7 +135,10 @@ def test_html_in_headless_chromium(report: Report, tmp_path: Path) -> None:
     dom = subprocess.run(
         [*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True
     ).stdout
-    assert dom.count("<svg") == 3 and 'class="heatmap"' in dom
+    assert report.series is not None
+    sparks = len(report.series.vnis) + min(len(report.series.pairs), 20)
+    assert dom.count("<svg") == 3 + sparks and 'class="heatmap"' in dom
+    assert dom.count('class="spark"') == sparks and dom.count("<polyline") == 2 * sparks
     assert dom.count('class="warning"') == len(report.anomalies)
     shot = tmp_path / "report.png"
     subprocess.run(

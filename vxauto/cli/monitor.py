@@ -11,10 +11,10 @@ from rich.live import Live
 
 from vxauto.cli.common import bad_input_exits, console, err_console
 from vxauto.errors import VxautoError
-from vxauto.monitor.analysis import Analyzer, Report, Thresholds
-from vxauto.monitor.capture import read_capture
+from vxauto.monitor.analysis import MAX_FLOWS, Analyzer, Report, Thresholds
 from vxauto.monitor.decode import Decoder
 from vxauto.monitor.intent import IntentView
+from vxauto.monitor.merge import DEFAULT_WINDOW_NS, MATCHED_BY, Partial, Settings
 from vxauto.monitor.scalar import DEFAULT_PORTS
 
 app = typer.Typer(no_args_is_help=True)
@@ -23,7 +23,7 @@ InventoryOption = Annotated[
     Path | None, typer.Option("--inventory", "-i", help="Inventory directory: check the traffic against this intent.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")]
-CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write the inner flows as CSV to this file.")]
+CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write the top inner flows as CSV to this file.")]
 HtmlOption = Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report to this file.")]
 PortsOption = Annotated[
     str, typer.Option("--ports", help="VXLAN UDP ports, comma separated (the intent's udp_port is always added).")
@@ -33,6 +33,14 @@ PrometheusOption = Annotated[
     int | None, typer.Option("--prometheus", help="Serve Prometheus metrics on 127.0.0.1:PORT (0: any free port).")
 ]
 IpfixOption = Annotated[str | None, typer.Option("--ipfix", help="Export IPFIX to a collector, HOST:PORT (UDP).")]
+FlowsOption = Annotated[
+    str, typer.Option("--flows", help="Flows in the report: the top N by bytes (default 100), or 'all' to stream "
+                      "every flow as JSON lines on stdout (the report follows as the last line).")
+]
+MaxFlowsOption = Annotated[
+    int, typer.Option("--max-flows", help="Flows counted exactly; past this many the flow table becomes a "
+                      "heavy-hitter summary of this size (the report says which).")
+]
 FailOption = Annotated[
     str | None, typer.Option("--fail-on", help="Exit 1 when an anomaly of this severity or worse is found "
                              "(error or warning).")
@@ -63,7 +71,42 @@ def _collector(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None, ipfix: str | None) -> None:
+def _top_flows(text: str) -> int | None:
+    """--flows: N (the top N flows) or all (None)."""
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise VxautoError.single("--flows", "", "must be a number of flows or 'all'", text)
+    return int(text)
+
+
+def _analyzer(intent: IntentView | None, bum_pps: float, flows: str, max_flows: int) -> Analyzer:
+    if max_flows < 1:
+        raise VxautoError.single("--max-flows", "", "must be at least 1", max_flows)
+    top = _top_flows(flows)
+    return Analyzer(intent, Thresholds(bum_pps=bum_pps), max_flows=max_flows, top_flows=100 if top is None else top)
+
+
+def _stream_flows(analyzer: Analyzer, report: Report) -> None:
+    """--flows all: every flow as a JSON line, then the report (without its flow list) as the last line."""
+    # Written in blocks through sys.stdout's buffer: typer.echo flushes every line (30 s for 500k flows).
+    import json
+    import sys
+
+    from vxauto.monitor.render import flow_lines
+
+    for block in flow_lines(analyzer):
+        if block:
+            sys.stdout.write(block + "\n")
+    document = report.as_dict()
+    document.pop("flows")
+    sys.stdout.write(json.dumps({"report": document}) + "\n")
+    sys.stdout.flush()
+
+
+def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None, ipfix: str | None,
+             analyzer: Analyzer | None = None) -> None:
+    """Write the report; with `analyzer` (--flows all) stdout carries every flow as JSON lines instead."""
     from vxauto.monitor.html import write_html
     from vxauto.monitor.render import print_summary, to_json, write_csv
 
@@ -75,13 +118,17 @@ def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None,
         from vxauto.monitor.ipfix import IpfixExporter
 
         host, port = _collector(ipfix)
-        exporter = IpfixExporter(host, port)
+        # Tunnels (exact per VTEP pair and VNI) in their own observation domain: a collector adding up per
+        # VNI, like pmacct's vxlan primitive, then counts each packet once (flows are only the top N).
+        exporter = IpfixExporter(host, port, domain=1, tunnel_domain=2)
         try:
             sent = exporter.export(report)
         finally:
             exporter.close()
         err_console.print(f"IPFIX: {sent} records in {exporter.sent_messages} messages to {host}:{port}")
-    if as_json:
+    if analyzer is not None:
+        _stream_flows(analyzer, report)
+    elif as_json:
         typer.echo(to_json(report))
     else:
         print_summary(report, console)
@@ -110,9 +157,26 @@ def _serve_until_interrupted(report: Report, port: int) -> None:
         server.shutdown()
 
 
+def _capture_view(files: list[Path], settings: Settings, scheduler: str | None, workers: int | None) -> tuple[
+    Partial, list[Path]
+]:
+    from vxauto.monitor.merge import analyse, analyse_one, capture_files
+
+    if scheduler is not None and workers is not None:
+        raise VxautoError.single("--scheduler/--workers", "", "give one: a Dask scheduler address, or a number of "
+                                 "local workers")
+    if workers is not None and workers < 1:
+        raise VxautoError.single("--workers", "", "must be at least 1", workers)
+    paths = capture_files(files)
+    if len(paths) == 1 and scheduler is None and workers is None:
+        return analyse_one(paths[0], settings), paths
+    return analyse(paths, settings, scheduler, workers, progress=err_console.print), paths
+
+
 @app.command("pcap")
 def pcap(
-    file: Annotated[Path, typer.Argument(help="pcap or pcapng capture file.")],
+    files: Annotated[list[Path], typer.Argument(help="pcap or pcapng capture files, or directories of them: "
+                                                "merged into one view, a packet seen on several taps counted once.")],
     inventory: InventoryOption = None,
     as_json: JsonOption = False,
     csv: CsvOption = None,
@@ -125,16 +189,32 @@ def pcap(
     prometheus: PrometheusOption = None,
     ipfix: IpfixOption = None,
     fail_on: FailOption = None,
+    flows: FlowsOption = "100",
+    max_flows: MaxFlowsOption = MAX_FLOWS,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Run on this Dask distributed scheduler (e.g. tcp://10.0.0.5:8786); the workers must "
+        "see the capture files at the same paths.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Run on a local Dask cluster of this many worker processes.")] = None,
+    dedup_window: Annotated[float, typer.Option(
+        "--dedup-window", help="Milliseconds within which copies of a packet on different captures are one "
+        "packet.")] = DEFAULT_WINDOW_NS / 1e6,
 ) -> None:
-    """Decode a capture file and show what runs inside the VXLAN tunnels (checked against the intent with -i)."""
+    """Decode capture files and show what runs inside the VXLAN tunnels (checked against the intent with -i)."""
     with bad_input_exits():
         intent = _intent(inventory)
-        decoder = Decoder(_ports(ports, intent))
-        analyzer = Analyzer(intent, Thresholds(bum_pps=bum_pps))
-        for table in decoder.decode_batches(read_capture(file, strict=not keep_going)):
-            analyzer.add(table)
-        report = analyzer.report(decoder.finish(), str(file))
-        _outputs(report, as_json, csv, html, ipfix)
+        analyzer_options = _analyzer(intent, bum_pps, flows, max_flows)
+        if dedup_window < 0:
+            raise VxautoError.single("--dedup-window", "", "must not be negative", dedup_window)
+        settings = Settings(_ports(ports, intent), intent, analyzer_options.thresholds, max_flows,
+                            analyzer_options.top_flows, not keep_going, int(dedup_window * 1e6))
+        partial, paths = _capture_view(files, settings, scheduler, workers)
+        source = str(paths[0]) if len(paths) == 1 else f"{len(paths)} captures"
+        report = partial.analyzer.report(partial.stats, source)
+        if len(paths) > 1:
+            report.captures = {"files": [str(p) for p in paths], "duplicates": partial.duplicates,
+                               "matched_by": MATCHED_BY.format(window=f"{dedup_window:g}")}
+        _outputs(report, as_json, csv, html, ipfix, partial.analyzer if flows == "all" else None)
         code = _exit_code(report, fail_on)
     if prometheus is not None:
         _serve_until_interrupted(report, prometheus)
@@ -200,3 +280,7 @@ def live(
         _outputs(report, as_json, csv, html, ipfix)
         code = _exit_code(report, fail_on)
     raise typer.Exit(code)
+
+
+if __name__ == "__main__":  # `python -m vxauto.cli.monitor pcap ...`: the monitor alone, without the other commands
+    app()

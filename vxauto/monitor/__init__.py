@@ -2,8 +2,9 @@
 the traffic against the intent, and publish it (terminal, JSON, CSV, HTML, Prometheus, IPFIX).
 
 Entry points: `decode_capture` (a pcap/pcapng file to a `PacketTable`), `Analyzer` (tables to a `Report`
-with anomalies), `IntentView` (the intent as the checks need it), `LiveCapture` / `capture_during`
-(tcpdump in a namespace). The CLI is `vxauto monitor pcap|live`.
+with anomalies; `Analyzer.merge` adds another one's counts), `merge.analyse` (many captures in pieces,
+duplicates across taps counted once, locally or on Dask), `IntentView` (the intent as the checks need
+it), `LiveCapture` / `capture_during` (tcpdump in a namespace). The CLI is `vxauto monitor pcap|live`.
 """
 
 from __future__ import annotations

@@ -161,15 +161,30 @@ def _fail(name: str, offset: int, message: str, value: object = None) -> VxautoE
 # --- pcap ----------------------------------------------------------------------------------------------
 
 
-def _read_pcap(raw: Buffer, size: int, name: str, strict: bool, endian: str) -> Frames:
+def _pcap_header(raw: Buffer | bytes, size: int, name: str, endian: str) -> tuple[bool, int]:
+    """(nanosecond timestamps, link type) from the pcap file header."""
     if size < 24:
         raise _fail(name, 0, "pcap file header is cut short", size)
     magic, _major, _minor, _zone, _sigfigs, _snaplen, network = struct.unpack_from(endian + "IHHiIII", raw, 0)
-    nanos = magic == PCAP_MAGIC_NS
-    linktype = network & 0xFFFF
+    return magic == PCAP_MAGIC_NS, network & 0xFFFF
+
+
+def _read_pcap(raw: Buffer, size: int, name: str, strict: bool, endian: str) -> Frames:
+    nanos, linktype = _pcap_header(raw, size, name, endian)
     from vxauto.monitor.walk import walk_records
 
     offsets = walk_records(raw, size, endian, nanos)
+    return _pcap_frames(raw, size, name, strict, endian, nanos, linktype, offsets)
+
+
+def _pcap_frames(
+    raw: Buffer, size: int, name: str, strict: bool, endian: str, nanos: bool, linktype: int, offsets: np.ndarray,
+    base: int = 0, at_end: bool = True,
+) -> Frames:
+    """Frames of the pcap records at `offsets` of `raw[:size]`, which starts at byte `base` of the file.
+
+    `at_end`: `raw[:size]` reaches the end of the file (a record cut there is reported, not an error).
+    """
     buf = np.frombuffer(raw, np.uint8)
     problems: list[CaptureProblem] = []
     headers = fields_at(buf, offsets, 16)
@@ -180,7 +195,7 @@ def _read_pcap(raw: Buffer, size: int, name: str, strict: bool, endian: str) -> 
     bad = (caplen > MAX_CAPLEN) | (ts_frac >= (1_000_000_000 if nanos else 1_000_000))
     if bad.any():
         first = int(np.argmax(bad))
-        offset = int(offsets[first])
+        offset = int(offsets[first]) + base
         reason = (
             f"packet record claims {int(caplen[first])} captured bytes (more than {MAX_CAPLEN})"
             if caplen[first] > MAX_CAPLEN
@@ -193,19 +208,112 @@ def _read_pcap(raw: Buffer, size: int, name: str, strict: bool, endian: str) -> 
             a[:first] for a in (offsets, ts_sec, ts_frac, caplen, origlen)
         )
     ends = offsets + 16 + caplen
-    if len(ends) and ends[-1] > size:
-        problems.append(CaptureProblem(name, int(offsets[-1]), "capture cut short in the middle of a packet"))
+    if at_end and len(ends) and ends[-1] > size:
+        problems.append(CaptureProblem(name, int(offsets[-1]) + base, "capture cut short in the middle of a packet"))
         offsets, ts_sec, ts_frac, caplen, origlen = (
             a[:-1] for a in (offsets, ts_sec, ts_frac, caplen, origlen)
         )
-    elif size - (int(ends[-1]) if len(ends) else 24) > 0:
-        tail = int(ends[-1]) if len(ends) else 24
-        problems.append(CaptureProblem(name, tail, "capture cut short in the middle of a record header"))
+    elif at_end and size - (int(ends[-1]) if len(ends) else 24 - base) > 0:
+        tail = int(ends[-1]) if len(ends) else 24 - base
+        problems.append(CaptureProblem(name, tail + base, "capture cut short in the middle of a record header"))
     ts_ns = ts_sec * 1_000_000_000 + (ts_frac if nanos else ts_frac * 1000)
     return Frames(
         buf, offsets + 16, caplen, np.maximum(origlen, caplen), ts_ns,
         np.full(len(offsets), linktype, np.int32), name, problems,
     )
+
+
+# --- reading in pieces ---------------------------------------------------------------------------------
+
+#: Bytes of a pcap file mapped and indexed at a time when reading in pieces: memory stays flat whatever
+#: the size of the capture (each piece is unmapped once it has been decoded).
+PIECE_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Records of one capture file whose headers start in bytes [begin, end) (end None: to the end)."""
+
+    path: str
+    begin: int = 0
+    end: int | None = None
+    frames: int = -1  # -1: not known yet
+    first_ns: int = 0
+    last_ns: int = 0  # smallest and largest timestamp in the piece (captures are not always in order)
+
+
+def pcap_layout(path: Path | str) -> tuple[str, bool, int, int] | None:
+    """(endian, nanoseconds, link type, file size) of a pcap file, None for anything else (pcapng...)."""
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(24)
+            size = os.fstat(handle.fileno()).st_size
+            regular = Path(path).is_file()
+    except OSError as error:
+        raise VxautoError.single(str(path), "", f"cannot read capture: {error.strerror or error}") from None
+    if len(head) < 24 or not regular:
+        return None
+    for endian in ("<", ">"):
+        if struct.unpack_from(endian + "I", head, 0)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+            nanos, linktype = _pcap_header(head, 24, str(path), endian)
+            return endian, nanos, linktype, size
+    return None
+
+
+def read_piece(piece: Piece, strict: bool = True, piece_bytes: int = PIECE_BYTES) -> tuple[Frames, int | None]:
+    """The frames of `piece` and where the next piece starts (None at the end of the file).
+
+    pcap files are memory-mapped from the piece's start to `piece_bytes` (or its known end) plus the
+    largest record; other formats (pcapng) are read whole, as one piece.
+    """
+    layout = pcap_layout(piece.path)
+    if layout is None:
+        return read_capture(piece.path, strict), None
+    endian, nanos, linktype, size = layout
+    begin = max(piece.begin, 24)
+    limit = min(size, piece.end if piece.end is not None else begin + piece_bytes)
+    if begin >= size:
+        frames = Frames.empty(piece.path)
+        return frames, None
+    map_start = begin - begin % mmap.ALLOCATIONGRANULARITY
+    map_end = min(size, limit + 16 + MAX_CAPLEN)
+    with Path(piece.path).open("rb") as handle:
+        data = mmap.mmap(handle.fileno(), map_end - map_start, offset=map_start, access=mmap.ACCESS_READ)
+    from vxauto.monitor.walk import walk_records
+
+    offsets = walk_records(data, map_end - map_start, endian, nanos, start=begin - map_start)
+    if limit < size:
+        offsets = offsets[offsets < limit - map_start]
+    frames = _pcap_frames(data, map_end - map_start, piece.path, strict, endian, nanos, linktype, offsets,
+                          base=map_start, at_end=limit >= size)
+    if frames.problems or not len(frames):
+        return frames, None
+    following = map_start + int(frames.start[-1] + frames.caplen[-1])
+    return frames, following if following < size and limit < size else None
+
+
+def iter_pieces(path: Path | str, strict: bool = True, piece_bytes: int = PIECE_BYTES) -> Iterator[Frames]:
+    """The frames of a capture, piece after piece (see read_piece): memory stays flat in capture size."""
+    begin: int | None = 0
+    while begin is not None:
+        frames, begin = read_piece(Piece(str(path), begin), strict, piece_bytes)
+        yield frames
+
+
+def plan_pieces(path: Path | str, piece_bytes: int = PIECE_BYTES) -> list[Piece]:
+    """Cut a capture into pieces of about `piece_bytes` at record boundaries, with their time ranges.
+
+    This reads every record header once (the parallel walk); workers then read their piece again.
+    """
+    pieces = []
+    begin: int | None = 0
+    while begin is not None:
+        frames, following = read_piece(Piece(str(path), begin), False, piece_bytes)
+        end = following
+        if len(frames):
+            pieces.append(Piece(str(path), begin, end, len(frames), int(frames.ts_ns.min()), int(frames.ts_ns.max())))
+        begin = following
+    return pieces
 
 
 def _prefetch(buf: np.ndarray, start: int, stop: int) -> None:

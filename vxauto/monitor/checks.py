@@ -247,15 +247,19 @@ def _offload(analyzer: Analyzer, report: Report) -> Iterator[Anomaly]:
 
 
 def _entropy(analyzer: Analyzer, report: Report) -> Iterator[Anomaly]:
-    """RFC 7348 asks for a source port hashed from the inner frame, so ECMP spreads a pair's flows."""
+    """RFC 7348 asks for a source port hashed from the inner frame, so ECMP spreads a pair's flows.
+
+    `flow_ports` holds, per VTEP pair, the UDP source port of a uniform sample of its inner flows (all of
+    them up to 1024), so the entropy is that of the sample.
+    """
     limits = analyzer.thresholds
     for (src_hi, src_lo, dst_hi, dst_lo), ports in sorted(analyzer.flow_ports.items()):
         flows = len(ports)
         if flows < limits.entropy_min_flows:
             continue
-        per_port = Counter(ports.values())
+        per_port = Counter(ports.tolist())
         entropy = -sum(c / flows * math.log2(c / flows) for c in per_port.values())
-        ratio = entropy / math.log2(min(flows, 65_536))
+        ratio = entropy / math.log2(flows)
         if ratio < limits.entropy_ratio:
             src, dst = address_text(src_hi, src_lo), address_text(dst_hi, dst_lo)
             names = (analyzer.intent.name_of(src), analyzer.intent.name_of(dst)) if analyzer.intent else (None, None)
@@ -264,7 +268,7 @@ def _entropy(analyzer: Analyzer, report: Report) -> Iterator[Anomaly]:
                 f"{_label(src, names[0])} -> {_label(dst, names[1])}: {flows} inner flows use only "
                 f"{len(per_port)} UDP source port(s) (entropy {entropy:.2f} of {math.log2(flows):.2f} bits); "
                 "ECMP cannot spread them",
-                packets=sum(1 for _ in ports), src=src, dst=dst,
+                packets=flows, src=src, dst=dst,
                 details={"flows": flows, "source_ports": len(per_port), "entropy_bits": round(entropy, 3),
                          "ratio": round(ratio, 3)},
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from vxauto.monitor.capture import Frames, column, fields_at
+from vxauto.monitor.groupby import FINGERPRINT_BYTES, fingerprints
 from vxauto.monitor.scalar import (
     ETH_ARP,
     ETH_IPV4,
@@ -127,7 +128,8 @@ class _Settler:
         self.open &= ~mask
 
 
-def decode_fast(frames: Frames, index: np.ndarray | slice, linktype: int, ports: np.ndarray) -> tuple[
+def decode_fast(frames: Frames, index: np.ndarray | slice, linktype: int, ports: np.ndarray,
+                fingerprint: bool = True) -> tuple[
     np.ndarray, PacketTable
 ]:
     """Statuses of the frames `index` (all of one link type) and the table of their VXLAN packets.
@@ -177,6 +179,8 @@ def decode_fast(frames: Frames, index: np.ndarray | slice, linktype: int, ports:
         "inner_len": udp_len - 16,
     }
     columns.update(inner)
+    columns["inner_hash"] = (fingerprints(rows.window(l4 + 16, FINGERPRINT_BYTES), end - (l4 + 16)) if fingerprint
+                             else np.zeros(len(keep), np.uint64))
     return frame.status, PacketTable(columns if every else {name: values[keep] for name, values in columns.items()})
 
 

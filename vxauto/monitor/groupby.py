@@ -25,6 +25,37 @@ def _hash(columns: tuple[np.ndarray, ...]) -> np.ndarray:
     return value
 
 
+_MASK = (1 << 64) - 1
+#: Bytes of the inner frame that identify a packet (Ethernet, IP with its ID, L4 header, payload start).
+FINGERPRINT_BYTES = 64
+
+
+def hash_row(values: list[int]) -> int:
+    """`_hash` of one row, in Python integers (the scalar decoder's twin of the vectorised hash)."""
+    value = 0
+    multiplier, mix = int(_MULTIPLIER), int(_MIX)
+    for item in values:
+        value ^= item
+        value = (value * multiplier) & _MASK
+        value ^= value >> 31
+        value = (value * mix) & _MASK
+    return value
+
+
+def fingerprint(data: bytes) -> int:
+    """A 64-bit hash of the first FINGERPRINT_BYTES bytes of `data` (zero-padded): the same packet captured
+    on two taps has the same inner frame, whatever the outer Ethernet header, TTL and checksum there."""
+    head = bytes(data[:FINGERPRINT_BYTES]).ljust(FINGERPRINT_BYTES, b"\0")
+    return hash_row([int.from_bytes(head[i : i + 8], "little") for i in range(0, FINGERPRINT_BYTES, 8)])
+
+
+def fingerprints(window: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """`fingerprint` of every row of `window` ((n, FINGERPRINT_BYTES) uint8) cut to `length` bytes."""
+    inside = np.arange(FINGERPRINT_BYTES) < length[:, None]
+    words = np.where(inside, window, 0).astype(np.uint8).view("<u8")
+    return _hash(tuple(words[:, i] for i in range(FINGERPRINT_BYTES // 8)))
+
+
 def group(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of the first row of every group, group number of every row). Groups are numbered 0..k-1."""
     if not len(columns[0]):

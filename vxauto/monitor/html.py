@@ -1,7 +1,8 @@
 """A self-contained HTML report: inline CSS and SVG, no scripts, fonts or other external assets.
 
 Sections: summary, anomalies (highlighted by severity), per-VNI bar charts (packets split into BUM and
-unicast, and inner bytes), the VTEP-pair x VNI heatmap, tenants, VTEPs and the top inner flows.
+unicast, and inner bytes), time series per VNI and per VTEP pair (packets/s and BUM/s on a common time
+axis), the VTEP-pair x VNI heatmap, tenants, VTEPs and the top inner flows.
 Every value from the capture or the intent is escaped.
 """
 
@@ -13,7 +14,7 @@ from html import escape
 from pathlib import Path
 
 from vxauto.monitor.analysis import Report
-from vxauto.monitor.render import human_bytes, iso_time
+from vxauto.monitor.render import flows_text, human_bytes, iso_time
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2733;background:#fff}
@@ -32,6 +33,10 @@ tr.error td{background:#fde2e1} tr.warning td{background:#fff4d6}
 
 BAR_HEIGHT, BAR_GAP, LABEL_WIDTH, CHART_WIDTH = 18, 6, 190, 460
 CELL, HEAT_LABEL = 34, 260
+SPARK_WIDTH, SPARK_HEIGHT = 420, 56
+#: VTEP pairs drawn over time (the busiest ones); every VNI is drawn.
+SERIES_PAIRS = 20
+PACKETS_COLOUR, BUM_COLOUR = "#2f6db5", "#e07a1f"
 
 
 def write_html(report: Report, path: Path | str, top_flows: int = 100) -> None:
@@ -49,13 +54,16 @@ def render_html(report: Report, top_flows: int = 100) -> str:
         "<h2 id='vnis'>Per VNI</h2>",
         _vni_charts(report),
         _vni_table(report),
+        "<h2 id='time'>Over time</h2>",
+        _time_series(report),
         "<h2 id='matrix'>VTEP pair x VNI</h2>",
         _heatmap(report),
     ]
     if report.tenants:
         body += ["<h2 id='tenants'>Per tenant</h2>", _tenant_table(report)]
     body += ["<h2 id='vteps'>VTEPs</h2>", _vtep_table(report),
-             f"<h2 id='flows'>Inner flows (top {min(top_flows, len(report.flows))} of {len(report.flows)})</h2>",
+             f"<h2 id='flows'>Inner flows: top {min(top_flows, len(report.flows))} by bytes</h2>",
+             f"<p class='meta'>{escape(flows_text(report))}</p>",
              _flow_table(report, top_flows), "<h2 id='decode'>Decoding</h2>", _decode_table(report)]
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -75,7 +83,7 @@ def _cards(report: Report) -> str:
     warnings = len(report.anomalies) - errors
     cards = [("VXLAN packets", f"{report.packets}"), ("inner bytes", human_bytes(report.bytes)),
              ("VNIs", str(len(report.vnis))), ("VTEPs", str(len(report.vteps))),
-             ("inner flows", str(len(report.flows))), ("errors", str(errors)), ("warnings", str(warnings))]
+             ("inner flows", str(report.flow_info().flows)), ("errors", str(errors)), ("warnings", str(warnings))]
     inner = "".join(
         f"<div class='card'><span class='meta'>{escape(k)}</span><b>{escape(v)}</b></div>" for k, v in cards
     )
@@ -132,6 +140,62 @@ def _vni_charts(report: Report) -> str:
               "<span style='color:#2f6db5'>&#9632;</span> unicast</p>")
     return (f"<div class='charts'>{_bar_chart('Packets per VNI', packets, lambda v: f'{v:.0f}')}{legend}"
             f"{_bar_chart('Inner bytes per VNI', octets, human_bytes)}</div>")
+
+
+def _time_series(report: Report) -> str:
+    """Packets/s and BUM/s per VNI and for the busiest VTEP pairs, each a small chart on one time axis."""
+    series = report.series
+    if series is None or not series.vnis:
+        return "<p>No VXLAN packets.</p>"
+    buckets = len(next(iter(series.vnis.values()))[0])
+    start, end = series.start, series.start + buckets * series.step
+    legend = (f"<p class='meta'>{escape(iso_time(start * 1_000_000_000))} to {escape(iso_time(end * 1_000_000_000))}, "
+              f"{series.step} s per point; <span style='color:{PACKETS_COLOUR}'>&#9632;</span> packets/s "
+              f"<span style='color:{BUM_COLOUR}'>&#9632;</span> BUM/s (each chart on its own scale)</p>")
+    vni_rows = "".join(
+        f"<tr><td>{vni}</td>{_series_cells(packets, bum, series.step, f'VNI {vni}')}</tr>"
+        for vni, (packets, bum) in series.vnis.items()
+    )
+    busiest = sorted(series.pairs.items(), key=lambda item: -sum(item[1][0]))[:SERIES_PAIRS]
+    names = {a: e.get("name") for a, e in report.vteps.items()}
+    pair_rows = "".join(
+        f"<tr><td>{escape(f'{names.get(src) or src} → {names.get(dst) or dst}')}</td>"
+        f"{_series_cells(packets, bum, series.step, f'{src} to {dst}')}</tr>"
+        for (src, dst), (packets, bum) in busiest
+    )
+    more = (f"<p class='meta'>the {SERIES_PAIRS} busiest of {len(series.pairs)} VTEP pairs</p>"
+            if len(series.pairs) > SERIES_PAIRS else "")
+    head = "<tr><th>{}</th><th>packets/s and BUM/s</th><th>peak packets/s</th><th>peak BUM/s</th></tr>"
+    return (f"{legend}<table class='series'>{head.format('VNI')}{vni_rows}</table>"
+            f"<table class='series'>{head.format('VTEP pair')}{pair_rows}</table>{more}")
+
+
+def _series_cells(packets: list[int], bum: list[int], step: int, label: str) -> str:
+    rate = [p / step for p in packets]
+    bum_rate = [b / step for b in bum]
+    return (f"<td>{_sparkline(rate, bum_rate, label)}</td><td class='n'>{max(rate):.0f}</td>"
+            f"<td class='n'>{max(bum_rate):.0f}</td>")
+
+
+def _sparkline(rate: list[float], bum_rate: list[float], label: str) -> str:
+    top = max(rate) or 1.0  # BUM packets are packets too: one scale fits both lines
+    count = len(rate)
+
+    def points(values: list[float]) -> str:
+        if count == 1:
+            values = values * 2
+        width = SPARK_WIDTH / max(len(values) - 1, 1)
+        return " ".join(f"{i * width:.1f},{SPARK_HEIGHT - 2 - (SPARK_HEIGHT - 4) * v / top:.1f}"
+                        for i, v in enumerate(values))
+
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' class='spark' width='{SPARK_WIDTH}' height='{SPARK_HEIGHT}' "
+            f"role='img' aria-label='{escape(label)}: packets and BUM per second'>"
+            f"<title>{escape(label)}: up to {max(rate):.0f} packets/s, {max(bum_rate):.0f} BUM/s</title>"
+            f"<line x1='0' y1='{SPARK_HEIGHT - 1}' x2='{SPARK_WIDTH}' y2='{SPARK_HEIGHT - 1}' stroke='#d8dee6'/>"
+            f"<polyline class='packets' fill='none' stroke='{PACKETS_COLOUR}' stroke-width='1.5' "
+            f"points='{points(rate)}'/>"
+            f"<polyline class='bum' fill='none' stroke='{BUM_COLOUR}' stroke-width='1.5' points='{points(bum_rate)}'/>"
+            "</svg>")
 
 
 def _vni_table(report: Report) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vxauto.model.fabric import Fabric, load_fabric
+if TYPE_CHECKING:
+    from vxauto.model.fabric import Fabric
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class IntentView:
 
     @classmethod
     def load(cls, directory: Path | str) -> IntentView:
+        # Imported here: the model (pydantic schema) costs a quarter second, and reading a capture
+        # without an intent does not need it.
+        from vxauto.model.fabric import load_fabric
+
         return cls.from_fabric(load_fabric(directory))
 
     def tenant_of(self, vni: int) -> str | None:

@@ -89,11 +89,15 @@ def _mac(text: str) -> bytes:
 class IpfixExporter:
     """Sends IPFIX messages over UDP to one collector."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 4739, domain: int = 1, vxlan_port: int = 4789) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 4739, domain: int = 1, vxlan_port: int = 4789,
+                 tunnel_domain: int | None = None) -> None:
+        """`tunnel_domain`: send tunnel records in this observation domain (flows stay in `domain`), so that a
+        collector adding up per VNI (pmacct's `vxlan` primitive) can keep inner flows and tunnels apart."""
         self.address = (host, port)
         self.domain = domain
+        self.tunnel_domain = tunnel_domain
         self.vxlan_port = vxlan_port
-        self.sequence = 0  # data records sent so far (RFC 7011: per observation domain)
+        self.sequences: dict[int, int] = {}  # data records sent so far per observation domain (RFC 7011)
         self.sent_messages = 0
         self._exported: dict[tuple, tuple[int, int]] = {}  # record key -> (packets, octets) already exported
         self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
@@ -101,17 +105,29 @@ class IpfixExporter:
     def close(self) -> None:
         self._socket.close()
 
+    @property
+    def sequence(self) -> int:
+        """Data records sent so far in the main observation domain."""
+        return self.sequences.get(self.domain, 0)
+
     def export(self, report: Report, now: float | None = None) -> int:
         """Send the changes since the last export; returns the number of data records sent."""
-        records = list(self._records(report))
-        messages = list(self.messages(records, int(now if now is not None else time.time())))
-        for message in messages:
-            self._socket.sendto(message, self.address)
-        self.sent_messages += len(messages)
-        return len(records)
+        flows, tunnels = list(self._flow_records(report)), list(self._tunnel_records(report))
+        groups = ([(self.domain, flows + tunnels)] if self.tunnel_domain is None
+                  else [(self.domain, flows), (self.tunnel_domain, tunnels)])
+        export_time = int(now if now is not None else time.time())
+        for domain, records in groups:
+            messages = list(self.messages(records, export_time, domain))
+            for message in messages:
+                self._socket.sendto(message, self.address)
+            self.sent_messages += len(messages)
+        return len(flows) + len(tunnels)
 
-    def messages(self, records: list[tuple[Template, bytes]], export_time: int) -> Iterator[bytes]:
-        """Pack records into messages (templates first) of at most MAX_MESSAGE bytes."""
+    def messages(self, records: list[tuple[Template, bytes]], export_time: int,
+                 domain: int | None = None) -> Iterator[bytes]:
+        """Pack records into messages (templates first) of at most MAX_MESSAGE bytes, for `domain`
+        (default: the exporter's)."""
+        domain = self.domain if domain is None else domain
         sets = [_set(TEMPLATE_SET_ID, b"".join(t.encode() for t in TEMPLATES.values()))]
         size, count = 16 + len(sets[0]), 0
         current: list[bytes] = []
@@ -124,7 +140,7 @@ class IpfixExporter:
                 size, count, current = size + len(sets[-1]), count + len(current), []
                 opens_set = True
             if opens_set and size + 4 + len(record) > MAX_MESSAGE:
-                yield self._message(sets, export_time, count)
+                yield self._message(sets, export_time, count, domain)
                 sets, size, count = [], 16, 0
             template = record_template
             current.append(record)
@@ -132,21 +148,24 @@ class IpfixExporter:
             sets.append(_set(template.template_id, b"".join(current)))  # type: ignore[union-attr]
             count += len(current)
         if sets:
-            yield self._message(sets, export_time, count)
+            yield self._message(sets, export_time, count, domain)
 
-    def _message(self, sets: list[bytes], export_time: int, records: int) -> bytes:
+    def _message(self, sets: list[bytes], export_time: int, records: int, domain: int) -> bytes:
         body = b"".join(sets)
-        header = struct.pack(">HHIII", IPFIX_VERSION, 16 + len(body), export_time, self.sequence % 2**32, self.domain)
-        self.sequence += records
+        sequence = self.sequences.get(domain, 0)
+        header = struct.pack(">HHIII", IPFIX_VERSION, 16 + len(body), export_time, sequence % 2**32, domain)
+        self.sequences[domain] = sequence + records
         return header + body
 
     # --- records --------------------------------------------------------------------------------------
 
-    def _records(self, report: Report) -> Iterator[tuple[Template, bytes]]:
+    def _flow_records(self, report: Report) -> Iterator[tuple[Template, bytes]]:
         for flow in report.flows:
             record = self._flow_record(flow)
             if record is not None:
                 yield record
+
+    def _tunnel_records(self, report: Report) -> Iterator[tuple[Template, bytes]]:
         for pair in report.pairs:
             record = self._tunnel_record(pair)
             if record is not None:

@@ -68,8 +68,8 @@ class ReportCollector(Collector):
                                       labels=["kind", "severity"])
         for (kind, severity), count in sorted(Counter((a.kind, a.severity) for a in report.anomalies).items()):
             anomalies.add_metric([kind, severity], count)
-        flows = GaugeMetricFamily(f"{PREFIX}_inner_flows", "Inner flows seen")
-        flows.add_metric([], len(report.flows))
+        flows = GaugeMetricFamily(f"{PREFIX}_inner_flows", "Inner flows seen (estimated past the exact bound)")
+        flows.add_metric([], report.flow_info().flows)
         yield from (frames, anomalies, flows)
 
 

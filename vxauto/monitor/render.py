@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from vxauto.monitor.analysis import NS, Report
+from vxauto.monitor.analysis import NS, Analyzer, Report
 
 FLOW_COLUMNS = ("vni", "tenant", "ethertype", "src", "dst", "proto", "sport", "dport", "packets", "bytes",
                 "first_seen", "last_seen")
@@ -19,11 +20,54 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
 
 
 def to_json(report: Report, indent: int | None = 2) -> str:
-    return json.dumps(report.as_dict(), indent=indent, sort_keys=False)
+    """The JSON report. Indented, with one line per pair, flow and anomaly: json's C encoder only runs without
+    `indent`, and the pure-Python one takes half a second for a thousand VTEP pairs."""
+    document = report.as_dict()
+    if indent is None:
+        return json.dumps(document)
+    pad = " " * indent
+    members = []
+    for key, value in document.items():
+        if isinstance(value, list) and value:
+            text = "[\n" + ",\n".join(f"{pad * 2}{json.dumps(item)}" for item in value) + f"\n{pad}]"
+        else:
+            text = json.dumps(value, indent=indent).replace("\n", "\n" + pad)
+        members.append(f"{pad}{json.dumps(key)}: {text}")
+    return "{\n" + ",\n".join(members) + "\n}"
+
+
+def flow_lines(analyzer: Analyzer) -> Iterator[str]:
+    """Every flow of the analyzer as JSON lines by bytes (`--flows all`), one block of lines per chunk.
+
+    Lines are formatted directly: every text field but the tenant is an address, a number or a fixed
+    name, so only the tenant goes through the JSON encoder.
+    """
+    names: dict[str | None, str] = {}
+    for columns in analyzer.iter_flow_columns(None):
+        lines = []
+        for vni, tenant, ethertype, src, dst, proto, sport, dport, packets, octets, first, last in zip(
+            *columns, strict=True
+        ):
+            quoted = names.get(tenant) or names.setdefault(tenant, json.dumps(tenant))
+            lines.append(
+                f'{{"vni": {vni}, "tenant": {quoted}, "ethertype": "{ethertype}", "src": "{src}", "dst": "{dst}", '
+                f'"proto": "{proto}", "sport": {sport}, "dport": {dport}, "packets": {packets}, "bytes": {octets}, '
+                f'"first_seen": {first / NS}, "last_seen": {last / NS}}}'
+            )
+        yield "\n".join(lines)
+
+
+def flows_text(report: Report) -> str:
+    """'N inner flows' with how they were counted (exact, or a heavy-hitter summary)."""
+    info = report.flow_info()
+    if info.mode == "exact":
+        return f"{info.flows} inner flows (exact)"
+    return (f"about {info.flows} inner flows (heavy-hitter summary of {info.capacity}: listed bytes at most "
+            f"{human_bytes(info.error_bytes)} low)")
 
 
 def write_csv(report: Report, path: Path | str) -> None:
-    """The inner flows, one row each (VNI, tenant, 5-tuple, counters, first/last seen in ISO time)."""
+    """The report's top inner flows, one row each (VNI, tenant, 5-tuple, counters, first/last seen in ISO time)."""
     with Path(path).open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(FLOW_COLUMNS)
@@ -74,8 +118,11 @@ def _headline(report: Report) -> Text:
     text.append(
         f"\n{report.packets} VXLAN packets of {decode.frames} frames, {human_bytes(report.bytes)} inner, "
         f"{human_bytes(report.wire_bytes)} on the wire, {report.duration_s:.3f} s, {len(report.vnis)} VNIs, "
-        f"{len(report.flows)} inner flows"
+        f"{flows_text(report)}"
     )
+    if report.captures is not None:
+        text.append(f"\n{len(report.captures['files'])} captures merged, {report.captures['duplicates']} duplicate "  # type: ignore[arg-type]
+                    f"packets dropped (matched by {report.captures['matched_by']})")
     other = decode.statuses.get("other", 0)
     malformed = sum(decode.malformed.values())
     text.append(f"\nnot VXLAN: {other}  undecodable: {malformed}  reassembled: {sum(decode.reassembled.values())}")
@@ -84,11 +131,25 @@ def _headline(report: Report) -> Text:
     return text
 
 
+def _table(title: str) -> Table:
+    """A table that wraps long cells (addresses, VNI lists) at any terminal width instead of cutting them."""
+    return Table(title=title, title_justify="left", padding=(0, 1), collapse_padding=True)
+
+
+def _column(table: Table, name: str, right: bool = False, min_width: int | None = None) -> None:
+    # overflow="fold" breaks a cell anywhere (an IPv6 address has no spaces) rather than ending it with "...".
+    table.add_column(name, justify="right" if right else "left", overflow="fold", min_width=min_width)
+
+
+#: Narrowest width of an address column: a whole IPv4 address on one line.
+ADDRESS_WIDTH = 15
+
+
 def _vni_table(report: Report) -> Table:
-    table = Table(title="Per VNI", title_justify="left")
+    table = _table("Per VNI")
     for name in ("VNI", "segment", "tenant", "packets", "bytes", "BUM", "unicast", "peak BUM/s", "VTEPs"):
-        table.add_column(name, justify="right" if name in ("packets", "bytes", "BUM", "unicast", "peak BUM/s") else
-                         "left")
+        _column(table, name, right=name in ("packets", "bytes", "BUM", "unicast", "peak BUM/s"),
+                min_width=ADDRESS_WIDTH if name == "VTEPs" else None)
     for vni, s in report.vnis.items():
         table.add_row(str(vni), s.segment or "-", s.tenant or "-", str(s.packets), human_bytes(s.bytes),
                       str(s.bum), str(s.unicast), str(s.max_bum_pps), ", ".join(s.vteps))
@@ -96,9 +157,9 @@ def _vni_table(report: Report) -> Table:
 
 
 def _tenant_table(report: Report) -> Table:
-    table = Table(title="Per tenant", title_justify="left")
+    table = _table("Per tenant")
     for name in ("tenant", "VNIs", "packets", "bytes", "BUM", "unicast"):
-        table.add_column(name)
+        _column(table, name, right=name not in ("tenant", "VNIs"))
     for name, entry in report.tenants.items():
         table.add_row(name, ", ".join(map(str, entry["vnis"])), str(entry["packets"]),
                       human_bytes(entry["bytes"]), str(entry["bum"]), str(entry["unicast"]))
@@ -111,10 +172,10 @@ def _matrix_table(report: Report, max_vnis: int) -> Table:
     for pair in report.pairs:
         cells.setdefault((pair.src, pair.dst), {})[pair.vni] = pair.counters["packets"]
     title = "VTEP pair x VNI (packets)" + (f", first {max_vnis} VNIs" if len(report.vnis) > max_vnis else "")
-    table = Table(title=title, title_justify="left")
-    table.add_column("source -> destination")
+    table = _table(title)
+    _column(table, "source -> destination", min_width=ADDRESS_WIDTH)
     for vni in vnis:
-        table.add_column(str(vni), justify="right")
+        _column(table, str(vni), right=True)
     names = {a: e.get("name") for a, e in report.vteps.items()}
     for (src, dst), row in sorted(cells.items()):
         label = f"{names.get(src) or src} -> {names.get(dst) or dst}"
@@ -123,10 +184,10 @@ def _matrix_table(report: Report, max_vnis: int) -> Table:
 
 
 def _flow_table(report: Report, top: int) -> Table:
-    table = Table(title=f"Top {min(top, len(report.flows))} of {len(report.flows)} inner flows (by bytes)",
-                  title_justify="left")
+    table = _table(f"Top {min(top, len(report.flows))} flows by bytes; {flows_text(report)}")
     for name in ("VNI", "type", "source", "destination", "proto", "sport", "dport", "packets", "bytes"):
-        table.add_column(name)
+        _column(table, name, right=name in ("sport", "dport", "packets", "bytes"),
+                min_width=ADDRESS_WIDTH if name in ("source", "destination") else None)
     for flow in report.flows[:top]:
         table.add_row(str(flow.vni), flow.ethertype, flow.src, flow.dst, flow.proto, str(flow.sport),
                       str(flow.dport), str(flow.packets), human_bytes(flow.bytes))
@@ -136,10 +197,10 @@ def _flow_table(report: Report, top: int) -> Table:
 def _anomaly_table(report: Report) -> Table | Text:
     if not report.anomalies:
         return Text("No anomalies.", style="green")
-    table = Table(title=f"Anomalies ({len(report.anomalies)})", title_justify="left")
-    table.add_column("severity")
-    table.add_column("kind")
-    table.add_column("what")
+    table = _table(f"Anomalies ({len(report.anomalies)})")
+    _column(table, "severity")
+    _column(table, "kind")
+    _column(table, "what")
     for anomaly in report.anomalies:
         style = SEVERITY_STYLE.get(anomaly.severity, "")
         table.add_row(Text(anomaly.severity, style=style), Text(anomaly.kind, style=style), anomaly.message)

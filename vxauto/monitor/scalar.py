@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from vxauto.monitor.groupby import fingerprint
 from vxauto.monitor.table import (
     FLAG_NO_I,
     FLAG_RESERVED,
@@ -152,8 +153,9 @@ class Reassembler:
 class ScalarDecoder:
     """Decodes frames one by one; keeps fragment state between frames."""
 
-    def __init__(self, ports: tuple[int, ...] | frozenset[int] = DEFAULT_PORTS) -> None:
+    def __init__(self, ports: tuple[int, ...] | frozenset[int] = DEFAULT_PORTS, fingerprint: bool = True) -> None:
         self.ports = frozenset(ports)
+        self.fingerprint = fingerprint  # compute inner_hash (matching copies across captures), else 0
         self.reassembler = Reassembler()
         self.completed: tuple[int, tuple | None] | None = None
 
@@ -281,10 +283,12 @@ class ScalarDecoder:
         b0, b1, b2, b3 = data[l4 + 8 : l4 + 12]
         vni, b7 = _U32(data, l4 + 12)[0] >> 8, data[l4 + 15]
         variant, flag_problems = _flags(b0, b1, b2, b3, b7)
-        inner = _inner(data, l4 + 16, min(size, l4 + udp_len), variant, b3)
+        end = min(size, l4 + udp_len)
+        inner = _inner(data, l4 + 16, end, variant, b3)
         row = (
             outer.ts_ns, outer.wire_len, outer.ip_len, outer.version, *outer.src, *outer.dst, outer.fragmented,
             sport, dport, variant, b0, flag_problems, vni, udp_len - 16, *inner,
+            fingerprint(data[l4 + 16 : end]) if self.fingerprint else 0,
         )
         return VXLAN, row
 

@@ -53,6 +53,7 @@ COLUMNS: tuple[tuple[str, type], ...] = (
     ("inner_proto", np.uint8),
     ("inner_sport", np.uint16),  # TCP/UDP/SCTP port; ICMP type; ARP opcode
     ("inner_dport", np.uint16),  # TCP/UDP/SCTP port; ICMP code
+    ("inner_hash", np.uint64),  # groupby.fingerprint of the inner frame's first 64 bytes (matches copies across taps)
 )
 COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 

@@ -21,7 +21,11 @@ import numpy as np
 
 from vxauto.monitor.capture import MAX_CAPLEN, column, fields_at
 
-SEGMENT = 256 << 10  # bytes per segment of the parallel walk
+SEGMENT = 256 << 10  # bytes per segment of the parallel walk (at most)
+MIN_SEGMENT = 16 << 10
+#: Segments walked side by side: smaller pieces of a file get shorter segments, so that every numpy step
+#: still moves thousands of records (a 64 MiB piece in 256 KiB segments would take 600 steps of 256).
+TARGET_SEGMENTS = 1024
 WINDOW = 2048  # bytes after each segment boundary searched for a record start
 MIN_PARALLEL = 4 << 20  # below this file size the sequential walk is as fast
 MAX_RESTARTS = 64
@@ -40,15 +44,18 @@ def walk_sequential(raw: object, start: int, size: int, endian: str) -> list[int
     return offsets
 
 
-def walk_records(raw: object, size: int, endian: str, nanos: bool, min_parallel: int = MIN_PARALLEL) -> np.ndarray:
-    """Offsets of all record headers of a pcap file (its 24-byte file header excluded)."""
-    if size < min_parallel:
-        return _array(walk_sequential(raw, 24, size, endian))
+def walk_records(raw: object, size: int, endian: str, nanos: bool, min_parallel: int = MIN_PARALLEL,
+                 start: int = 24) -> np.ndarray:
+    """Offsets of all record headers of a pcap file (its 24-byte file header excluded), or of the records
+    from `start` (a known record start) to the end of `raw[:size]`."""
+    if size - start < min_parallel:
+        return _array(walk_sequential(raw, start, size, endian))
     buf = np.frombuffer(raw, np.uint8)  # type: ignore[call-overload]
     code = endian + "u4"
-    anchors = _guess_record_starts(buf, size, code, 1_000_000_000 if nanos else 1_000_000)
+    segment = int(min(SEGMENT, max(MIN_SEGMENT, (size - start) // TARGET_SEGMENTS)))
+    anchors = _guess_record_starts(buf, size, code, 1_000_000_000 if nanos else 1_000_000, segment, start)
     parts: list[np.ndarray] = []
-    start, last = 24, size - 16
+    last = size - 16
     for _ in range(MAX_RESTARTS):
         if start > last:
             return np.concatenate(parts) if parts else np.zeros(0, np.int64)
@@ -91,9 +98,10 @@ def _lockstep(buf: np.ndarray, starts: np.ndarray, last: int, code: str) -> tupl
     return offsets, None if good == len(starts) else int(current[good - 1])
 
 
-def _guess_record_starts(buf: np.ndarray, size: int, code: str, fraction_limit: int) -> np.ndarray:
+def _guess_record_starts(buf: np.ndarray, size: int, code: str, fraction_limit: int, segment: int = SEGMENT,
+                         start: int = 24) -> np.ndarray:
     """One plausible record start per segment boundary (where one is found), sorted."""
-    anchors = np.arange(24 + SEGMENT, size - WINDOW - 64, SEGMENT, dtype=np.int64)
+    anchors = np.arange(start + segment, size - WINDOW - 64, segment, dtype=np.int64)
     if not len(anchors):
         return anchors
     windows = fields_at(buf, anchors, WINDOW + 16)
