@@ -1,8 +1,7 @@
-"""EVPN route parsing (GoBGP JSON captured in this lab), the management API and the CLI."""
+"""EVPN messages for GoBGP's gRPC API, the management API and the CLI."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import struct
@@ -12,43 +11,39 @@ import pytest
 from typer.testing import CliRunner
 
 from vxauto.cli.vtep import app
-from vxauto.vtep import offload
+from vxauto.vtep import gobgp, offload
 from vxauto.vtep.api import handle_request
 from vxauto.vtep.config import VniConfig, config_from_text
 from vxauto.vtep.engine import Engine, _complete_checksum, _ipv4_partial_header
-from vxauto.vtep.evpn import gobgpd_config, imports, parse_paths
+from vxauto.vtep.evpn import beats, gobgpd_config, imports
 from vxauto.vtep.kernel import VNET_HDR, VNET_ZERO
 from vxauto.vtep.packet import mac_bytes
 
-# `gobgp monitor global rib -a evpn -j --current` lines from gobgpd 3.10 (Debian 12) in this lab:
-# an IMET and a MAC route as announced, then the MAC route's withdrawal.
-MONITOR_LINES = [
-    '[{"nlri":{"type":3,"value":{"rd":{"type":1,"admin":"10.99.0.2","assigned":100},"etag":0,"ip":"10.99.0.2"}},'
-    '"age":1795718956,"best":false,"attrs":[{"type":1,"value":2},{"type":16,"value":[{"type":0,"subtype":2,'
-    '"value":"65001:100"},{"type":3,"subtype":12,"tunnel_type":8}]},{"type":22,"is-leaf-info-required":false,'
-    '"tunnel-type":6,"label":100,"tunnel-id":"10.99.0.2"},{"type":14,"nexthop":"10.99.0.2","afi":25,"safi":70,'
-    '"value":[{"type":3,"value":{"rd":{"type":1,"admin":"10.99.0.2","assigned":100},"etag":0,"ip":"10.99.0.2"}}]}],'
-    '"stale":false},{"nlri":{"type":2,"value":{"rd":{"type":1,"admin":"10.99.0.2","assigned":100},'
-    '"esi":"single-homed","etag":0,"mac":"02:00:00:00:00:01","ip":"\\u003cnil\\u003e","labels":[100]}},'
-    '"age":1795718956,"best":false,"attrs":[{"type":1,"value":2},{"type":16,"value":[{"type":0,"subtype":2,'
-    '"value":"65001:100"},{"type":3,"subtype":12,"tunnel_type":8}]},{"type":14,"nexthop":"10.99.0.2","afi":25,'
-    '"safi":70,"value":[]}],"stale":false},{"nlri":{"prefix":"10.99.0.2/32"},"age":1795718956,"best":false,'
-    '"attrs":[{"type":1,"value":2},{"type":3,"nexthop":"0.0.0.0"}],"stale":false}]',
-    '[{"nlri":{"type":2,"value":{"rd":{"type":1,"admin":"10.99.0.2","assigned":100},"esi":"single-homed",'
-    '"etag":0,"mac":"02:00:00:00:00:01","ip":"\\u003cnil\\u003e","labels":[100]}},"age":1795718956,'
-    '"best":false,"attrs":[{"type":14,"nexthop":"10.99.0.2","afi":25,"safi":70,"value":[]}],"stale":false,'
-    '"withdrawal":true}]',
-]
+
+def test_gobgp_paths_read_back_as_route_events() -> None:
+    """What pyvtep sends GoBGP reads back the same (and GoBGP reports paths in this form)."""
+    mac = gobgp.route_event(gobgp.mac_path("10.0.0.1", 7, "10.0.0.1", 100, "65001:100", "02:00:00:00:00:01", 3))
+    assert mac is not None
+    assert (mac.route_type, mac.vni, mac.remote, mac.mac, mac.sequence) == (2, 100, "10.0.0.1",
+                                                                             mac_bytes("02:00:00:00:00:01"), 3)
+    assert mac.route_targets == ("65001:100",) and mac.key.startswith("2|10.0.0.1:7|") and not mac.withdrawal
+    unmoved = gobgp.route_event(gobgp.mac_path("10.0.0.1", 7, "10.0.0.1", 100, "65001:100", "02:00:00:00:00:01"))
+    assert unmoved is not None and unmoved.sequence == 0 and unmoved.key == mac.key  # one NLRI
+    imet = gobgp.route_event(gobgp.imet_path("10.0.0.1", 7, "10.0.0.9", 100, "4200000000:100"))
+    assert imet is not None
+    assert (imet.route_type, imet.vni, imet.remote, imet.route_targets) == (3, 100, "10.0.0.9", ("4200000000:100",))
+    assert gobgp.route_event(gobgp.prefix_path("10.0.0.1/32", "0.0.0.0")) is None
 
 
-def test_parse_gobgp_monitor_output() -> None:
-    imet, mac = parse_paths(json.loads(MONITOR_LINES[0]))  # the ipv4-unicast path is skipped
-    assert (imet.route_type, imet.vni, imet.remote, imet.mac, imet.withdrawal) == (3, 100, "10.99.0.2", None, False)
-    assert imet.route_targets == ("65001:100",)
-    assert (mac.route_type, mac.vni, mac.remote, mac.mac) == (2, 100, "10.99.0.2", mac_bytes("02:00:00:00:00:01"))
-    (withdrawn,) = parse_paths(json.loads(MONITOR_LINES[1]))
-    assert withdrawn.withdrawal and withdrawn.key == mac.key
-    assert parse_paths({"not": "a list"}) == [] and parse_paths([1, None, {"nlri": "x"}]) == []
+def test_rd_indexes_are_unique_and_stable() -> None:
+    indexes = gobgp.assign_rd_indexes([10, 65546, 131082, 65536], {})
+    assert indexes[10] == 10 and len(set(indexes.values())) == 4 and all(1 <= i <= 0xFFFF for i in indexes.values())
+    assert gobgp.assign_rd_indexes([65546, 20], indexes) == {65546: indexes[65546], 20: 20}  # kept across reloads
+
+
+def test_mac_mobility_winner() -> None:
+    assert beats(2, "10.0.0.9", 1, "10.0.0.1")  # higher sequence number wins
+    assert beats(1, "10.0.0.1", 1, "10.0.0.9") and not beats(1, "10.0.0.9", 1, "10.0.0.1")  # tie: lower IP
 
 
 def test_route_target_import_rules() -> None:

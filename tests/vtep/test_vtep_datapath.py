@@ -169,3 +169,16 @@ def test_config_defaults() -> None:
     assert config.port == 4789 and config.tap_mtu == 1450 and config.vnis[0].tap_name == "pv10010"
     assert config.source_port_range == (49152, 49167)
     assert str(config.socket_path) == "/run/pyvtep/pyvtep.sock"
+
+
+def test_a_frame_from_the_tap_takes_an_evpn_mac_local(dp: Datapath) -> None:
+    """The MAC moved here: the EVPN entry becomes local and the control plane hears of it (MAC mobility)."""
+    seg = dp.segments[100]
+    events: list[tuple[bytes, bool]] = []
+    seg.table.local_listener = lambda mac, entry: events.append((mac, entry is not None))
+    seg.table.set_evpn(LOCAL, "10.0.0.5", dp.now)
+    dp.route(seg, memoryview(frame(BROADCAST, LOCAL)))
+    entry = seg.table.lookup(LOCAL)
+    assert entry is not None and entry.kind == Kind.LOCAL and events == [(LOCAL, True)]
+    seg.table.set_evpn(LOCAL, "10.0.0.5", dp.now)  # a newer remote route takes it away again
+    assert seg.table.lookup(LOCAL).kind == Kind.EVPN and events == [(LOCAL, True), (LOCAL, False)]  # type: ignore[union-attr]

@@ -100,7 +100,6 @@ class EvpnConfig(_Strict):
     api_port: int = Field(default=50051, ge=1, le=65535, description="GoBGP gRPC port on 127.0.0.1")
     bgp_port: int = Field(default=179, ge=1, le=65535)
     gobgpd: str = "gobgpd"
-    gobgp: str = "gobgp"
 
 
 class PyvtepConfig(_Strict):
@@ -206,14 +205,6 @@ def _semantic_problems(config: PyvtepConfig, source: YamlSource) -> list[Problem
             if static.remote == config.local_ip:
                 add(("vnis", index, "macs", position, "remote"), "static MAC points at our own local_ip",
                     str(static.remote))
-    if config.evpn is not None:
-        seen_rd: dict[int, int] = {}
-        for index, vni in enumerate(config.vnis):
-            low = vni.vni & 0xFFFF  # the route distinguisher is local_ip:(VNI & 0xFFFF)
-            if low in seen_rd and config.vnis[seen_rd[low]].vni != vni.vni:
-                add(("vnis", index, "vni"), f"EVPN route distinguisher collides with vnis[{seen_rd[low]}]",
-                    vni.vni)
-            seen_rd.setdefault(low, index)
     return problems
 
 
