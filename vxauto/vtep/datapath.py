@@ -291,6 +291,19 @@ class Datapath:
         return [row for s in sorted(self.segments.values(), key=lambda seg: seg.vni)
                 if wanted is None or s.vni in wanted for row in s.table.rows(self.now)]
 
+    def flush(self, vnis: Iterable[int] | None = None, macs: set[bytes] | None = None) -> dict[str, int]:
+        """Forget local and learned MACs (all, or only `macs`), like `bridge fdb flush`; EVPN withdraws
+        the local ones. Static and EVPN entries stay: they come from configuration and BGP."""
+        wanted = set(vnis) if vnis is not None else None
+        flushed = 0
+        for segment in self.segments.values():
+            if wanted is not None and segment.vni not in wanted:
+                continue
+            table = segment.table
+            for mac in [m for m, e in table.entries.items() if e.ages and (macs is None or m in macs)]:
+                flushed += table.remove(mac, table.entries[mac].kind)
+        return {"flushed": flushed}
+
     def counter_rows(self) -> dict[str, object]:
         return {
             "global": self.counters.as_dict(),

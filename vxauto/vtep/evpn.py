@@ -34,7 +34,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,8 +58,14 @@ log = logging.getLogger("vxauto.vtep.evpn")
 SESSION_STATES = {0: "unknown", 1: "idle", 2: "connect", 3: "active", 4: "opensent", 5: "openconfirm",
                   6: "established"}
 STARTUP_TIMEOUT = 15.0
-RPC_TIMEOUT = 10.0
-BATCH = 2000  # paths per AddPathStream call: GoBGP applies each request as one management operation
+# gobgpd 3.10 scans its whole EVPN table for every MAC route added or withdrawn (MAC mobility fix-up in
+# BgpServer.fixupApiPath), so a batch of 500 can take seconds on a big table; a timed-out batch is sent
+# again (adding a path twice is harmless).
+RPC_TIMEOUT = 60.0
+BATCH = 500  # paths per AddPathStream call: GoBGP applies each request as one management operation
+REFUSED_RETRY = 1.0
+TRANSPORT_ERRORS = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                              grpc.StatusCode.CANCELLED, grpc.StatusCode.RESOURCE_EXHAUSTED})
 RETRY_MAX = 2.0  # seconds between attempts while gobgpd is unreachable
 RESET = None  # queued to the engine thread: gobgpd came back empty, forget every remote route
 
@@ -152,6 +157,8 @@ class Advertiser:
 
     `wanted` and `dirty` are changed by the engine's thread under `lock`; the sender thread takes dirty
     keys, pushes the difference to what GoBGP has acknowledged (`acked`) and puts them back on failure.
+    A route GoBGP refuses (e.g. a MAC mobility sequence number below one it has just received) waits
+    `REFUSED_RETRY` seconds and is tried again alone, so it never holds up the others.
     """
 
     def __init__(self, agent: EvpnAgent) -> None:
@@ -160,6 +167,7 @@ class Advertiser:
         self.wanted: dict[str, api.Path] = {}
         self.acked: dict[str, api.Path] = {}
         self.dirty: set[str] = set()
+        self.refused: dict[str, float] = {}  # key -> when to try again
         self.in_flight = 0
         self.pushes = 0
         self.failures = 0
@@ -175,6 +183,7 @@ class Advertiser:
                     return
             else:
                 self.wanted[key] = path
+            self.refused.pop(key, None)
             self.dirty.add(key)
             self.lock.notify()
 
@@ -183,57 +192,93 @@ class Advertiser:
         with self.lock:
             self.acked.clear()
             self.dirty = set(self.wanted)
+            self.refused.clear()
             self.resyncs += 1
             self.lock.notify()
 
     def pending(self) -> int:
         with self.lock:
-            return len(self.dirty) + self.in_flight
+            return len(self.dirty) + len(self.refused) + self.in_flight
 
     def _take(self) -> list[tuple[str, api.Path | None]]:
         with self.lock:
-            while not self.dirty and not self.stopping:
-                self.lock.wait()
+            while not self.stopping:
+                now = time.monotonic()
+                due = [key for key, when in self.refused.items() if when <= now]
+                for key in due:
+                    del self.refused[key]
+                    self.dirty.add(key)
+                if self.dirty:
+                    break
+                self.lock.wait(min(self.refused.values(), default=now + 60) - now)
             keys = [self.dirty.pop() for _ in range(min(BATCH, len(self.dirty)))]
             batch = [(key, self.wanted.get(key)) for key in keys]
             self.in_flight = len(batch)
             return batch
 
-    def _paths(self, batch: list[tuple[str, api.Path | None]]) -> list[api.Path]:
-        paths = []
-        for key, path in batch:
-            if path is not None:
-                if self.acked.get(key) != path:
-                    paths.append(path)
-            elif key in self.acked:
-                withdrawal = api.Path()
-                withdrawal.CopyFrom(self.acked[key])
-                withdrawal.is_withdraw = True
-                paths.append(withdrawal)
-        return paths
+    def _change(self, key: str, path: api.Path | None) -> api.Path | None:
+        """The path to send for `key`: the wanted one, a withdrawal of the acknowledged one, or None."""
+        if path is not None:
+            return path if self.acked.get(key) != path else None
+        if key in self.acked:
+            withdrawal = api.Path()
+            withdrawal.CopyFrom(self.acked[key])
+            withdrawal.is_withdraw = True
+            return withdrawal
+        return None
+
+    def _push(self, batch: list[tuple[str, api.Path | None]]) -> list[tuple[str, api.Path | None]]:
+        """Send `batch`; returns the entries GoBGP acknowledged. Raises on transport errors."""
+        changes = [(key, path, change) for key, path in batch if (change := self._change(key, path)) is not None]
+        if not changes:
+            return batch
+        session = self.agent.session()
+        try:
+            session.push([change for _, _, change in changes])
+            self.pushes += 1
+            return batch
+        except grpc.RpcError as exc:
+            if exc.code() in TRANSPORT_ERRORS:
+                raise
+            refused = exc
+        # GoBGP refused something in the stream: find out what, one path at a time.
+        done = [(key, path) for key, path in batch if all(key != k for k, _, _ in changes)]
+        for key, path, change in changes:
+            try:
+                session.push([change])
+                done.append((key, path))
+            except grpc.RpcError as exc:
+                if exc.code() in TRANSPORT_ERRORS:
+                    raise
+                with self.lock:
+                    self.failures += 1
+                    self.last_error = f"{key}: {exc.details()}"
+                    if key not in self.refused:
+                        log.warning("EVPN: GoBGP refused %s (%s); trying again in %.0f s", key, exc.details(),
+                                    REFUSED_RETRY)
+                    self.refused[key] = time.monotonic() + REFUSED_RETRY
+        log.debug("EVPN: stream refused (%s); sent one by one", refused.details())
+        return done
 
     def _run(self) -> None:
         while True:
             batch = self._take()
             if self.stopping:
                 return
-            paths = self._paths(batch)
             try:
-                if paths:
-                    self.agent.session().push(paths)
+                done = self._push(batch)
             except grpc.RpcError as exc:
                 with self.lock:
                     self.failures += 1
                     self.last_error = f"{exc.code().name}: {exc.details()}"
                     self.dirty.update(key for key, _ in batch)
                     self.in_flight = 0
-                log.warning("EVPN: GoBGP did not take %d route changes (%s); retrying", len(paths),
+                log.warning("EVPN: GoBGP did not take %d route changes (%s); retrying", len(batch),
                             self.last_error)
                 self.agent.recover()
                 continue
             with self.lock:
-                self.pushes += bool(paths)
-                for key, path in batch:
+                for key, path in done:
                     if path is not None:
                         self.acked[key] = path
                     else:
@@ -249,31 +294,30 @@ class Advertiser:
 
 
 class Session:
-    """One gRPC channel to gobgpd."""
+    """One gRPC channel to gobgpd (it reconnects by itself, also to a restarted gobgpd)."""
 
     def __init__(self, port: int) -> None:
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        # The first WatchEvent reply holds the whole table: 10,000 MAC routes are about 7 MB.
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
+            ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
         self.stub = api_grpc.GobgpApiStub(self.channel)
 
-    def ready(self) -> bool:
+    def ready(self, timeout: float = 5.0) -> bool:
         try:
-            self.stub.GetBgp(api.GetBgpRequest(), timeout=2)
+            self.stub.GetBgp(api.GetBgpRequest(), timeout=timeout)
         except grpc.RpcError:
             return False
         return True
 
     def push(self, paths: list[api.Path]) -> None:
         """Add or withdraw `paths`; returns once GoBGP has applied all of them, raises otherwise."""
-        def requests() -> Iterator[api.AddPathStreamRequest]:
-            for start in range(0, len(paths), BATCH):
-                yield api.AddPathStreamRequest(table_type=api.TableType.GLOBAL, paths=paths[start:start + BATCH])
+        self.stub.AddPathStream(iter([api.AddPathStreamRequest(table_type=api.TableType.GLOBAL, paths=paths)]),
+                                timeout=RPC_TIMEOUT)
 
-        self.stub.AddPathStream(requests(), timeout=RPC_TIMEOUT)
-
-    def watch(self) -> Iterator[api.WatchEventResponse]:
-        request = api.WatchEventRequest(table=api.WatchEventRequest.Table(filters=[
+    def watch(self) -> Any:
+        request = api.WatchEventRequest(peer=api.WatchEventRequest.Peer(), table=api.WatchEventRequest.Table(filters=[
             api.WatchEventRequest.Table.Filter(type=api.WatchEventRequest.Table.Filter.BEST, init=True)]))
-        return iter(self.stub.WatchEvent(request))
+        return self.stub.WatchEvent(request)
 
     def peers(self) -> list[api.Peer]:
         return [reply.peer for reply in self.stub.ListPeer(api.ListPeerRequest(), timeout=5)]
@@ -301,10 +345,12 @@ class EvpnAgent:
         self._wake_writer.setblocking(False)
         self.watcher = threading.Thread(target=self._watch, name="gobgp-watch", daemon=True)
         self.installed: dict[str, RouteEvent] = {}
+        self.by_mac: dict[tuple[int | None, bytes], set[str]] = {}  # installed type-2 keys per (VNI, MAC)
         self.rd_index: dict[int, int] = {}
         self.local_sequence: dict[tuple[int, bytes], int] = {}
         self.mac_moves = 0
         self.restarts = 0
+        self.peer_states: dict[str, dict[str, object]] = {}  # written by the watcher thread
         self._stopping = threading.Event()
 
     # --- gobgpd and the gRPC session -----------------------------------------------------------
@@ -340,9 +386,10 @@ class EvpnAgent:
             return self._session
 
     def recover(self) -> None:
-        """After an RPC error: wait until gobgpd answers again (starting it when it died), then resync.
+        """After an RPC error: wait until gobgpd answers again, starting it when it died.
 
-        Called from both threads; one does the work, the other waits for it.
+        Called from both threads; one does the work, the other waits for it. The channel is kept: gRPC
+        reconnects by itself, and closing it would break the other thread's call for nothing.
         """
         with self._session_lock:
             delay = 0.1
@@ -354,20 +401,22 @@ class EvpnAgent:
                     self.restarts += 1
                 if self._session is not None and self._session.ready():
                     return
-                if self._session is not None:
-                    self._session.close()
-                self._session = Session(self.config.api_port)
-                if self._session.ready():
-                    return
                 self._stopping.wait(delay)
                 delay = min(delay * 2, RETRY_MAX)
 
     def _watch(self) -> None:
         """Stream best-path changes to the engine thread; after a broken stream, start over."""
         while not self._stopping.is_set():
+            starts = self.gobgpd.starts
+            lost = False
             try:
-                for reply in self.session().watch():
-                    if reply.HasField("table"):
+                stream = self.session().watch()
+                for peer in self.session().peers():  # state changes come with the stream from now on
+                    self._peer_seen(peer)
+                for reply in stream:
+                    if reply.HasField("peer"):
+                        self._peer_seen(reply.peer.peer)
+                    elif reply.HasField("table"):
                         for path in reply.table.paths:
                             event = gobgp.route_event(path)
                             if event is not None:
@@ -377,14 +426,26 @@ class EvpnAgent:
                 if self._stopping.is_set():
                     return
                 log.warning("EVPN: GoBGP route stream ended (%s); re-reading routes", exc.code().name)
+                lost = exc.code() == grpc.StatusCode.UNAVAILABLE
             if self._stopping.is_set():
                 return
             self.recover()
-            # Whatever gobgpd had may be gone (restart) or stale: forget it, advertise everything again
-            # and take the table from the new stream's initial dump.
+            # Remote routes may have changed unseen: forget them and take the table from the new stream's
+            # initial dump. A new gobgpd (or a lost connection: it may have been restarted) also lost what
+            # we advertised: advertise everything again.
             self.events.put(RESET)
             self._wake()
-            self.advertiser.resync()
+            if lost or self.gobgpd.starts != starts:
+                self.advertiser.resync()
+
+    def _peer_seen(self, peer: api.Peer) -> None:
+        address = peer.conf.neighbor_address or peer.state.neighbor_address
+        if address in ("", "<nil>"):  # the END_OF_INIT marker carries an empty peer
+            return
+        state = int(peer.state.session_state)
+        self.peer_states[address] = {
+            "address": address,
+            "asn": peer.conf.peer_asn or peer.state.peer_asn, "state": SESSION_STATES.get(state, str(state))}
 
     def _wake(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -439,8 +500,8 @@ class EvpnAgent:
         segment = self.engine.datapath.segments.get(vni)
         if segment is None:
             return []
-        return [e for e in self.installed.values()
-                if e.mac == mac and e.vni == vni and e.remote and imports(segment.config, e.route_targets)]
+        routes = (self.installed[key] for key in self.by_mac.get((vni, mac), ()))
+        return [e for e in routes if e.remote and imports(segment.config, e.route_targets)]
 
     def local_mac(self, segment: Segment, mac: bytes, present: bool) -> None:
         """The datapath saw `mac` appear on (or leave) the TAP: advertise or withdraw its type-2 route."""
@@ -497,7 +558,11 @@ class EvpnAgent:
             self._forget(event.key)
             return
         previous = self.installed.get(event.key)
+        if previous is not None and previous.mac is not None:
+            self.by_mac[(previous.vni, previous.mac)].discard(event.key)
         self.installed[event.key] = event
+        if event.mac is not None:
+            self.by_mac.setdefault((event.vni, event.mac), set()).add(event.key)
         if previous is not None and previous.route_type == ROUTE_TYPE_IMET:
             self._uninstall(previous)
         segment = self.engine.datapath.segments.get(event.vni) if event.vni is not None else None
@@ -508,8 +573,14 @@ class EvpnAgent:
 
     def _forget(self, key: str) -> None:
         previous = self.installed.pop(key, None)
-        if previous is not None:
-            self._uninstall(previous)
+        if previous is None:
+            return
+        if previous.mac is not None:
+            keys = self.by_mac[(previous.vni, previous.mac)]
+            keys.discard(key)
+            if not keys:
+                del self.by_mac[(previous.vni, previous.mac)]
+        self._uninstall(previous)
 
     def _install(self, segment: Segment, event: RouteEvent) -> None:
         if not imports(segment.config, event.route_targets) or event.remote is None:
@@ -560,16 +631,9 @@ class EvpnAgent:
     # --- status --------------------------------------------------------------------------------
 
     def neighbors(self) -> list[dict[str, object]]:
-        session = self._session  # not session(): never wait for a recovery in the engine's thread
-        if session is None:
-            return []
-        try:
-            peers = session.peers()
-        except (grpc.RpcError, ValueError):  # ValueError: the channel was closed by a recovery
-            return []
-        return [{"address": peer.conf.neighbor_address, "asn": peer.conf.peer_asn,
-                 "state": SESSION_STATES.get(int(peer.state.session_state), str(peer.state.session_state))}
-                for peer in peers]
+        """From the watcher's cache: asking gobgpd here could block the datapath for seconds while it
+        applies a big batch (its API serialises management operations)."""
+        return [dict(row) for _, row in sorted(self.peer_states.copy().items())]
 
     def status(self) -> dict[str, object]:
         advertiser = self.advertiser
