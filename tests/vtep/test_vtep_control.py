@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import random
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,8 +100,26 @@ def test_api_answers_and_rejects_bad_requests() -> None:
         assert not handle_request(engine, ["op"])["ok"]
         assert not handle_request(engine, {"op": "reload"})["ok"]  # no config file behind this engine
         assert handle_request(engine, {"op": "evpn"}) == {"ok": True, "result": None}
+        table = engine.datapath.segments[5].table
+        table.learn_local(mac_bytes("02:00:00:00:00:01"), 0.0)
+        table.learn_remote(mac_bytes("02:00:00:00:00:02"), "10.0.0.2", 0.0)
+        table.set_static(mac_bytes("02:00:00:00:00:03"), "10.0.0.2", 0.0)
+        assert not handle_request(engine, {"op": "flush", "macs": ["not-a-mac"]})["ok"]
+        assert handle_request(engine, {"op": "flush", "vni": 5, "macs": ["02:00:00:00:00:02"]})["result"] == {
+            "flushed": 1}
+        assert handle_request(engine, {"op": "flush"})["result"] == {"flushed": 1}  # static entries stay
+        assert [r["type"] for r in handle_request(engine, {"op": "macs"})["result"]] == ["static"]
     finally:
         engine.close()
+
+
+def test_python_m_vxauto_vtep_checks_a_config_without_the_cli(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("local_ip: 10.0.0.1\nvnis: [{vni: 5}, {vni: 5}]\n")
+    code = ("import sys, vxauto.vtep.__main__ as m; rc = m.main(['check', sys.argv[1]]); "
+            "assert not [n for n in sys.modules if n.startswith('vxauto.cli')]; sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "duplicate VNI" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_cli_check_reports_bad_config_with_exit_code_2(tmp_path: Path) -> None:

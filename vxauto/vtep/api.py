@@ -27,13 +27,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("vxauto.vtep.api")
 
 MAX_REQUEST = 64 * 1024
-OPS = ("status", "vnis", "vteps", "macs", "counters", "evpn", "reload", "flush")
+OPS = ("status", "vnis", "vteps", "macs", "counters", "evpn", "reload")
+ACTIONS = ("flush",)  # changes state: not one of the tables `vxauto vtep show` lists
 
 
 def handle_request(engine: Engine, request: Any) -> dict[str, Any]:
     """Answer one decoded request; never raises (errors become `ok: false`)."""
-    if not isinstance(request, dict) or request.get("op") not in OPS:
-        return {"ok": False, "error": f"request must be a JSON object with op in {list(OPS)}"}
+    if not isinstance(request, dict) or request.get("op") not in (*OPS, *ACTIONS):
+        return {"ok": False, "error": f"request must be a JSON object with op in {[*OPS, *ACTIONS]}"}
     op = request["op"]
     datapath = engine.datapath
     try:
