@@ -18,6 +18,7 @@ from vxauto.vtep.api import handle_request
 from vxauto.vtep.config import VniConfig, config_from_text
 from vxauto.vtep.engine import Engine, _complete_checksum, _ipv4_partial_header
 from vxauto.vtep.evpn import beats, gobgpd_config, imports
+from vxauto.vtep.gobgpapi import attribute_pb2
 from vxauto.vtep.kernel import VNET_HDR, VNET_ZERO
 from vxauto.vtep.packet import mac_bytes
 
@@ -35,6 +36,16 @@ def test_gobgp_paths_read_back_as_route_events() -> None:
     assert imet is not None
     assert (imet.route_type, imet.vni, imet.remote, imet.route_targets) == (3, 100, "10.0.0.9", ("4200000000:100",))
     assert gobgp.route_event(gobgp.prefix_path("10.0.0.1/32", "0.0.0.0")) is None
+    with_ip = gobgp.route_event(gobgp.mac_path("10.0.0.1", 7, "10.0.0.1", 100, "65001:100", "02:00:00:00:00:01",
+                                               ip="192.168.1.5"))
+    assert with_ip is not None and with_ip.ip == "192.168.1.5" and with_ip.key != mac.key
+    # GoBGP fills a MAC-only route's address with "<nil>"
+    nil = gobgp.mac_path("10.0.0.1", 7, "10.0.0.1", 100, "65001:100", "02:00:00:00:00:01")
+    nlri = attribute_pb2.EVPNMACIPAdvertisementRoute()
+    nil.nlri.Unpack(nlri)
+    nlri.ip_address = "<nil>"
+    nil.nlri.Pack(nlri)
+    assert (event := gobgp.route_event(nil)) is not None and event.ip is None
 
 
 def test_rd_indexes_are_unique_and_stable() -> None:

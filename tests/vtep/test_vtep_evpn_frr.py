@@ -207,3 +207,38 @@ def test_mac_mobility_with_frr(vtep_lab: Lab) -> None:
     evpn = request(socket_path, "evpn")
     assert mac not in {m["mac"] for m in evpn["advertised"]["macs"]}
     assert {"vni": VNI, "mac": mac, "remote": FRR_VTEP, "sequence": 2} in evpn["received"]["macs"]
+
+
+def test_arp_suppression_from_frr_mac_ip_routes(vtep_lab: Lab) -> None:
+    """FRR advertises the host's MAC+IP; pyvtep answers ARP for it from the route instead of flooding."""
+    lab = vtep_lab
+    socket_path = _fabric(lab)
+    # An address on FRR's bridge makes the kernel (and so zebra) learn the host's ARP entry: FRR then
+    # advertises a MAC+IP type-2 route for 192.168.60.2.
+    lab.address("pv-e1", f"br{VNI}", "192.168.60.254/24")
+    assert ping(lab, "pv-eh2", "192.168.60.254", count=2)
+    host_mac = lab.run("pv-eh2", "cat", "/sys/class/net/eth0/address").stdout.strip()
+    wait_for(lambda: {"vni": VNI, "mac": host_mac, "remote": FRR_VTEP, "sequence": 0} in
+             request(socket_path, "evpn")["received"]["macs"] and any(
+                 "192.168.60.2" in line for line in lab.vtysh("pv-e1", "show bgp l2vpn evpn route").splitlines()),
+             30, "FRR's MAC+IP route for the host")
+    wait_for(lambda: len([m for m in request(socket_path, "evpn")["received"]["macs"] if m["mac"] == host_mac]) == 2,
+             20, "both of FRR's routes for the host (MAC and MAC+IP) in pyvtep")
+
+    def counters() -> dict[str, int]:
+        result: dict[str, int] = request(socket_path, "counters")["vnis"][str(VNI)]
+        return result
+
+    # Positive control: FRR's bridge address has no MAC+IP route, so pyvtep floods that ARP request.
+    before = counters()
+    assert ping(lab, "pv-e2", "192.168.60.254", count=1)
+    after = counters()
+    assert after["arp_suppressed"] == before["arp_suppressed"]
+    assert after["tx_flood_packets"] > before["tx_flood_packets"]
+    # The host's address has one: the request is answered by pyvtep and never leaves it.
+    assert ping(lab, "pv-e2", "192.168.60.2", count=1)
+    final = counters()
+    assert final["arp_suppressed"] == after["arp_suppressed"] + 1
+    assert final["tx_flood_packets"] == after["tx_flood_packets"]
+    neighbour = lab.run("pv-e2", "ip", "neigh", "show", "192.168.60.2").stdout
+    assert host_mac in neighbour

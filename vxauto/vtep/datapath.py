@@ -28,6 +28,11 @@ from vxauto.vtep.packet import (
 _MIN_DATAGRAM = VXLAN_HEADER_LEN + ETH_HEADER_LEN
 
 
+ARP_FRAME_LEN = 42  # Ethernet + ARP for IPv4 over Ethernet
+ARP_REQUEST_HEADER = bytes.fromhex("0001080006040001")  # Ethernet, IPv4, 6, 4, request
+ARP_REPLY_HEADER = bytes.fromhex("0001080006040002")
+
+
 @dataclass(slots=True)
 class VniCounters:
     """Per-VNI counters. Packets are wire frames: a super-frame counts once per segment it stands for.
@@ -51,6 +56,7 @@ class VniCounters:
     tx_drop_runt: int = 0  # shorter than an Ethernet header
     tx_drop_bad_offload: int = 0  # super-frame or partial checksum that cannot be segmented/completed
     tx_drop_send_error: int = 0  # the underlay refused the datagram (e.g. EMSGSIZE from path MTU)
+    arp_suppressed: int = 0  # ARP requests answered locally from EVPN MAC+IP routes (not flooded)
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -97,6 +103,9 @@ class Segment:
     tap_fd: int = -1
     tap_name: str = ""
     tap_created: bool = False
+    # IPv4 address -> MAC, from remote EVPN MAC+IP routes: ARP requests for these are answered locally
+    # (RFC 7432 section 10, ARP suppression); filled by the EVPN agent.
+    arp: dict[bytes, bytes] = field(default_factory=dict)
 
     def rebuild_flood(self) -> None:
         self.flood = tuple(sorted(self.flood_static | self.flood_evpn))
@@ -114,6 +123,7 @@ class Datapath:
         self.max_encap_frame = config.underlay_mtu - OUTER_IPV4_OVERHEAD
         self.max_decap_frame = 0
         self.started = time.time()
+        self.tap_replies: list[tuple[Segment, bytes]] = []  # frames to write back to a TAP (ARP replies)
         for vni in config.vnis:
             self.add_segment(vni, config.tap_mtu)
 
@@ -231,6 +241,8 @@ class Datapath:
             else:
                 segment.table.learn_local(source, self.now)
         if frame[0] & 1:
+            if segment.arp and frame[12] == 0x08 and frame[13] == 0x06 and self._suppress_arp(segment, frame):
+                return ()
             targets = segment.flood
             counters.tx_flood_packets += len(targets) * segments
         else:
@@ -246,6 +258,21 @@ class Datapath:
         if not targets:
             counters.tx_drop_no_destination += segments
         return targets
+
+    def _suppress_arp(self, segment: Segment, frame: memoryview) -> bool:
+        """Answer an ARP request for an address EVPN placed behind a remote VTEP; True if answered."""
+        if len(frame) < ARP_FRAME_LEN or frame[14:22] != ARP_REQUEST_HEADER:
+            return False
+        target_ip = bytes(frame[38:42])
+        mac = segment.arp.get(target_ip)
+        entry = segment.table.entries.get(mac) if mac is not None else None
+        if mac is None or entry is None or entry.kind != Kind.EVPN:
+            return False  # unknown, or the host lives here now (and answers itself)
+        asker_mac, asker_ip = bytes(frame[22:28]), bytes(frame[28:32])
+        reply = (asker_mac + mac + b"\x08\x06" + ARP_REPLY_HEADER + mac + target_ip + asker_mac + asker_ip)
+        self.tap_replies.append((segment, reply.ljust(60, b"\0")))
+        segment.counters.arp_suppressed += 1
+        return True
 
     def count_sent(self, segment: Segment, packets: int, frame_bytes: int) -> None:
         segment.counters.tx_packets += packets

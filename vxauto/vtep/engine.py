@@ -223,9 +223,20 @@ class Engine:
 
         def drain(_mask: int, seg: Segment = segment) -> None:
             self._drain_tap(seg)
+            if self.datapath.tap_replies:
+                self._write_tap_replies()
 
         self._register(tap.fd, drain, f"tap {name}")
         segment.table.local_listener = lambda mac, entry, seg=segment: self._local_mac_changed(seg, mac, entry)
+
+    def _write_tap_replies(self) -> None:
+        """Frames the datapath answers itself (suppressed ARP requests) go back to their TAP."""
+        for seg, frame in self.datapath.tap_replies:
+            try:
+                os.writev(seg.tap_fd, (VNET_ZERO, frame))
+            except OSError:
+                seg.counters.rx_drop_tap_error += 1
+        self.datapath.tap_replies.clear()
 
     def _close_tap(self, segment: Segment) -> None:
         if segment.tap_fd >= 0:

@@ -460,11 +460,15 @@ class EvpnAgent:
                 event = self.events.get_nowait()
             except queue.Empty:
                 return
-            if event is RESET:
-                for key in list(self.installed):
-                    self._forget(key)
-            else:
-                self.apply(event)
+            try:
+                if event is RESET:
+                    for key in list(self.installed):
+                        self._forget(key)
+                else:
+                    self.apply(event)
+            except Exception:  # one odd route must not hold up the ones queued behind it
+                self.engine.datapath.counters.internal_errors += 1
+                log.exception("EVPN: cannot apply %s", event)
 
     def stop(self) -> None:
         """Stop the threads and gobgpd (the sessions drop, so peers withdraw our routes)."""
@@ -590,6 +594,8 @@ class EvpnAgent:
             segment.rebuild_flood()
             log.info("EVPN: VNI %d floods to %s", segment.vni, event.remote)
         elif event.mac is not None:
+            if event.ip is not None and ipaddress.ip_address(event.ip).version == 4:
+                segment.arp[ipaddress.ip_address(event.ip).packed] = event.mac  # for ARP suppression
             self._resolve_mac(segment.vni, event.mac)
 
     def _uninstall(self, event: RouteEvent) -> None:
@@ -603,6 +609,11 @@ class EvpnAgent:
                 segment.flood_evpn.discard(event.remote)
                 segment.rebuild_flood()
         elif event.mac is not None:
+            if event.ip is not None and ipaddress.ip_address(event.ip).version == 4:
+                packed = ipaddress.ip_address(event.ip).packed
+                if segment.arp.get(packed) == event.mac and not any(
+                        e.ip == event.ip for e in self._remote_routes(segment.vni, event.mac)):
+                    del segment.arp[packed]
             self._resolve_mac(segment.vni, event.mac)
 
     def _resolve_mac(self, vni: int | None, mac: bytes) -> None:

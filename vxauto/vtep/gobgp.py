@@ -192,6 +192,15 @@ def _pmsi(attributes: Iterable[any_pb2.Any]) -> attr.PmsiTunnelAttribute | None:
     return None
 
 
+def _address(text: str) -> str | None:
+    """The IP of a MAC+IP route; None for a MAC-only route (GoBGP says "<nil>", others "" or 0.0.0.0)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return None if address.is_unspecified else str(address)
+
+
 def route_event(path: api.Path) -> RouteEvent | None:
     """The type-2/type-3 EVPN route in `path`, or None for anything else (underlay prefixes, other types)."""
     targets, sequence = _communities(path.pattrs)
@@ -203,7 +212,7 @@ def route_event(path: api.Path) -> RouteEvent | None:
             mac = mac_bytes(mac_route.mac_address)
         except ValueError:
             return None
-        ip = mac_route.ip_address if mac_route.ip_address not in ("", "0.0.0.0", "::") else None
+        ip = _address(mac_route.ip_address)
         rd = rd_text(mac_route.rd)
         return RouteEvent(
             key=f"2|{rd}|{mac_route.ethernet_tag}|{mac.hex()}|{ip or ''}", route_type=ROUTE_TYPE_MAC,
