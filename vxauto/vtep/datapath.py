@@ -98,6 +98,7 @@ class Segment:
     learning: bool
     flood_static: frozenset[str] = frozenset()
     flood_evpn: set[str] = field(default_factory=set)
+    flood_group: str | None = None  # multicast underlay group (BUM goes there too)
     flood: tuple[str, ...] = ()
     counters: VniCounters = field(default_factory=VniCounters)
     tap_fd: int = -1
@@ -108,7 +109,8 @@ class Segment:
     arp: dict[bytes, bytes] = field(default_factory=dict)
 
     def rebuild_flood(self) -> None:
-        self.flood = tuple(sorted(self.flood_static | self.flood_evpn))
+        group = (self.flood_group,) if self.flood_group else ()
+        self.flood = tuple(sorted(self.flood_static | self.flood_evpn)) + group
 
 
 class Datapath:
@@ -146,6 +148,7 @@ class Datapath:
         segment.config, segment.carry_vlan, segment.learning = vni, carry, vni.learning
         segment.max_frame = (vni.mtu or default_mtu) + ETH_HEADER_LEN + (4 if carry else 0)
         segment.flood_static = frozenset(str(remote) for remote in vni.flood)
+        segment.flood_group = str(vni.group) if vni.group is not None else None
         segment.rebuild_flood()
         wanted = {mac_bytes(static.mac): str(static.remote) for static in vni.macs}
         for mac, entry in list(segment.table.entries.items()):
@@ -293,6 +296,7 @@ class Datapath:
             {
                 "vni": s.vni, "tap": s.tap_name, "bridge": s.config.bridge, "learning": s.learning,
                 "inner_vlan": s.config.inner_vlan, "flood": list(s.flood), "macs": len(s.table),
+                "group": s.flood_group,
             }
             for s in sorted(self.segments.values(), key=lambda seg: seg.vni)
         ]
