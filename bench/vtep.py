@@ -17,13 +17,17 @@ Over the veth the kernel path never cuts a TCP super-frame at all (VXLAN GSO pas
 and pyvtep's kernel segmentation gets the same treatment; on a real NIC both are cut by the NIC or by
 software GSO. The 64-byte figures are bounded by iperf3 itself: one write() per datagram.
 
-    sudo python bench/vtep.py [--seconds 5] [--json] [--python-segmentation]
+    sudo python bench/vtep.py [--seconds 5] [--json] [--python-segmentation] [--no-load]
+
+After the iperf3 runs a sendmmsg load generator (64 datagrams of 64 bytes per system call) offers each
+path more than it can forward; `*_load_pps` is what arrived, `*_load_pps_per_core` each VTEP's ceiling.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -181,6 +185,77 @@ def measure(seconds: float, pyvtep_pid: int) -> dict[str, object]:
     return results
 
 
+# --- the load generator ----------------------------------------------------------------------------
+# iperf3 writes one datagram per system call and tops out near the kernel VTEP's own rate here. This
+# generator hands the kernel 64 datagrams of 64 bytes per sendmmsg (no GSO: every datagram travels alone,
+# as iperf3's do), so it offers more than either VTEP can forward and each one's ceiling shows.
+
+LOAD_BATCH = 64
+
+
+def load_generator(target: str, seconds: float) -> int:
+    from vxauto.vtep import kernel
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    kernel._set_buffers(sock, 8 << 20)
+    payload = ctypes.create_string_buffer(b"\0" * 64, 64)
+    batch, address = kernel.SendBatch(LOAD_BATCH), kernel.buffer_address(payload)
+    sockaddr = kernel.sockaddr_in(target, 9)
+    for i in range(LOAD_BATCH):
+        kernel.IOVEC.pack_into(batch.iovecs, i * kernel.IOVEC.size, address, 64)
+        batch.name_view[i * 16 : i * 16 + 16] = sockaddr
+    fd, sent, refused = sock.fileno(), 0, 0
+    start = time.monotonic()
+    deadline = start + seconds
+    while time.monotonic() < deadline:
+        for _ in range(16):
+            refused += len(batch.send_range(fd, 0, LOAD_BATCH))
+            sent += LOAD_BATCH
+    wall = time.monotonic() - start
+    share = round(time.process_time() / wall, 2)
+    print(json.dumps({"offered_pps": round((sent - refused) / wall), "cpu_share": share}), flush=True)
+    return 0
+
+
+def busy_cpu_seconds() -> float:
+    """CPU time all CPUs spent busy (user, nice, system, irq, softirq) from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
+
+
+def rx_packets(ns: str, device: str) -> int:
+    return int(nsx(ns, "cat", f"/sys/class/net/{device}/statistics/rx_packets").stdout)
+
+
+def load(seconds: float, pyvtep_pid: int) -> dict[str, object]:
+    """Each path under the generator: packets delivered at the far end per second, the generator's offer,
+    and each VTEP's ceiling per core: pyvtep's rate over its own CPU share; the kernel's over the CPU the
+    whole machine was busy minus the generator's (so it includes the receiving stack, pyvtep's too)."""
+    results: dict[str, object] = {}
+    here = str(Path(__file__).resolve())
+    for name, vni in (("kernel", KERNEL_VNI), ("pyvtep", PYVTEP_VNI)):
+        before = (time.monotonic(), rx_packets(NS_B, f"vx{vni}"), busy_cpu_seconds(), cpu_seconds(pyvtep_pid))
+        done = nsx(NS_A, sys.executable, here, "--load-generator", f"192.168.{vni}.2", str(seconds),
+                   timeout=seconds + 60)
+        wall = time.monotonic() - before[0]
+        delivered = (rx_packets(NS_B, f"vx{vni}") - before[1]) / wall
+        generator = json.loads(done.stdout)
+        busy_share = (busy_cpu_seconds() - before[2]) / wall
+        results[f"{name}_load_pps"] = round(delivered)
+        results[f"{name}_load_offered_pps"] = generator["offered_pps"]
+        if name == "pyvtep":
+            share = (cpu_seconds(pyvtep_pid) - before[3]) / wall
+            results["pyvtep_load_cpu_share"] = round(share, 2)
+            results["pyvtep_load_pps_per_core"] = round(delivered / share) if share else None
+        else:
+            others = busy_share - generator["cpu_share"]
+            results["kernel_load_cpu_share"] = round(others, 2)
+            results["kernel_load_pps_per_core"] = round(delivered / others) if others > 0 else None
+    kernel_pps = float(results["kernel_load_pps"])  # type: ignore[arg-type]
+    results["load_pps_ratio"] = round(float(results["pyvtep_load_pps"]) / kernel_pps, 3) if kernel_pps else None  # type: ignore[arg-type]
+    return results
+
+
 # --- the TAP read() floor --------------------------------------------------------------------------
 # One process reads frames from a TAP and does nothing else; another offers 64-byte UDP datagrams to
 # an address behind that TAP far faster than it can read (UDP GSO, cut by the kernel before the TAP,
@@ -263,6 +338,8 @@ def main() -> int:
                         help="only measure how many frames a bare Python read() loop takes from a TAP")
     parser.add_argument("--floor-reader", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--floor-generator", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--load-generator", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--no-load", action="store_true", help="skip the sendmmsg load generator runs")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/vtep.py needs root (network namespaces, TAP devices)", file=sys.stderr)
@@ -271,6 +348,8 @@ def main() -> int:
         return floor_reader(args.floor_reader)
     if args.floor_generator is not None:
         return floor_generator(args.floor_generator)
+    if args.load_generator is not None:
+        return load_generator(args.load_generator[0], float(args.load_generator[1]))
     if args.read_floor:
         floor = read_floor(args.seconds)
         print(json.dumps(floor) if args.json else
@@ -285,6 +364,8 @@ def main() -> int:
         try:
             process = build(workdir, kernel_segmentation=not args.python_segmentation)
             results.update(measure(args.seconds, process.pid))
+            if not args.no_load:
+                results.update(load(args.seconds, process.pid))
             from vxauto.vtep.api import request
 
             global_counters = request(workdir / "bench.sock", "counters")["global"]
@@ -312,6 +393,11 @@ def main() -> int:
           f"{results['pyvtep_pps_rx_cpu_share']}; per full CPU: TCP tx {results['pyvtep_tcp_tx_gbps_per_cpu']} "
           f"rx {results['pyvtep_tcp_rx_gbps_per_cpu']} Gbit/s, 64B tx {results['pyvtep_pps_tx_per_cpu']} "
           f"rx {results['pyvtep_pps_rx_per_cpu']} pps")
+    if "load_pps_ratio" in results:
+        print(f"sendmmsg load generator (64B): kernel {results['kernel_load_pps']} pps (offered "
+              f"{results['kernel_load_offered_pps']}, {results['kernel_load_pps_per_core']} per core), pyvtep "
+              f"{results['pyvtep_load_pps']} pps (offered {results['pyvtep_load_offered_pps']}, "
+              f"{results['pyvtep_load_pps_per_core']} per core), ratio {results['load_pps_ratio']}")
     print(f"headline (lower direction): TCP {results['pyvtep_tcp_gbps']} vs {results['kernel_tcp_gbps']} Gbit/s "
           f"(ratio {results['tcp_ratio']}), {results['pyvtep_pps']} vs {results['kernel_pps']} pps "
           f"(ratio {results['pps_ratio']}); {results['cpus']} CPUs, load {results['load_before']}")

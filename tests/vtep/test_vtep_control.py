@@ -1,54 +1,62 @@
-"""EVPN route parsing (GoBGP JSON captured in this lab), the management API and the CLI."""
+"""EVPN messages for GoBGP's gRPC API, the management API and the CLI."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from vxauto.cli.vtep import app
-from vxauto.vtep import offload
+from vxauto.vtep import gobgp, offload
 from vxauto.vtep.api import handle_request
 from vxauto.vtep.config import VniConfig, config_from_text
 from vxauto.vtep.engine import Engine, _complete_checksum, _ipv4_partial_header
-from vxauto.vtep.evpn import gobgpd_config, imports, parse_paths
+from vxauto.vtep.evpn import beats, gobgpd_config, imports
+from vxauto.vtep.gobgpapi import attribute_pb2
 from vxauto.vtep.kernel import VNET_HDR, VNET_ZERO
 from vxauto.vtep.packet import mac_bytes
 
-# `gobgp monitor global rib -a evpn -j --current` lines from gobgpd 3.10 (Debian 12) in this lab:
-# an IMET and a MAC route as announced, then the MAC route's withdrawal.
-MONITOR_LINES = [
-    '[{"nlri":{"type":3,"value":{"rd":{"type":1,"admin":"10.99.0.2","assigned":100},"etag":0,"ip":"10.99.0.2"}},'
-    '"age":1795718956,"best":false,"attrs":[{"type":1,"value":2},{"type":16,"value":[{"type":0,"subtype":2,'
-    '"value":"65001:100"},{"type":3,"subtype":12,"tunnel_type":8}]},{"type":22,"is-leaf-info-required":false,'
-    '"tunnel-type":6,"label":100,"tunnel-id":"10.99.0.2"},{"type":14,"nexthop":"10.99.0.2","afi":25,"safi":70,'
-    '"value":[{"type":3,"value":{"rd":{"type":1,"admin":"10.99.0.2","assigned":100},"etag":0,"ip":"10.99.0.2"}}]}],'
-    '"stale":false},{"nlri":{"type":2,"value":{"rd":{"type":1,"admin":"10.99.0.2","assigned":100},'
-    '"esi":"single-homed","etag":0,"mac":"02:00:00:00:00:01","ip":"\\u003cnil\\u003e","labels":[100]}},'
-    '"age":1795718956,"best":false,"attrs":[{"type":1,"value":2},{"type":16,"value":[{"type":0,"subtype":2,'
-    '"value":"65001:100"},{"type":3,"subtype":12,"tunnel_type":8}]},{"type":14,"nexthop":"10.99.0.2","afi":25,'
-    '"safi":70,"value":[]}],"stale":false},{"nlri":{"prefix":"10.99.0.2/32"},"age":1795718956,"best":false,'
-    '"attrs":[{"type":1,"value":2},{"type":3,"nexthop":"0.0.0.0"}],"stale":false}]',
-    '[{"nlri":{"type":2,"value":{"rd":{"type":1,"admin":"10.99.0.2","assigned":100},"esi":"single-homed",'
-    '"etag":0,"mac":"02:00:00:00:00:01","ip":"\\u003cnil\\u003e","labels":[100]}},"age":1795718956,'
-    '"best":false,"attrs":[{"type":14,"nexthop":"10.99.0.2","afi":25,"safi":70,"value":[]}],"stale":false,'
-    '"withdrawal":true}]',
-]
+
+def test_gobgp_paths_read_back_as_route_events() -> None:
+    """What pyvtep sends GoBGP reads back the same (and GoBGP reports paths in this form)."""
+    mac = gobgp.route_event(gobgp.mac_path("10.0.0.1", 7, "10.0.0.1", 100, "65001:100", "02:00:00:00:00:01", 3))
+    assert mac is not None
+    assert (mac.route_type, mac.vni, mac.remote, mac.mac, mac.sequence) == (2, 100, "10.0.0.1",
+                                                                             mac_bytes("02:00:00:00:00:01"), 3)
+    assert mac.route_targets == ("65001:100",) and mac.key.startswith("2|10.0.0.1:7|") and not mac.withdrawal
+    unmoved = gobgp.route_event(gobgp.mac_path("10.0.0.1", 7, "10.0.0.1", 100, "65001:100", "02:00:00:00:00:01"))
+    assert unmoved is not None and unmoved.sequence == 0 and unmoved.key == mac.key  # one NLRI
+    imet = gobgp.route_event(gobgp.imet_path("10.0.0.1", 7, "10.0.0.9", 100, "4200000000:100"))
+    assert imet is not None
+    assert (imet.route_type, imet.vni, imet.remote, imet.route_targets) == (3, 100, "10.0.0.9", ("4200000000:100",))
+    assert gobgp.route_event(gobgp.prefix_path("10.0.0.1/32", "0.0.0.0")) is None
+    with_ip = gobgp.route_event(gobgp.mac_path("10.0.0.1", 7, "10.0.0.1", 100, "65001:100", "02:00:00:00:00:01",
+                                               ip="192.168.1.5"))
+    assert with_ip is not None and with_ip.ip == "192.168.1.5" and with_ip.key != mac.key
+    # GoBGP fills a MAC-only route's address with "<nil>"
+    nil = gobgp.mac_path("10.0.0.1", 7, "10.0.0.1", 100, "65001:100", "02:00:00:00:00:01")
+    nlri = attribute_pb2.EVPNMACIPAdvertisementRoute()
+    nil.nlri.Unpack(nlri)
+    nlri.ip_address = "<nil>"
+    nil.nlri.Pack(nlri)
+    assert (event := gobgp.route_event(nil)) is not None and event.ip is None
 
 
-def test_parse_gobgp_monitor_output() -> None:
-    imet, mac = parse_paths(json.loads(MONITOR_LINES[0]))  # the ipv4-unicast path is skipped
-    assert (imet.route_type, imet.vni, imet.remote, imet.mac, imet.withdrawal) == (3, 100, "10.99.0.2", None, False)
-    assert imet.route_targets == ("65001:100",)
-    assert (mac.route_type, mac.vni, mac.remote, mac.mac) == (2, 100, "10.99.0.2", mac_bytes("02:00:00:00:00:01"))
-    (withdrawn,) = parse_paths(json.loads(MONITOR_LINES[1]))
-    assert withdrawn.withdrawal and withdrawn.key == mac.key
-    assert parse_paths({"not": "a list"}) == [] and parse_paths([1, None, {"nlri": "x"}]) == []
+def test_rd_indexes_are_unique_and_stable() -> None:
+    indexes = gobgp.assign_rd_indexes([10, 65546, 131082, 65536], {})
+    assert indexes[10] == 10 and len(set(indexes.values())) == 4 and all(1 <= i <= 0xFFFF for i in indexes.values())
+    assert gobgp.assign_rd_indexes([65546, 20], indexes) == {65546: indexes[65546], 20: 20}  # kept across reloads
+
+
+def test_mac_mobility_winner() -> None:
+    assert beats(2, "10.0.0.9", 1, "10.0.0.1")  # higher sequence number wins
+    assert beats(1, "10.0.0.1", 1, "10.0.0.9") and not beats(1, "10.0.0.9", 1, "10.0.0.1")  # tie: lower IP
 
 
 def test_route_target_import_rules() -> None:
@@ -103,8 +111,26 @@ def test_api_answers_and_rejects_bad_requests() -> None:
         assert not handle_request(engine, ["op"])["ok"]
         assert not handle_request(engine, {"op": "reload"})["ok"]  # no config file behind this engine
         assert handle_request(engine, {"op": "evpn"}) == {"ok": True, "result": None}
+        table = engine.datapath.segments[5].table
+        table.learn_local(mac_bytes("02:00:00:00:00:01"), 0.0)
+        table.learn_remote(mac_bytes("02:00:00:00:00:02"), "10.0.0.2", 0.0)
+        table.set_static(mac_bytes("02:00:00:00:00:03"), "10.0.0.2", 0.0)
+        assert not handle_request(engine, {"op": "flush", "macs": ["not-a-mac"]})["ok"]
+        assert handle_request(engine, {"op": "flush", "vni": 5, "macs": ["02:00:00:00:00:02"]})["result"] == {
+            "flushed": 1}
+        assert handle_request(engine, {"op": "flush"})["result"] == {"flushed": 1}  # static entries stay
+        assert [r["type"] for r in handle_request(engine, {"op": "macs"})["result"]] == ["static"]
     finally:
         engine.close()
+
+
+def test_python_m_vxauto_vtep_checks_a_config_without_the_cli(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("local_ip: 10.0.0.1\nvnis: [{vni: 5}, {vni: 5}]\n")
+    code = ("import sys, vxauto.vtep.__main__ as m; rc = m.main(['check', sys.argv[1]]); "
+            "assert not [n for n in sys.modules if n.startswith('vxauto.cli')]; sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "duplicate VNI" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_cli_check_reports_bad_config_with_exit_code_2(tmp_path: Path) -> None:

@@ -169,3 +169,44 @@ def test_config_defaults() -> None:
     assert config.port == 4789 and config.tap_mtu == 1450 and config.vnis[0].tap_name == "pv10010"
     assert config.source_port_range == (49152, 49167)
     assert str(config.socket_path) == "/run/pyvtep/pyvtep.sock"
+
+
+def test_a_frame_from_the_tap_takes_an_evpn_mac_local(dp: Datapath) -> None:
+    """The MAC moved here: the EVPN entry becomes local and the control plane hears of it (MAC mobility)."""
+    seg = dp.segments[100]
+    events: list[tuple[bytes, bool]] = []
+    seg.table.local_listener = lambda mac, entry: events.append((mac, entry is not None))
+    seg.table.set_evpn(LOCAL, "10.0.0.5", dp.now)
+    dp.route(seg, memoryview(frame(BROADCAST, LOCAL)))
+    entry = seg.table.lookup(LOCAL)
+    assert entry is not None and entry.kind == Kind.LOCAL and events == [(LOCAL, True)]
+    seg.table.set_evpn(LOCAL, "10.0.0.5", dp.now)  # a newer remote route takes it away again
+    assert seg.table.lookup(LOCAL).kind == Kind.EVPN and events == [(LOCAL, True), (LOCAL, False)]  # type: ignore[union-attr]
+
+
+def _arp_request(asker: bytes, asker_ip: str, target_ip: str) -> bytes:
+    arp = bytes.fromhex("0001080006040001") + asker + bytes(map(int, asker_ip.split("."))) + bytes(6)
+    return (BROADCAST + asker + b"\x08\x06" + arp + bytes(map(int, target_ip.split(".")))).ljust(60, b"\0")
+
+
+def test_arp_requests_for_evpn_hosts_are_answered_locally(dp: Datapath) -> None:
+    seg = dp.segments[100]
+    seg.flood_static = frozenset({"10.0.0.2"})
+    seg.rebuild_flood()
+    seg.table.set_evpn(REMOTE, "10.0.0.5", dp.now)
+    seg.arp[bytes([192, 168, 1, 5])] = REMOTE
+    # positive control: an address EVPN does not know is flooded as usual
+    assert dp.route(seg, memoryview(_arp_request(LOCAL, "192.168.1.1", "192.168.1.9"))) == ("10.0.0.2",)
+    assert seg.counters.arp_suppressed == 0 and not dp.tap_replies
+    assert dp.route(seg, memoryview(_arp_request(LOCAL, "192.168.1.1", "192.168.1.5"))) == ()
+    assert seg.counters.arp_suppressed == 1 and seg.counters.tx_flood_packets == 1
+    ((segment, reply),) = dp.tap_replies
+    assert segment is seg and len(reply) == 60
+    assert reply[:6] == LOCAL and reply[6:12] == REMOTE and reply[12:14] == b"\x08\x06"
+    assert reply[14:22] == bytes.fromhex("0001080006040002")  # ARP reply
+    assert reply[22:28] == REMOTE and reply[28:32] == bytes([192, 168, 1, 5])  # sender: the remote host
+    assert reply[32:38] == LOCAL and reply[38:42] == bytes([192, 168, 1, 1])  # target: who asked
+    dp.tap_replies.clear()
+    seg.table.learn_local(REMOTE, dp.now)  # the host moved here: it answers for itself
+    assert dp.route(seg, memoryview(_arp_request(LOCAL, "192.168.1.1", "192.168.1.5"))) == ("10.0.0.2",)
+    assert seg.counters.arp_suppressed == 1 and not dp.tap_replies

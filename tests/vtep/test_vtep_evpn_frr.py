@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +55,11 @@ def _frr_json(lab: Lab, command: str) -> Any:
         return {}
 
 
-def test_pyvtep_joins_frr_evpn_fabric(vtep_lab: Lab) -> None:
-    reason = have_root_and_tools("gobgpd", "gobgp", "vtysh")
+def _fabric(lab: Lab) -> Path:
+    """The two-node fabric of the module docstring; returns pyvtep's API socket."""
+    reason = have_root_and_tools("gobgpd", "vtysh")
     if reason or not Path("/usr/lib/frr/bgpd").exists():
         pytest.skip(reason or "FRR not installed")
-    lab = vtep_lab
     lab.netns("pv-e1")
     lab.netns("pv-e2")
     lab.veth("pv-e1", "pve1u", "pv-e2", "pve2u")
@@ -72,12 +74,26 @@ def test_pyvtep_joins_frr_evpn_fabric(vtep_lab: Lab) -> None:
     lab.kernel_vxlan("pv-e1", VNI, FRR_VTEP, bridge=f"br{VNI}")
     lab.host("pv-eh2", "pv-e1", f"br{VNI}", "192.168.60.2/24", "pveh2")
     lab.frr("pv-e1", FRR_CONF)
-    process, _config, socket_path = lab.pyvtep("pv-e2", {
+    _process, _config, socket_path = lab.pyvtep("pv-e2", {
         "local_ip": PYVTEP_VTEP,
         "vnis": [{"vni": VNI, "tap": f"pvt{VNI}", "address": "192.168.60.1/24"}],  # no flood list at all
         "evpn": {"asn": 65001, "neighbors": [{"address": "10.78.0.2", "asn": 65002}],
                  "announce": [f"{PYVTEP_VTEP}/32"], "api_port": 50781},
     }, "pve")
+    return socket_path
+
+
+def _frr_mac(lab: Lab, mac: str) -> dict[str, Any]:
+    """FRR's zebra view of one MAC in the VNI (`type` local/remote, sequence numbers, remote VTEP)."""
+    found = _frr_json(lab, f"show evpn mac vni {VNI} mac {mac} json")  # {"<mac>": {...}} in FRR 8.4
+    entry = found.get(mac) if isinstance(found, dict) else None
+    return entry if isinstance(entry, dict) else {}
+
+
+def test_pyvtep_joins_frr_evpn_fabric(vtep_lab: Lab) -> None:
+    lab = vtep_lab
+    socket_path = _fabric(lab)
+    process = lab.processes[-1][1]
 
     def api(op: str, **arguments: Any) -> Any:
         return request(socket_path, op, **arguments)
@@ -106,13 +122,123 @@ def test_pyvtep_joins_frr_evpn_fabric(vtep_lab: Lab) -> None:
                          for r in api("macs", vni=VNI)), 20, "FRR's MAC route in pyvtep")
     status = api("evpn")
     assert {"address": "10.78.0.2", "asn": 65002, "state": "established"} in status["neighbors"]
-    assert {"vni": VNI, "mac": tap_mac} in status["advertised"]["macs"]
+    assert {"vni": VNI, "mac": tap_mac, "sequence": 0} in status["advertised"]["macs"]
+    # RFC 7432 / RFC 4364 type-1 RD: router ID and a per-VTEP index, seen as such by FRR
+    assert status["route_distinguishers"] == {str(VNI): f"{PYVTEP_VTEP}:{VNI}"}
+    assert f"{PYVTEP_VTEP}:{VNI}" in lab.vtysh("pv-e1", "show bgp l2vpn evpn route")
+    assert status["pending"] == 0 and status["command_failures"] == 0
     vteps = [row for row in api("vteps") if row["remote"] == FRR_VTEP]
     assert vteps and "evpn" in vteps[0]["sources"] and "static" not in vteps[0]["sources"]
+
+    # gobgpd dies: pyvtep starts it again and advertises everything it owns once more.
+    os.kill(status["gobgpd_pid"], signal.SIGKILL)
+    restarted = wait_for(lambda: (now := api("evpn"))["gobgpd_restarts"] == 1 and now["resyncs"] >= 1 and now,
+                         20, "gobgpd restarted and pyvtep re-advertising")
+    assert restarted["gobgpd_pid"] != status["gobgpd_pid"]
+    wait_for(lambda: _frr_mac(lab, tap_mac).get("remoteVtep") == PYVTEP_VTEP, 40,
+             "FRR to get pyvtep's MAC route back after the gobgpd restart")
+    wait_for(lambda: PYVTEP_VTEP in json.dumps(_frr_json(lab, f"show evpn vni {VNI} json")), 20,
+             "FRR to get pyvtep's IMET route back")
+    wait_for(lambda: any(r["mac"] == host_mac and r["type"] == "evpn" for r in api("macs", vni=VNI)), 20,
+             "FRR's MAC route in pyvtep again")
+    assert ping(lab, "pv-eh2", "192.168.60.1", count=2)
+
     # Clean shutdown: gobgpd goes with pyvtep, the session drops and FRR forgets our VTEP and MAC.
     assert lab.stop(process) == 0
     with pytest.raises(ProcessLookupError):
-        os.kill(status["gobgpd_pid"], 0)
+        os.kill(restarted["gobgpd_pid"], 0)
     wait_for(lambda: PYVTEP_VTEP not in json.dumps(_frr_json(lab, f"show evpn vni {VNI} json")), 20,
              "FRR to drop pyvtep's routes")
     assert tap_mac not in lab.run("pv-e1", "bridge", "fdb", "show", "dev", f"vx{VNI}").stdout
+
+
+_GARP = """
+import socket, sys
+mac = bytes.fromhex(sys.argv[2].replace(":", ""))
+ip = socket.inet_aton(sys.argv[3])
+arp = bytes.fromhex("0001080006040002") + mac + ip + b"\\xff" * 6 + ip
+with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+    sock.bind((sys.argv[1], 0))
+    sock.send(b"\\xff" * 6 + mac + b"\\x08\\x06" + arp)
+"""
+
+
+def _gratuitous_arp(lab: Lab, ns: str, device: str, mac: str, ip: str) -> None:
+    """What a moved VM announces first: a broadcast ARP reply from its MAC and IP."""
+    lab.run(ns, sys.executable, "-c", _GARP, device, mac, ip)
+
+
+def test_mac_mobility_with_frr(vtep_lab: Lab) -> None:
+    """One MAC moves FRR -> pyvtep -> FRR; each move raises the sequence number and the newest wins."""
+    lab = vtep_lab
+    socket_path = _fabric(lab)
+    mac = "02:aa:00:00:00:01"
+    tap = f"pvt{VNI}"
+
+    def pyvtep_entry() -> dict[str, Any]:
+        return next((r for r in request(socket_path, "macs", vni=VNI) if r["mac"] == mac), {})
+
+    # 1. The host behind FRR uses the MAC: FRR advertises it (sequence 0), pyvtep points it at FRR.
+    lab.run("pv-eh2", "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")  # no unsolicited IPv6 frames
+    lab.run("pv-eh2", "ip", "link", "set", "eth0", "address", mac)
+    wait_for(lambda: PYVTEP_VTEP in json.dumps(_frr_json(lab, f"show evpn vni {VNI} json")), 30,
+             "pyvtep as remote VTEP in FRR")
+    assert ping(lab, "pv-eh2", "192.168.60.1", count=2), lab.log("pve.log")
+    wait_for(lambda: pyvtep_entry().get("type") == "evpn", 30, "FRR's route for the MAC in pyvtep")
+    assert pyvtep_entry()["remote"] == FRR_VTEP
+    assert _frr_mac(lab, mac).get("type") == "local"
+
+    # 2. The host (as a VM would) moves behind pyvtep and announces itself there: pyvtep outbids FRR's
+    # route with sequence number 1, FRR turns its local entry into a remote one.
+    _gratuitous_arp(lab, "pv-e2", tap, mac, "192.168.60.2")
+    wait_for(lambda: _frr_mac(lab, mac).get("type") == "remote", 20, "FRR to see the MAC move to pyvtep")
+    moved = _frr_mac(lab, mac)
+    assert moved["remoteVtep"] == PYVTEP_VTEP and moved["remoteSequence"] == 1, moved
+    assert pyvtep_entry()["type"] == "local"
+    evpn = request(socket_path, "evpn")
+    assert {"vni": VNI, "mac": mac, "sequence": 1} in evpn["advertised"]["macs"] and evpn["mac_moves"] == 1
+
+    # 3. It moves back behind FRR and speaks: FRR advertises sequence 2, which takes the MAC from pyvtep.
+    assert ping(lab, "pv-eh2", "192.168.60.1", count=2)
+    wait_for(lambda: pyvtep_entry().get("type") == "evpn", 20, "the MAC back behind FRR in pyvtep")
+    assert pyvtep_entry()["remote"] == FRR_VTEP
+    back = _frr_mac(lab, mac)
+    assert back["type"] == "local" and back["localSequence"] == 2, back
+    evpn = request(socket_path, "evpn")
+    assert mac not in {m["mac"] for m in evpn["advertised"]["macs"]}
+    assert {"vni": VNI, "mac": mac, "remote": FRR_VTEP, "sequence": 2} in evpn["received"]["macs"]
+
+
+def test_arp_suppression_from_frr_mac_ip_routes(vtep_lab: Lab) -> None:
+    """FRR advertises the host's MAC+IP; pyvtep answers ARP for it from the route instead of flooding."""
+    lab = vtep_lab
+    socket_path = _fabric(lab)
+    # An address on FRR's bridge makes the kernel (and so zebra) learn the host's ARP entry: FRR then
+    # advertises a MAC+IP type-2 route for 192.168.60.2.
+    lab.address("pv-e1", f"br{VNI}", "192.168.60.254/24")
+    assert ping(lab, "pv-eh2", "192.168.60.254", count=2)
+    host_mac = lab.run("pv-eh2", "cat", "/sys/class/net/eth0/address").stdout.strip()
+    wait_for(lambda: {"vni": VNI, "mac": host_mac, "remote": FRR_VTEP, "sequence": 0} in
+             request(socket_path, "evpn")["received"]["macs"] and any(
+                 "192.168.60.2" in line for line in lab.vtysh("pv-e1", "show bgp l2vpn evpn route").splitlines()),
+             30, "FRR's MAC+IP route for the host")
+    wait_for(lambda: len([m for m in request(socket_path, "evpn")["received"]["macs"] if m["mac"] == host_mac]) == 2,
+             20, "both of FRR's routes for the host (MAC and MAC+IP) in pyvtep")
+
+    def counters() -> dict[str, int]:
+        result: dict[str, int] = request(socket_path, "counters")["vnis"][str(VNI)]
+        return result
+
+    # Positive control: FRR's bridge address has no MAC+IP route, so pyvtep floods that ARP request.
+    before = counters()
+    assert ping(lab, "pv-e2", "192.168.60.254", count=1)
+    after = counters()
+    assert after["arp_suppressed"] == before["arp_suppressed"]
+    assert after["tx_flood_packets"] > before["tx_flood_packets"]
+    # The host's address has one: the request is answered by pyvtep and never leaves it.
+    assert ping(lab, "pv-e2", "192.168.60.2", count=1)
+    final = counters()
+    assert final["arp_suppressed"] == after["arp_suppressed"] + 1
+    assert final["tx_flood_packets"] == after["tx_flood_packets"]
+    neighbour = lab.run("pv-e2", "ip", "neigh", "show", "192.168.60.2").stdout
+    assert host_mac in neighbour

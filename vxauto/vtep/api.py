@@ -1,7 +1,8 @@
 """Management API: one JSON object per line over a unix socket, request then reply.
 
-Requests: `{"op": "status" | "vnis" | "vteps" | "macs" | "counters" | "evpn" | "reload"}`; `macs` takes an
-optional `"vni"`. Replies: `{"ok": true, "result": ...}` or `{"ok": false, "error": "..."}`.
+Requests: `{"op": "status" | "vnis" | "vteps" | "macs" | "counters" | "evpn" | "reload" | "flush"}`; `macs`
+takes an optional `"vni"`, `flush` an optional `"vni"` and `"macs"` (a list).
+Replies: `{"ok": true, "result": ...}` or `{"ok": false, "error": "..."}`.
 The socket file is created mode 0600 (the API can reload the config).
 
     echo '{"op": "macs"}' | socat - UNIX-CONNECT:/run/pyvtep/pyvtep.sock
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vxauto.errors import VxautoError
+from vxauto.vtep.packet import mac_bytes
 
 if TYPE_CHECKING:
     from vxauto.vtep.engine import Engine
@@ -26,12 +28,13 @@ log = logging.getLogger("vxauto.vtep.api")
 
 MAX_REQUEST = 64 * 1024
 OPS = ("status", "vnis", "vteps", "macs", "counters", "evpn", "reload")
+ACTIONS = ("flush",)  # changes state: not one of the tables `vxauto vtep show` lists
 
 
 def handle_request(engine: Engine, request: Any) -> dict[str, Any]:
     """Answer one decoded request; never raises (errors become `ok: false`)."""
-    if not isinstance(request, dict) or request.get("op") not in OPS:
-        return {"ok": False, "error": f"request must be a JSON object with op in {list(OPS)}"}
+    if not isinstance(request, dict) or request.get("op") not in (*OPS, *ACTIONS):
+        return {"ok": False, "error": f"request must be a JSON object with op in {[*OPS, *ACTIONS]}"}
     op = request["op"]
     datapath = engine.datapath
     try:
@@ -48,6 +51,16 @@ def handle_request(engine: Engine, request: Any) -> dict[str, Any]:
             result = datapath.mac_rows(None if vni is None else [vni])
         elif op == "counters":
             result = datapath.counter_rows()
+        elif op == "flush":
+            vni, macs = request.get("vni"), request.get("macs")
+            if (vni is not None and not isinstance(vni, int)) or (
+                    macs is not None and not (isinstance(macs, list) and all(isinstance(m, str) for m in macs))):
+                return {"ok": False, "error": "flush takes an integer vni and a list of MAC strings"}
+            try:
+                wanted = None if macs is None else {mac_bytes(m) for m in macs}
+            except ValueError as exc:
+                return {"ok": False, "error": str(exc)}
+            result = datapath.flush(None if vni is None else [vni], wanted)
         elif op == "evpn":
             result = engine.evpn.status() if engine.evpn is not None else None
         else:

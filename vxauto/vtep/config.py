@@ -57,6 +57,16 @@ class VniConfig(_Strict):
     learning: bool = True
     inner_vlan: Literal["drop", "carry"] = "drop"
     route_target: str | None = Field(default=None, description="EVPN RT, ASN:NN; default <asn>:<vni>")
+    group: IPv4Address | None = Field(
+        default=None, description="multicast underlay: BUM traffic goes to (and is received from) this group, "
+        "like kernel VXLAN's `group`")
+
+    @field_validator("group")
+    @classmethod
+    def _multicast(cls, value: IPv4Address | None) -> IPv4Address | None:
+        if value is not None and not value.is_multicast:
+            raise ValueError("group must be an IPv4 multicast address (224.0.0.0/4)")
+        return value
 
     @property
     def tap_name(self) -> str:
@@ -100,7 +110,6 @@ class EvpnConfig(_Strict):
     api_port: int = Field(default=50051, ge=1, le=65535, description="GoBGP gRPC port on 127.0.0.1")
     bgp_port: int = Field(default=179, ge=1, le=65535)
     gobgpd: str = "gobgpd"
-    gobgp: str = "gobgp"
 
 
 class PyvtepConfig(_Strict):
@@ -119,6 +128,8 @@ class PyvtepConfig(_Strict):
         "Linux 6.17+, IPv4 forwarding on that TAP only); pyvtep cuts them itself when off or unsupported",
     )
     batch: int = Field(default=64, ge=1, le=1024)
+    underlay_interface: str | None = Field(
+        default=None, description="interface for multicast groups (kernel VXLAN's `dev`); default: the route")
     api: ApiConfig = Field(default_factory=ApiConfig)
     vnis: list[VniConfig] = Field(default_factory=list)
     evpn: EvpnConfig | None = None
@@ -206,14 +217,6 @@ def _semantic_problems(config: PyvtepConfig, source: YamlSource) -> list[Problem
             if static.remote == config.local_ip:
                 add(("vnis", index, "macs", position, "remote"), "static MAC points at our own local_ip",
                     str(static.remote))
-    if config.evpn is not None:
-        seen_rd: dict[int, int] = {}
-        for index, vni in enumerate(config.vnis):
-            low = vni.vni & 0xFFFF  # the route distinguisher is local_ip:(VNI & 0xFFFF)
-            if low in seen_rd and config.vnis[seen_rd[low]].vni != vni.vni:
-                add(("vnis", index, "vni"), f"EVPN route distinguisher collides with vnis[{seen_rd[low]}]",
-                    vni.vni)
-            seen_rd.setdefault(low, index)
     return problems
 
 

@@ -28,6 +28,11 @@ from vxauto.vtep.packet import (
 _MIN_DATAGRAM = VXLAN_HEADER_LEN + ETH_HEADER_LEN
 
 
+ARP_FRAME_LEN = 42  # Ethernet + ARP for IPv4 over Ethernet
+ARP_REQUEST_HEADER = bytes.fromhex("0001080006040001")  # Ethernet, IPv4, 6, 4, request
+ARP_REPLY_HEADER = bytes.fromhex("0001080006040002")
+
+
 @dataclass(slots=True)
 class VniCounters:
     """Per-VNI counters. Packets are wire frames: a super-frame counts once per segment it stands for.
@@ -51,6 +56,7 @@ class VniCounters:
     tx_drop_runt: int = 0  # shorter than an Ethernet header
     tx_drop_bad_offload: int = 0  # super-frame or partial checksum that cannot be segmented/completed
     tx_drop_send_error: int = 0  # the underlay refused the datagram (e.g. EMSGSIZE from path MTU)
+    arp_suppressed: int = 0  # ARP requests answered locally from EVPN MAC+IP routes (not flooded)
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -92,14 +98,19 @@ class Segment:
     learning: bool
     flood_static: frozenset[str] = frozenset()
     flood_evpn: set[str] = field(default_factory=set)
+    flood_group: str | None = None  # multicast underlay group (BUM goes there too)
     flood: tuple[str, ...] = ()
     counters: VniCounters = field(default_factory=VniCounters)
     tap_fd: int = -1
     tap_name: str = ""
     tap_created: bool = False
+    # IPv4 address -> MAC, from remote EVPN MAC+IP routes: ARP requests for these are answered locally
+    # (RFC 7432 section 10, ARP suppression); filled by the EVPN agent.
+    arp: dict[bytes, bytes] = field(default_factory=dict)
 
     def rebuild_flood(self) -> None:
-        self.flood = tuple(sorted(self.flood_static | self.flood_evpn))
+        group = (self.flood_group,) if self.flood_group else ()
+        self.flood = tuple(sorted(self.flood_static | self.flood_evpn)) + group
 
 
 class Datapath:
@@ -114,6 +125,7 @@ class Datapath:
         self.max_encap_frame = config.underlay_mtu - OUTER_IPV4_OVERHEAD
         self.max_decap_frame = 0
         self.started = time.time()
+        self.tap_replies: list[tuple[Segment, bytes]] = []  # frames to write back to a TAP (ARP replies)
         for vni in config.vnis:
             self.add_segment(vni, config.tap_mtu)
 
@@ -136,6 +148,7 @@ class Datapath:
         segment.config, segment.carry_vlan, segment.learning = vni, carry, vni.learning
         segment.max_frame = (vni.mtu or default_mtu) + ETH_HEADER_LEN + (4 if carry else 0)
         segment.flood_static = frozenset(str(remote) for remote in vni.flood)
+        segment.flood_group = str(vni.group) if vni.group is not None else None
         segment.rebuild_flood()
         wanted = {mac_bytes(static.mac): str(static.remote) for static in vni.macs}
         for mac, entry in list(segment.table.entries.items()):
@@ -231,6 +244,8 @@ class Datapath:
             else:
                 segment.table.learn_local(source, self.now)
         if frame[0] & 1:
+            if segment.arp and frame[12] == 0x08 and frame[13] == 0x06 and self._suppress_arp(segment, frame):
+                return ()
             targets = segment.flood
             counters.tx_flood_packets += len(targets) * segments
         else:
@@ -246,6 +261,21 @@ class Datapath:
         if not targets:
             counters.tx_drop_no_destination += segments
         return targets
+
+    def _suppress_arp(self, segment: Segment, frame: memoryview) -> bool:
+        """Answer an ARP request for an address EVPN placed behind a remote VTEP; True if answered."""
+        if len(frame) < ARP_FRAME_LEN or frame[14:22] != ARP_REQUEST_HEADER:
+            return False
+        target_ip = bytes(frame[38:42])
+        mac = segment.arp.get(target_ip)
+        entry = segment.table.entries.get(mac) if mac is not None else None
+        if mac is None or entry is None or entry.kind != Kind.EVPN:
+            return False  # unknown, or the host lives here now (and answers itself)
+        asker_mac, asker_ip = bytes(frame[22:28]), bytes(frame[28:32])
+        reply = (asker_mac + mac + b"\x08\x06" + ARP_REPLY_HEADER + mac + target_ip + asker_mac + asker_ip)
+        self.tap_replies.append((segment, reply.ljust(60, b"\0")))
+        segment.counters.arp_suppressed += 1
+        return True
 
     def count_sent(self, segment: Segment, packets: int, frame_bytes: int) -> None:
         segment.counters.tx_packets += packets
@@ -266,6 +296,7 @@ class Datapath:
             {
                 "vni": s.vni, "tap": s.tap_name, "bridge": s.config.bridge, "learning": s.learning,
                 "inner_vlan": s.config.inner_vlan, "flood": list(s.flood), "macs": len(s.table),
+                "group": s.flood_group,
             }
             for s in sorted(self.segments.values(), key=lambda seg: seg.vni)
         ]
@@ -290,6 +321,19 @@ class Datapath:
         wanted = set(vnis) if vnis is not None else None
         return [row for s in sorted(self.segments.values(), key=lambda seg: seg.vni)
                 if wanted is None or s.vni in wanted for row in s.table.rows(self.now)]
+
+    def flush(self, vnis: Iterable[int] | None = None, macs: set[bytes] | None = None) -> dict[str, int]:
+        """Forget local and learned MACs (all, or only `macs`), like `bridge fdb flush`; EVPN withdraws
+        the local ones. Static and EVPN entries stay: they come from configuration and BGP."""
+        wanted = set(vnis) if vnis is not None else None
+        flushed = 0
+        for segment in self.segments.values():
+            if wanted is not None and segment.vni not in wanted:
+                continue
+            table = segment.table
+            for mac in [m for m, e in table.entries.items() if e.ages and (macs is None or m in macs)]:
+                flushed += table.remove(mac, table.entries[mac].kind)
+        return {"flushed": flushed}
 
     def counter_rows(self) -> dict[str, object]:
         return {

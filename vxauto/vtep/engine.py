@@ -114,6 +114,7 @@ class Engine:
         self.started_at = time.time()
         self.rx_sock: socket.socket | None = None
         self.tx_socks: list[socket.socket] = []
+        self.group_socks: dict[str, socket.socket] = {}
         self.tx_fds: list[int] = []
         self.remote_cache: dict[bytes, str] = {}
         self.sockaddr_cache: dict[str, bytes] = {}
@@ -183,6 +184,9 @@ class Engine:
                                          f"cannot bind source port: {exc.strerror}", port) from None
             self.tx_socks.append(sock)
         self.tx_fds = [sock.fileno() for sock in self.tx_socks]
+        for sock in self.tx_socks:
+            kernel.send_multicast_on(sock, config.underlay_interface)
+        self._sync_groups()
         self.source_ports = list(range(low, high + 1))
         # UDP GSO refuses SO_NO_CHECK sockets; without it segments leave in one sendmmsg instead.
         self.gso = config.offload and config.udp_checksum
@@ -223,9 +227,20 @@ class Engine:
 
         def drain(_mask: int, seg: Segment = segment) -> None:
             self._drain_tap(seg)
+            if self.datapath.tap_replies:
+                self._write_tap_replies()
 
         self._register(tap.fd, drain, f"tap {name}")
         segment.table.local_listener = lambda mac, entry, seg=segment: self._local_mac_changed(seg, mac, entry)
+
+    def _write_tap_replies(self) -> None:
+        """Frames the datapath answers itself (suppressed ARP requests) go back to their TAP."""
+        for seg, frame in self.datapath.tap_replies:
+            try:
+                os.writev(seg.tap_fd, (VNET_ZERO, frame))
+            except OSError:
+                seg.counters.rx_drop_tap_error += 1
+        self.datapath.tap_replies.clear()
 
     def _close_tap(self, segment: Segment) -> None:
         if segment.tap_fd >= 0:
@@ -245,12 +260,12 @@ class Engine:
             self.api.stop()
         for seg in self.datapath.segments.values():
             self._close_tap(seg)
-        for sock in [self.rx_sock, *self.tx_socks]:
+        for sock in [self.rx_sock, *self.tx_socks, *self.group_socks.values()]:
             if sock is not None:
                 if sock.fileno() in self.handlers:
                     self._unregister(sock.fileno())
                 sock.close()
-        self.rx_sock, self.tx_socks = None, []
+        self.rx_sock, self.tx_socks, self.group_socks = None, [], {}
         self._restore_signals()
         self.epoll.close()
 
@@ -375,9 +390,31 @@ class Engine:
             text = self.remote_cache[packed] = socket.inet_ntoa(packed)
         return text
 
-    def _drain_underlay(self, budget: int = 16) -> None:
+    def _sync_groups(self) -> None:
+        """One receiving socket per multicast group the VNIs use (`group`); joined and left as they change."""
+        wanted = {str(seg.config.group) for seg in self.datapath.segments.values() if seg.config.group is not None}
+        for group in [g for g in self.group_socks if g not in wanted]:
+            sock = self.group_socks.pop(group)
+            self._unregister(sock.fileno())
+            sock.close()  # closing leaves the group
+        for group in sorted(wanted - self.group_socks.keys()):
+            try:
+                sock = kernel.multicast_socket(group, self.config.port, self.config.underlay_interface,
+                                               gro=self.config.offload, buffer_bytes=SOCKET_BUFFER)
+            except OSError as exc:
+                raise VxautoError.single(str(self.config_path or "config"), "vnis[].group",
+                                         f"cannot join the multicast group: {exc.strerror or exc}", group) from None
+            sock.setblocking(False)
+            self.group_socks[group] = sock
+
+            def drain(_mask: int, fd: int = sock.fileno()) -> None:
+                self._drain_underlay(fd)
+
+            self._register(sock.fileno(), drain, f"group {group}")
+
+    def _drain_underlay(self, fd: int | None = None, budget: int = 16) -> None:
         assert self.rx_sock is not None
-        fd = self.rx_sock.fileno()
+        fd = self.rx_sock.fileno() if fd is None else fd
         batch, view, datapath = self.rx_batch, self.rx_view, self.datapath
         accept, pending = datapath.accept, self.pending
         counters = datapath.counters
@@ -777,7 +814,7 @@ class Engine:
         result = ReloadResult()
         old = self.config
         for name in ("local_ip", "port", "underlay_mtu", "source_ports", "df", "udp_checksum", "offload",
-                     "kernel_segmentation", "batch", "api", "evpn", "name"):
+                     "kernel_segmentation", "batch", "api", "evpn", "name", "underlay_interface"):
             if getattr(old, name) != getattr(config, name):
                 result.needs_restart.append(name)
         if result.needs_restart:
@@ -800,6 +837,8 @@ class Engine:
             elif seg.config != vni_config:
                 self._change_vni(seg, vni_config)
                 result.applied.append(f"changed VNI {number}")
+        if self.rx_sock is not None:
+            self._sync_groups()
         log.info("reload: applied %s; needs restart: %s", result.applied or "nothing",
                  result.needs_restart or "nothing")
         return result

@@ -1,109 +1,73 @@
-"""BGP EVPN for pyvtep through GoBGP (Debian `gobgpd`): advertise local state, install remote state.
+"""BGP EVPN for pyvtep through GoBGP (Debian `gobgpd`), driven over GoBGP's gRPC API.
 
-pyvtep starts its own `gobgpd` in its network namespace, peers it with the configured neighbours
-(l2vpn-evpn + ipv4-unicast) and drives it with the `gobgp` client:
+pyvtep starts its own `gobgpd` in its network namespace and peers it with the configured neighbours
+(l2vpn-evpn + ipv4-unicast):
 
 * per VNI a type-3 IMET route (PMSI ingress replication, label = VNI) so peers flood BUM to us;
 * per MAC seen on the TAP a type-2 MAC route (label = VNI), withdrawn when the MAC ages out or moves;
-* `gobgp monitor global rib -a evpn -j --current` streams every best-path change: remote type-3 routes
-  become flood-list entries, remote type-2 routes become MAC entries (kind "evpn").
+* GoBGP's `WatchEvent` stream (best paths, current table first) feeds remote routes in: type-3 routes
+  become flood-list entries, type-2 routes MAC entries (kind "evpn").
 
-Slow `gobgp` invocations run in a worker thread; the monitor's output is read by the engine's loop,
-so the datapath state is only ever changed from one thread.
+Never losing a route: what pyvtep wants advertised is a table (`Advertiser.wanted`); a sender thread
+pushes every change to GoBGP with `AddPathStream` (additions and withdrawals in one stream, which GoBGP
+acknowledges only after applying all of them) and keeps the change pending until it is acknowledged,
+retrying after errors. When gobgpd dies pyvtep starts it again; whenever the API comes back after an
+error, everything is advertised again and the remote routes are re-read from scratch.
+
+MAC mobility (RFC 7432 section 15): a MAC that appears locally while other VTEPs advertise it is
+advertised with the highest sequence number seen plus one; among routes for one MAC the highest sequence
+number wins (on a tie the lowest VTEP address), and a remote winner takes a local MAC away.
+
+Threads: the sender and the watcher talk to gobgpd; remote routes reach the engine's thread through a
+queue and a wake-up socket, so the datapath state is only ever changed from one thread.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import json
+import ipaddress
 import logging
-import os
 import queue
-import signal
+import shutil
+import socket
 import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import grpc
+
 from vxauto.errors import VxautoError
+from vxauto.vtep import gobgp
 from vxauto.vtep.config import EvpnConfig, VniConfig, parse_route_target
 from vxauto.vtep.datapath import Segment
 from vxauto.vtep.fdb import Kind
-from vxauto.vtep.packet import mac_bytes, mac_text
+from vxauto.vtep.gobgp import ROUTE_TYPE_IMET, RouteEvent
+from vxauto.vtep.gobgpapi import gobgp_pb2 as api
+from vxauto.vtep.gobgpapi import gobgp_pb2_grpc as api_grpc
+from vxauto.vtep.packet import mac_text
 
 if TYPE_CHECKING:
     from vxauto.vtep.engine import Engine
 
 log = logging.getLogger("vxauto.vtep.evpn")
 
-ROUTE_TYPE_MAC = 2
-ROUTE_TYPE_IMET = 3
-ATTR_MP_REACH = 14
-ATTR_EXT_COMMUNITIES = 16
-ATTR_PMSI = 22
-PR_SET_PDEATHSIG = 1
-# GoBGP's session_state numbering (api.PeerState_SessionState).
+# GoBGP's session_state numbering (api.PeerState.SessionState).
 SESSION_STATES = {0: "unknown", 1: "idle", 2: "connect", 3: "active", 4: "opensent", 5: "openconfirm",
                   6: "established"}
 STARTUP_TIMEOUT = 15.0
-
-
-@dataclass(frozen=True)
-class RouteEvent:
-    """One EVPN path from GoBGP's JSON, reduced to what the datapath needs."""
-
-    key: str
-    route_type: int
-    vni: int | None
-    remote: str | None
-    mac: bytes | None
-    route_targets: tuple[str, ...]
-    withdrawal: bool
-
-
-def parse_paths(paths: Any) -> list[RouteEvent]:
-    """Reduce one `gobgp ... -j` monitor line (a JSON array of paths) to route events.
-
-    Anything that is not a type-2/type-3 EVPN path (e.g. the ipv4-unicast underlay routes) is skipped.
-    """
-    events: list[RouteEvent] = []
-    if not isinstance(paths, list):
-        return events
-    for path in paths:
-        if not isinstance(path, dict):
-            continue
-        nlri = path.get("nlri")
-        if not isinstance(nlri, dict) or nlri.get("type") not in (ROUTE_TYPE_MAC, ROUTE_TYPE_IMET):
-            continue
-        value = nlri.get("value") or {}
-        attrs = [a for a in path.get("attrs") or [] if isinstance(a, dict)]
-        remote = next((a.get("nexthop") for a in attrs if a.get("type") == ATTR_MP_REACH), None)
-        rts = tuple(
-            str(c.get("value")) for a in attrs if a.get("type") == ATTR_EXT_COMMUNITIES
-            for c in a.get("value") or [] if isinstance(c, dict) and c.get("subtype") == 2
-        )
-        if nlri["type"] == ROUTE_TYPE_MAC:
-            labels = value.get("labels") or []
-            vni = labels[0] if labels and isinstance(labels[0], int) else None
-            try:
-                mac = mac_bytes(str(value.get("mac")))
-            except ValueError:
-                continue
-        else:
-            pmsi = next((a for a in attrs if a.get("type") == ATTR_PMSI), {})
-            vni = pmsi.get("label") if isinstance(pmsi.get("label"), int) else None
-            remote = pmsi.get("tunnel-id") or value.get("ip") or remote
-            mac = None
-        events.append(RouteEvent(
-            key=json.dumps(nlri, sort_keys=True), route_type=nlri["type"], vni=vni,
-            remote=str(remote) if remote else None, mac=mac, route_targets=rts,
-            withdrawal=bool(path.get("withdrawal")),
-        ))
-    return events
+# gobgpd 3.10 scans its whole EVPN table for every MAC route added or withdrawn (MAC mobility fix-up in
+# BgpServer.fixupApiPath), so a batch of 500 can take seconds on a big table; a timed-out batch is sent
+# again (adding a path twice is harmless).
+RPC_TIMEOUT = 60.0
+BATCH = 500  # paths per AddPathStream call: GoBGP applies each request as one management operation
+REFUSED_RETRY = 1.0
+TRANSPORT_ERRORS = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                              grpc.StatusCode.CANCELLED, grpc.StatusCode.RESOURCE_EXHAUSTED})
+RETRY_MAX = 2.0  # seconds between attempts while gobgpd is unreachable
+RESET = None  # queued to the engine thread: gobgpd came back empty, forget every remote route
 
 
 def imports(segment_config: VniConfig, route_targets: tuple[str, ...]) -> bool:
@@ -137,14 +101,233 @@ def gobgpd_config(config: EvpnConfig, router_id: str) -> str:
     return "\n".join(lines)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when pyvtep dies, even by SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def beats(sequence: int, vtep: str, other_sequence: int, other_vtep: str) -> bool:
+    """RFC 7432 section 15.1: higher sequence number wins; on a tie the lower VTEP address."""
+    if sequence != other_sequence:
+        return sequence > other_sequence
+    mine, other = ipaddress.ip_address(vtep), ipaddress.ip_address(other_vtep)
+    return (mine.version, mine.packed) < (other.version, other.packed)
+
+
+class Gobgpd:
+    """The gobgpd process pyvtep owns: started, restarted when it dies, stopped with pyvtep."""
+
+    def __init__(self, config: EvpnConfig, router_id: str, workdir: Path) -> None:
+        self.config = config
+        self.config_file = workdir / "gobgpd.toml"
+        self.config_file.write_text(gobgpd_config(config, router_id))
+        self.log_file = workdir / "gobgpd.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def argv(self) -> list[str]:
+        argv = [self.config.gobgpd, "-f", str(self.config_file), f"--api-hosts=127.0.0.1:{self.config.api_port}"]
+        # gobgpd gets SIGTERM when the thread that started it ends, also when pyvtep is SIGKILLed;
+        # setpriv sets that up without running Python code between fork and exec (gRPC has threads).
+        setpriv = shutil.which("setpriv")
+        return [setpriv, "--pdeathsig", "TERM", *argv] if setpriv else argv
+
+    def start(self) -> None:
+        with self.log_file.open("ab") as log_file:
+            try:
+                self.process = subprocess.Popen(self.argv(), stdout=log_file, stderr=subprocess.STDOUT)
+            except OSError as exc:
+                raise VxautoError.single("config", "evpn.gobgpd", f"cannot start gobgpd: {exc}",
+                                         self.config.gobgpd) from None
+        self.starts += 1
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self) -> str:
+        return self.log_file.read_text(errors="replace")[-500:] if self.log_file.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Advertiser:
+    """What pyvtep wants in GoBGP's table, and a thread that gets it there, acknowledged.
+
+    `wanted` and `dirty` are changed by the engine's thread under `lock`; the sender thread takes dirty
+    keys, pushes the difference to what GoBGP has acknowledged (`acked`) and puts them back on failure.
+    A route GoBGP refuses (e.g. a MAC mobility sequence number below one it has just received) waits
+    `REFUSED_RETRY` seconds and is tried again alone, so it never holds up the others.
+    """
+
+    def __init__(self, agent: EvpnAgent) -> None:
+        self.agent = agent
+        self.lock = threading.Condition()
+        self.wanted: dict[str, api.Path] = {}
+        self.acked: dict[str, api.Path] = {}
+        self.dirty: set[str] = set()
+        self.refused: dict[str, float] = {}  # key -> when to try again
+        self.in_flight = 0
+        self.pushes = 0
+        self.failures = 0
+        self.resyncs = 0
+        self.last_error = ""
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="gobgp-sender", daemon=True)
+
+    def want(self, key: str, path: api.Path | None) -> None:
+        with self.lock:
+            if path is None:
+                if self.wanted.pop(key, None) is None and key not in self.acked:
+                    return
+            else:
+                self.wanted[key] = path
+            self.refused.pop(key, None)
+            self.dirty.add(key)
+            self.lock.notify()
+
+    def resync(self) -> None:
+        """gobgpd lost its table (restart): everything we want is pending again."""
+        with self.lock:
+            self.acked.clear()
+            self.dirty = set(self.wanted)
+            self.refused.clear()
+            self.resyncs += 1
+            self.lock.notify()
+
+    def pending(self) -> int:
+        with self.lock:
+            return len(self.dirty) + len(self.refused) + self.in_flight
+
+    def _take(self) -> list[tuple[str, api.Path | None]]:
+        with self.lock:
+            while not self.stopping:
+                now = time.monotonic()
+                due = [key for key, when in self.refused.items() if when <= now]
+                for key in due:
+                    del self.refused[key]
+                    self.dirty.add(key)
+                if self.dirty:
+                    break
+                self.lock.wait(min(self.refused.values(), default=now + 60) - now)
+            keys = [self.dirty.pop() for _ in range(min(BATCH, len(self.dirty)))]
+            batch = [(key, self.wanted.get(key)) for key in keys]
+            self.in_flight = len(batch)
+            return batch
+
+    def _change(self, key: str, path: api.Path | None) -> api.Path | None:
+        """The path to send for `key`: the wanted one, a withdrawal of the acknowledged one, or None."""
+        if path is not None:
+            return path if self.acked.get(key) != path else None
+        if key in self.acked:
+            withdrawal = api.Path()
+            withdrawal.CopyFrom(self.acked[key])
+            withdrawal.is_withdraw = True
+            return withdrawal
+        return None
+
+    def _push(self, batch: list[tuple[str, api.Path | None]]) -> list[tuple[str, api.Path | None]]:
+        """Send `batch`; returns the entries GoBGP acknowledged. Raises on transport errors."""
+        changes = [(key, path, change) for key, path in batch if (change := self._change(key, path)) is not None]
+        if not changes:
+            return batch
+        session = self.agent.session()
+        try:
+            session.push([change for _, _, change in changes])
+            self.pushes += 1
+            return batch
+        except grpc.RpcError as exc:
+            if exc.code() in TRANSPORT_ERRORS:
+                raise
+            refused = exc
+        # GoBGP refused something in the stream: find out what, one path at a time.
+        done = [(key, path) for key, path in batch if all(key != k for k, _, _ in changes)]
+        for key, path, change in changes:
+            try:
+                session.push([change])
+                done.append((key, path))
+            except grpc.RpcError as exc:
+                if exc.code() in TRANSPORT_ERRORS:
+                    raise
+                with self.lock:
+                    self.failures += 1
+                    self.last_error = f"{key}: {exc.details()}"
+                    if key not in self.refused:
+                        log.warning("EVPN: GoBGP refused %s (%s); trying again in %.0f s", key, exc.details(),
+                                    REFUSED_RETRY)
+                    self.refused[key] = time.monotonic() + REFUSED_RETRY
+        log.debug("EVPN: stream refused (%s); sent one by one", refused.details())
+        return done
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if self.stopping:
+                return
+            try:
+                done = self._push(batch)
+            except grpc.RpcError as exc:
+                with self.lock:
+                    self.failures += 1
+                    self.last_error = f"{exc.code().name}: {exc.details()}"
+                    self.dirty.update(key for key, _ in batch)
+                    self.in_flight = 0
+                log.warning("EVPN: GoBGP did not take %d route changes (%s); retrying", len(batch),
+                            self.last_error)
+                self.agent.recover()
+                continue
+            with self.lock:
+                for key, path in done:
+                    if path is not None:
+                        self.acked[key] = path
+                    else:
+                        self.acked.pop(key, None)
+                self.in_flight = 0
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            self.lock.notify()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+
+class Session:
+    """One gRPC channel to gobgpd (it reconnects by itself, also to a restarted gobgpd)."""
+
+    def __init__(self, port: int) -> None:
+        # The first WatchEvent reply holds the whole table: 10,000 MAC routes are about 7 MB.
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
+            ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
+        self.stub = api_grpc.GobgpApiStub(self.channel)
+
+    def ready(self, timeout: float = 5.0) -> bool:
+        try:
+            self.stub.GetBgp(api.GetBgpRequest(), timeout=timeout)
+        except grpc.RpcError:
+            return False
+        return True
+
+    def push(self, paths: list[api.Path]) -> None:
+        """Add or withdraw `paths`; returns once GoBGP has applied all of them, raises otherwise."""
+        self.stub.AddPathStream(iter([api.AddPathStreamRequest(table_type=api.TableType.GLOBAL, paths=paths)]),
+                                timeout=RPC_TIMEOUT)
+
+    def watch(self) -> Any:
+        request = api.WatchEventRequest(peer=api.WatchEventRequest.Peer(), table=api.WatchEventRequest.Table(filters=[
+            api.WatchEventRequest.Table.Filter(type=api.WatchEventRequest.Table.Filter.BEST, init=True)]))
+        return self.stub.WatchEvent(request)
+
+    def peers(self) -> list[api.Peer]:
+        return [reply.peer for reply in self.stub.ListPeer(api.ListPeerRequest(), timeout=5)]
+
+    def close(self) -> None:
+        self.channel.close()
 
 
 class EvpnAgent:
-    """Owns gobgpd, the route monitor and the advertisement bookkeeping for one pyvtep."""
+    """Owns gobgpd, the advertiser, the route watcher and MAC mobility for one pyvtep."""
 
     def __init__(self, engine: Engine, config: EvpnConfig) -> None:
         self.engine = engine
@@ -152,169 +335,198 @@ class EvpnAgent:
         self.local_ip = str(engine.config.local_ip)
         self.router_id = str(config.router_id or engine.config.local_ip)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"pyvtep-{engine.config.name}-"))
-        self.daemon: subprocess.Popen[bytes] | None = None
-        self.monitor: subprocess.Popen[bytes] | None = None
-        self.monitor_buffer = b""
-        self.commands: queue.Queue[list[str] | None] = queue.Queue()
-        self.worker = threading.Thread(target=self._work, name="gobgp-commands", daemon=True)
+        self.gobgpd = Gobgpd(config, self.router_id, self.workdir)
+        self.advertiser = Advertiser(self)
+        self._session: Session | None = None
+        self._session_lock = threading.Lock()
+        self.events: queue.Queue[RouteEvent | None] = queue.Queue()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self.watcher = threading.Thread(target=self._watch, name="gobgp-watch", daemon=True)
         self.installed: dict[str, RouteEvent] = {}
-        self.advertised_macs: dict[tuple[int, bytes], str] = {}
-        self.advertised_imet: set[int] = set()
-        self.failures = 0
-        self._stopping = False
-        self._monitor_restarts = 0
+        self.by_mac: dict[tuple[int | None, bytes], set[str]] = {}  # installed type-2 keys per (VNI, MAC)
+        self.rd_index: dict[int, int] = {}
+        self.local_sequence: dict[tuple[int, bytes], int] = {}
+        self.mac_moves = 0
+        self.restarts = 0
+        self.peer_states: dict[str, dict[str, object]] = {}  # written by the watcher thread
+        self._stopping = threading.Event()
 
-    # --- process management ----------------------------------------------------------------------
-
-    def _client(self, *arguments: str) -> list[str]:
-        return [self.config.gobgp, "-u", "127.0.0.1", "-p", str(self.config.api_port), *arguments]
+    # --- gobgpd and the gRPC session -----------------------------------------------------------
 
     def start(self) -> None:
-        config_file = self.workdir / "gobgpd.toml"
-        config_file.write_text(gobgpd_config(self.config, self.router_id))
-        log_file = (self.workdir / "gobgpd.log").open("ab")
-        try:
-            self.daemon = subprocess.Popen(
-                [self.config.gobgpd, "-f", str(config_file), f"--api-hosts=127.0.0.1:{self.config.api_port}"],
-                stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,  # noqa: PLW1509
-            )
-        except OSError as exc:
-            raise VxautoError.single("config", "evpn.gobgpd", f"cannot start gobgpd: {exc}",
-                                     self.config.gobgpd) from None
-        finally:
-            log_file.close()
+        self.gobgpd.start()
         self._wait_for_api()
-        self.worker.start()
+        self.engine.register(self._wake_reader.fileno(), lambda _mask: self._drain(), "evpn routes")
+        self.rd_index = gobgp.assign_rd_indexes(self.engine.datapath.segments, {})
         for prefix in self.config.announce:
-            self.commands.put(self._client("global", "rib", "-a", "ipv4", "add", str(prefix), "nexthop", "0.0.0.0"))
+            self.advertiser.want(f"prefix|{prefix}", gobgp.prefix_path(str(prefix), "0.0.0.0"))
         for segment in self.engine.datapath.segments.values():
             self.segment_added(segment)
-        self._start_monitor()
-        log.info("EVPN: gobgpd pid %d, AS %d, neighbours %s", self.daemon.pid, self.config.asn,
-                 [str(n.address) for n in self.config.neighbors])
+        self.advertiser.thread.start()
+        self.watcher.start()
+        log.info("EVPN: gobgpd pid %s, AS %d, neighbours %s", self.gobgpd.process and self.gobgpd.process.pid,
+                 self.config.asn, [str(n.address) for n in self.config.neighbors])
 
     def _wait_for_api(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        assert self.daemon is not None
         while time.monotonic() < deadline:
-            if self.daemon.poll() is not None:
-                log_text = (self.workdir / "gobgpd.log").read_text(errors="replace")[-500:]
-                raise VxautoError.single("config", "evpn", "gobgpd exited at start", log_text)
-            done = subprocess.run(self._client("global"), capture_output=True, timeout=5, check=False)
-            if done.returncode == 0:
+            if not self.gobgpd.alive():
+                raise VxautoError.single("config", "evpn", "gobgpd exited at start", self.gobgpd.log_tail())
+            if self.session().ready():
                 return
             time.sleep(0.2)
         raise VxautoError.single("config", "evpn.api_port", "gobgpd API did not come up", self.config.api_port)
 
-    def _start_monitor(self) -> None:
-        self.monitor = subprocess.Popen(
-            self._client("monitor", "global", "rib", "-a", "evpn", "-j", "--current"),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,  # noqa: PLW1509
-        )
-        assert self.monitor.stdout is not None
-        fd = self.monitor.stdout.fileno()
-        os.set_blocking(fd, False)
-        self.engine.register(fd, lambda _mask: self._read_monitor(), "evpn monitor")
+    def session(self) -> Session:
+        with self._session_lock:
+            if self._session is None:
+                self._session = Session(self.config.api_port)
+            return self._session
 
-    def _read_monitor(self) -> None:
-        assert self.monitor is not None and self.monitor.stdout is not None
-        fd = self.monitor.stdout.fileno()
-        try:
-            chunk = os.read(fd, 1 << 20)
-        except BlockingIOError:
-            return
-        if not chunk:
-            self.engine.unregister(fd)
-            self.monitor.wait()
-            if not self._stopping and self._monitor_restarts < 20:
-                self._monitor_restarts += 1
-                log.warning("EVPN: route monitor ended; restarting it")
-                self._start_monitor()
-            return
-        self.monitor_buffer += chunk
-        *lines, self.monitor_buffer = self.monitor_buffer.split(b"\n")
-        for line in lines:
-            if not line.strip():
-                continue
+    def recover(self) -> None:
+        """After an RPC error: wait until gobgpd answers again, starting it when it died.
+
+        Called from both threads; one does the work, the other waits for it. The channel is kept: gRPC
+        reconnects by itself, and closing it would break the other thread's call for nothing.
+        """
+        with self._session_lock:
+            delay = 0.1
+            while not self._stopping.is_set():
+                if not self.gobgpd.alive():
+                    tail = self.gobgpd.log_tail().strip().splitlines()
+                    log.warning("EVPN: gobgpd exited (last log line: %s); starting it again", tail[-1:] or "none")
+                    self.gobgpd.start()
+                    self.restarts += 1
+                if self._session is not None and self._session.ready():
+                    return
+                self._stopping.wait(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    def _watch(self) -> None:
+        """Stream best-path changes to the engine thread; after a broken stream, start over."""
+        while not self._stopping.is_set():
+            starts = self.gobgpd.starts
+            lost = False
             try:
-                paths = json.loads(line)
-            except ValueError:
-                log.warning("EVPN: unreadable monitor line %r", line[:120])
-                continue
-            for event in parse_paths(paths):
-                self.apply(event)
+                stream = self.session().watch()
+                for peer in self.session().peers():  # state changes come with the stream from now on
+                    self._peer_seen(peer)
+                for reply in stream:
+                    if reply.HasField("peer"):
+                        self._peer_seen(reply.peer.peer)
+                    elif reply.HasField("table"):
+                        for path in reply.table.paths:
+                            event = gobgp.route_event(path)
+                            if event is not None:
+                                self.events.put(event)
+                        self._wake()
+            except grpc.RpcError as exc:
+                if self._stopping.is_set():
+                    return
+                log.warning("EVPN: GoBGP route stream ended (%s); re-reading routes", exc.code().name)
+                lost = exc.code() == grpc.StatusCode.UNAVAILABLE
+            if self._stopping.is_set():
+                return
+            self.recover()
+            # Remote routes may have changed unseen: forget them and take the table from the new stream's
+            # initial dump. A new gobgpd (or a lost connection: it may have been restarted) also lost what
+            # we advertised: advertise everything again.
+            self.events.put(RESET)
+            self._wake()
+            if lost or self.gobgpd.starts != starts:
+                self.advertiser.resync()
 
-    def _work(self) -> None:
+    def _peer_seen(self, peer: api.Peer) -> None:
+        address = peer.conf.neighbor_address or peer.state.neighbor_address
+        if address in ("", "<nil>"):  # the END_OF_INIT marker carries an empty peer
+            return
+        state = int(peer.state.session_state)
+        self.peer_states[address] = {
+            "address": address,
+            "asn": peer.conf.peer_asn or peer.state.peer_asn, "state": SESSION_STATES.get(state, str(state))}
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self._wake_writer.send(b"!")
+
+    def _drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self._wake_reader.recv(4096):
+                pass
         while True:
-            command = self.commands.get()
-            if command is None:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
                 return
             try:
-                done = subprocess.run(command, capture_output=True, timeout=10, check=False)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                self.failures += 1
-                log.warning("EVPN: %s failed: %s", " ".join(command[5:]), exc)
-                continue
-            if done.returncode != 0:
-                self.failures += 1
-                log.warning("EVPN: %s failed: %s", " ".join(command[5:]),
-                            done.stderr.decode(errors="replace").strip())
+                if event is RESET:
+                    for key in list(self.installed):
+                        self._forget(key)
+                else:
+                    self.apply(event)
+            except Exception:  # one odd route must not hold up the ones queued behind it
+                self.engine.datapath.counters.internal_errors += 1
+                log.exception("EVPN: cannot apply %s", event)
 
     def stop(self) -> None:
-        """Stop the monitor and gobgpd (the sessions drop, so peers withdraw our routes)."""
-        self._stopping = True
-        if self.worker.is_alive():
-            self.commands.put(None)
-            self.worker.join(timeout=5)
-        for process in (self.monitor, self.daemon):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        if self.monitor is not None and self.monitor.stdout is not None:
-            self.engine.unregister(self.monitor.stdout.fileno())
-            self.monitor.stdout.close()
+        """Stop the threads and gobgpd (the sessions drop, so peers withdraw our routes)."""
+        self._stopping.set()
+        self.advertiser.stop()
+        self.gobgpd.stop()
+        with self._session_lock:
+            if self._session is not None:
+                self._session.close()
+        self.watcher.join(timeout=5)
+        self.engine.unregister(self._wake_reader.fileno())
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     # --- what we advertise ---------------------------------------------------------------------
-
-    def _rd(self, vni: int) -> str:
-        return f"{self.local_ip}:{vni & 0xFFFF}"
 
     def _rt(self, segment_config: VniConfig) -> str:
         return segment_config.route_target or f"{self.config.asn}:{segment_config.vni}"
 
-    def _imet(self, action: str, segment_config: VniConfig) -> list[str]:
-        vni = segment_config.vni
-        arguments = ["global", "rib", "-a", "evpn", action, "multicast", self.local_ip, "etag", "0",
-                     "rd", self._rd(vni)]
-        if action == "add":
-            arguments += ["rt", self._rt(segment_config), "encap", "vxlan", "pmsi", "ingress-repl", str(vni),
-                          self.local_ip, "nexthop", self.local_ip]
-        return self._client(*arguments)
+    def _imet_key(self, vni: int) -> str:
+        return f"imet|{vni}"
 
-    def _macadv(self, action: str, segment_config: VniConfig, mac: bytes) -> list[str]:
-        vni = segment_config.vni
-        arguments = ["global", "rib", "-a", "evpn", action, "macadv", mac_text(mac), "0.0.0.0", "etag", "0",
-                     "label", str(vni), "rd", self._rd(vni)]
-        if action == "add":
-            arguments += ["rt", self._rt(segment_config), "encap", "vxlan", "nexthop", self.local_ip]
-        return self._client(*arguments)
+    def _mac_key(self, vni: int, mac: bytes) -> str:
+        return f"mac|{vni}|{mac.hex()}"
+
+    def _advertise_mac(self, segment: Segment, mac: bytes) -> None:
+        sequence = self.local_sequence[(segment.vni, mac)]
+        self.advertiser.want(self._mac_key(segment.vni, mac), gobgp.mac_path(
+            self.router_id, self.rd_index[segment.vni], self.local_ip, segment.vni, self._rt(segment.config),
+            mac_text(mac), sequence))
+
+    def _remote_routes(self, vni: int, mac: bytes) -> list[RouteEvent]:
+        segment = self.engine.datapath.segments.get(vni)
+        if segment is None:
+            return []
+        routes = (self.installed[key] for key in self.by_mac.get((vni, mac), ()))
+        return [e for e in routes if e.remote and imports(segment.config, e.route_targets)]
 
     def local_mac(self, segment: Segment, mac: bytes, present: bool) -> None:
+        """The datapath saw `mac` appear on (or leave) the TAP: advertise or withdraw its type-2 route."""
         key = (segment.vni, mac)
-        if present and key not in self.advertised_macs:
-            self.advertised_macs[key] = self._rt(segment.config)
-            self.commands.put(self._macadv("add", segment.config, mac))
-        elif not present and key in self.advertised_macs:
-            del self.advertised_macs[key]
-            self.commands.put(self._macadv("del", segment.config, mac))
+        if not present:
+            if self.local_sequence.pop(key, None) is not None:
+                self.advertiser.want(self._mac_key(segment.vni, mac), None)
+            return
+        if key in self.local_sequence:
+            return
+        remote = self._remote_routes(segment.vni, mac)
+        # RFC 7432 section 15.1: a MAC that other VTEPs advertise has moved here; outbid all of them.
+        self.local_sequence[key] = max((e.sequence for e in remote), default=-1) + 1
+        if remote:
+            self.mac_moves += 1
+        self._advertise_mac(segment, mac)
 
     def segment_added(self, segment: Segment) -> None:
-        self.advertised_imet.add(segment.vni)
-        self.commands.put(self._imet("add", segment.config))
+        self.rd_index = gobgp.assign_rd_indexes(self.engine.datapath.segments, self.rd_index)
+        self.advertiser.want(self._imet_key(segment.vni), gobgp.imet_path(
+            self.router_id, self.rd_index[segment.vni], self.local_ip, segment.vni, self._rt(segment.config)))
         for mac in segment.table.local_macs():
             self.local_mac(segment, mac, True)
         for event in self.installed.values():  # routes that arrived before this VNI existed
@@ -322,16 +534,19 @@ class EvpnAgent:
                 self._install(segment, event)
 
     def segment_removed(self, segment: Segment) -> None:
-        self.advertised_imet.discard(segment.vni)
-        self.commands.put(self._imet("del", segment.config))
-        for key in [k for k in self.advertised_macs if k[0] == segment.vni]:
-            del self.advertised_macs[key]
-            self.commands.put(self._macadv("del", segment.config, key[1]))
+        self.advertiser.want(self._imet_key(segment.vni), None)
+        for key in [k for k in self.local_sequence if k[0] == segment.vni]:
+            del self.local_sequence[key]
+            self.advertiser.want(self._mac_key(*key), None)
+        self.rd_index.pop(segment.vni, None)
 
     def segment_changed(self, segment: Segment, old: VniConfig) -> None:
         if self._rt(old) != self._rt(segment.config):
+            macs = segment.table.local_macs()
             self.segment_removed(segment)
             self.segment_added(segment)
+            for mac in macs:
+                self.local_mac(segment, mac, True)
         segment.flood_evpn = {e.remote for e in self.installed.values()
                               if e.route_type == ROUTE_TYPE_IMET and e.vni == segment.vni and e.remote
                               and imports(segment.config, e.route_targets)}
@@ -344,17 +559,32 @@ class EvpnAgent:
         if event.remote == self.local_ip or event.remote is None:
             return
         if event.withdrawal:
-            previous = self.installed.pop(event.key, None)
-            if previous is not None:
-                self._uninstall(previous)
+            self._forget(event.key)
             return
         previous = self.installed.get(event.key)
-        if previous is not None:
-            self._uninstall(previous)
+        if previous is not None and previous.mac is not None:
+            self.by_mac[(previous.vni, previous.mac)].discard(event.key)
         self.installed[event.key] = event
+        if event.mac is not None:
+            self.by_mac.setdefault((event.vni, event.mac), set()).add(event.key)
+        if previous is not None and previous.route_type == ROUTE_TYPE_IMET:
+            self._uninstall(previous)
         segment = self.engine.datapath.segments.get(event.vni) if event.vni is not None else None
         if segment is not None:
             self._install(segment, event)
+        if previous is not None and previous.mac is not None and previous.vni != event.vni:
+            self._resolve_mac(previous.vni, previous.mac)
+
+    def _forget(self, key: str) -> None:
+        previous = self.installed.pop(key, None)
+        if previous is None:
+            return
+        if previous.mac is not None:
+            keys = self.by_mac[(previous.vni, previous.mac)]
+            keys.discard(key)
+            if not keys:
+                del self.by_mac[(previous.vni, previous.mac)]
+        self._uninstall(previous)
 
     def _install(self, segment: Segment, event: RouteEvent) -> None:
         if not imports(segment.config, event.route_targets) or event.remote is None:
@@ -364,7 +594,9 @@ class EvpnAgent:
             segment.rebuild_flood()
             log.info("EVPN: VNI %d floods to %s", segment.vni, event.remote)
         elif event.mac is not None:
-            segment.table.set_evpn(event.mac, event.remote, self.engine.datapath.now)
+            if event.ip is not None and ipaddress.ip_address(event.ip).version == 4:
+                segment.arp[ipaddress.ip_address(event.ip).packed] = event.mac  # for ARP suppression
+            self._resolve_mac(segment.vni, event.mac)
 
     def _uninstall(self, event: RouteEvent) -> None:
         segment = self.engine.datapath.segments.get(event.vni) if event.vni is not None else None
@@ -377,38 +609,71 @@ class EvpnAgent:
                 segment.flood_evpn.discard(event.remote)
                 segment.rebuild_flood()
         elif event.mac is not None:
-            segment.table.remove(event.mac, Kind.EVPN, event.remote)
+            if event.ip is not None and ipaddress.ip_address(event.ip).version == 4:
+                packed = ipaddress.ip_address(event.ip).packed
+                if segment.arp.get(packed) == event.mac and not any(
+                        e.ip == event.ip for e in self._remote_routes(segment.vni, event.mac)):
+                    del segment.arp[packed]
+            self._resolve_mac(segment.vni, event.mac)
+
+    def _resolve_mac(self, vni: int | None, mac: bytes) -> None:
+        """Point the MAC table at the winning route for `mac` (RFC 7432 section 15.1)."""
+        segment = self.engine.datapath.segments.get(vni) if vni is not None else None
+        if segment is None or vni is None:
+            return
+        table = segment.table
+        routes = self._remote_routes(vni, mac)
+        best: RouteEvent | None = None
+        for route in routes:
+            assert route.remote is not None
+            if best is None or beats(route.sequence, route.remote, best.sequence, str(best.remote)):
+                best = route
+        local = self.local_sequence.get((vni, mac))
+        if best is None or (local is not None and beats(local, self.local_ip, best.sequence, str(best.remote))):
+            entry = table.lookup(mac)
+            if entry is not None and entry.kind == Kind.EVPN:
+                table.remove(mac, Kind.EVPN)
+            return
+        assert best.remote is not None
+        entry = table.lookup(mac)
+        if entry is None or entry.kind != Kind.EVPN or entry.remote != best.remote:
+            table.set_evpn(mac, best.remote, self.engine.datapath.now)  # a LOCAL entry moves away here
 
     # --- status --------------------------------------------------------------------------------
 
     def neighbors(self) -> list[dict[str, object]]:
-        done = subprocess.run(self._client("neighbor", "-j"), capture_output=True, timeout=5, check=False)
-        try:
-            peers = json.loads(done.stdout or b"[]")
-        except ValueError:
-            return []
-        rows = []
-        for peer in peers if isinstance(peers, list) else []:
-            state = peer.get("state") or {}
-            conf = peer.get("conf") or {}
-            session: Any = state.get("session_state")  # decoded JSON: an int (FSM state) or missing
-            rows.append({"address": conf.get("neighbor_address"), "asn": conf.get("peer_asn"),
-                         "state": SESSION_STATES.get(session, str(session))})
-        return rows
+        """From the watcher's cache: asking gobgpd here could block the datapath for seconds while it
+        applies a big batch (its API serialises management operations)."""
+        return [dict(row) for _, row in sorted(self.peer_states.copy().items())]
 
     def status(self) -> dict[str, object]:
+        advertiser = self.advertiser
+        with advertiser.lock:
+            acked = sorted(advertiser.acked)
+            pending = len(advertiser.dirty) + advertiser.in_flight
+        macs = sorted(self.local_sequence.items())
+        received: dict[str, Any] = {
+            "imet": sorted({(e.vni, e.remote) for e in self.installed.values()
+                            if e.route_type == ROUTE_TYPE_IMET}, key=str),
+            "macs": [{"vni": e.vni, "mac": mac_text(e.mac), "remote": e.remote, "sequence": e.sequence}
+                     for e in self.installed.values() if e.mac is not None],
+        }
         return {
             "asn": self.config.asn,
             "router_id": self.router_id,
-            "gobgpd_pid": self.daemon.pid if self.daemon is not None else None,
+            "gobgpd_pid": self.gobgpd.process.pid if self.gobgpd.process is not None else None,
+            "gobgpd_restarts": self.restarts,
             "neighbors": self.neighbors(),
-            "advertised": {"imet": sorted(self.advertised_imet),
-                           "macs": [{"vni": v, "mac": mac_text(m)} for v, m in sorted(self.advertised_macs)]},
-            "received": {
-                "imet": sorted({(e.vni, e.remote) for e in self.installed.values()
-                                if e.route_type == ROUTE_TYPE_IMET}, key=str),
-                "macs": [{"vni": e.vni, "mac": mac_text(e.mac), "remote": e.remote}
-                         for e in self.installed.values() if e.mac is not None],
-            },
-            "command_failures": self.failures,
+            "route_distinguishers": {str(vni): f"{self.router_id}:{index}" for vni, index in
+                                     sorted(self.rd_index.items())},
+            "advertised": {"imet": sorted(self.rd_index),
+                           "macs": [{"vni": v, "mac": mac_text(m), "sequence": s} for (v, m), s in macs]},
+            "acknowledged": len(acked),
+            "pending": pending,
+            "pushes": advertiser.pushes,
+            "resyncs": advertiser.resyncs,
+            "command_failures": advertiser.failures,
+            "last_error": advertiser.last_error or None,
+            "mac_moves": self.mac_moves,
+            "received": received,
         }

@@ -2,7 +2,8 @@
 
 Entry kinds and their precedence (a stronger kind is never replaced by a weaker one):
 static (configuration) > evpn (BGP type-2 route) > learned (data plane, ages out) and local
-(seen on the TAP, ages out; EVPN advertises these).
+(seen on the TAP, ages out; EVPN advertises these). One exception: a frame from the TAP turns an evpn
+entry into a local one (the MAC moved here; EVPN MAC mobility decides which VTEP keeps it).
 """
 
 from __future__ import annotations
@@ -79,8 +80,10 @@ class MacTable:
             return
         if entry.kind == Kind.LOCAL:
             entry.seen = now
-        elif entry.kind == Kind.LEARNED:
-            self.moves += 1  # moved from a remote VTEP to here
+        elif entry.kind in (Kind.LEARNED, Kind.EVPN):
+            # Moved from a remote VTEP to here; for an EVPN entry the control plane advertises it with a
+            # higher MAC mobility sequence number (RFC 7432 section 15), which takes it from the other VTEP.
+            self.moves += 1
             entry.remote, entry.kind, entry.seen = LOCAL, Kind.LOCAL, now
             self._notify(mac, entry)
 

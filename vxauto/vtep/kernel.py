@@ -169,6 +169,34 @@ def udp_socket(
     return sock
 
 
+def multicast_socket(group: str, port: int, interface: str | None, *, gro: bool, buffer_bytes: int) -> socket.socket:
+    """A UDP socket receiving `group`:`port` only (bound to the group address), joined on `interface`
+    (or on the interface the route to the group names)."""
+    ifindex = socket.if_nametoindex(interface) if interface else 0
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        _set_buffers(sock, buffer_bytes)
+        if gro:
+            sock.setsockopt(SOL_UDP, UDP_GRO, 1)
+        sock.bind((group, port))
+        # struct ip_mreqn: multicast address, local address (any), interface index
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                        socket.inet_aton(group) + bytes(4) + struct.pack("=i", ifindex))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def send_multicast_on(sock: socket.socket, interface: str | None) -> None:
+    """Multicast from this socket leaves by `interface` (else by the route) and is not looped back to us."""
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    if interface:
+        mreqn = bytes(8) + struct.pack("=i", socket.if_nametoindex(interface))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+
+
 def _set_buffers(sock: socket.socket, size: int) -> None:
     for force, plain in ((SO_RCVBUFFORCE, socket.SO_RCVBUF), (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
         try:
