@@ -63,6 +63,8 @@ from vxauto.deploy.napalm_frr.remote import Completed, Session, SshOptions, tail
 from vxauto.errors import VxautoError
 from vxauto.validate.models import VniTable, VtepTable
 from vxauto.validate.parsers import frr as vxlan_parser
+from vxauto.validate.parsers import mobility as mac_parser
+from vxauto.validate.parsers.mobility import VxlanMacTable
 from vxauto.validate.parsers.replies import Reply
 
 DEFAULT_STATE_DIR = "/var/lib/vxauto"
@@ -294,6 +296,24 @@ class FrrDriver(NetworkDriver):
         """The vxauto VXLAN getter (shape: `vxauto.validate.models.VtepInfo`)."""
         fetch, has_frr = self._vxlan_fetch()
         return vxlan_parser.get_vxlan_vteps(fetch, evpn=has_frr)
+
+    def get_vxlan_macs(self) -> VxlanMacTable:
+        """Where each MAC of each VNI is (FDB and EVPN): vxauto.validate.parsers.mobility."""
+        results = self._ssh().batch({
+            "evpn": self._frr_probe("show evpn mac vni all json"),
+            "links": vxlan_parser.LINKS,
+            "fdb": vxlan_parser.FDB,
+        })
+        evpn = self._frr_answer(results["evpn"])
+        answers = {
+            mac_parser.EVPN_MACS: evpn or "",
+            vxlan_parser.LINKS: results["links"].checked(self.hostname).stdout,
+            vxlan_parser.FDB: results["fdb"].checked(self.hostname).stdout,
+        }
+        return mac_parser.get_vxlan_macs(
+            lambda command: Reply(vxlan_parser.PLATFORM, command, answers[command], self.hostname),
+            evpn=evpn is not None,
+        )
 
     def _vxlan_fetch(self) -> tuple[Any, bool]:
         """One round trip for the parser's three commands; the parser then reads them from here."""
