@@ -13,6 +13,10 @@ import pytest
 
 from tests.lab.conftest import CONTAINERLAB, assert_gone, cli, footprint, needs_lab_machine, rendered_lab
 from vxauto.lab import api, wan
+from vxauto.model.fabric import load_fabric
+from vxauto.validate.access import lab_access
+from vxauto.validate.expected import expected_state
+from vxauto.validate.runner import ValidationRun, run_validation
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, needs_lab_machine]
 
@@ -114,6 +118,47 @@ def test_vm_moves_behind_another_leaf_and_to_the_other_site_keeping_a_tcp_connec
     # and home again: the NIC gets its original name back on hv1
     code, output = cli("lab", "move", str(TOPOLOGY), "vm1", "--to", "hv1")
     assert code == 0 and "hv1:eth2" in output, output
+
+
+def validate(wait: float = 60.0) -> ValidationRun:
+    """`vxauto validate --lab` on the multisite fabric, with the product's own wait."""
+    fabric = load_fabric(INVENTORY)
+    state = expected_state(fabric)
+    access = lab_access(TOPOLOGY, fabric, sorted({*state.devices, *(e.node for e in state.endpoints)}))
+    try:
+        return run_validation(fabric, None, access.shell, access.params_for, wait=wait)
+    finally:
+        access.close()
+
+
+def places(run: ValidationRun, vm: str) -> dict[str, str]:
+    return {c.host: c.actual for c in run.checks if c.check == f"mobile {vm} (vni 40010) place"}
+
+
+def test_validate_finds_each_vm_and_names_a_stale_fdb_entry_on_its_vtep(lab: api.Lab) -> None:
+    code, output = cli("lab", "move", str(TOPOLOGY), "vm2", "--to", "hv4")
+    assert code == 0, output
+    run = validate()  # right after the move: the product's own wait covers convergence
+    assert run.passed, [(c.host, c.check, c.actual) for c in run.failed]
+    # 4 leaves x 4 VMs x (place, DAD), and the sequence where each VM is local
+    assert sum(c.kind == "mobile" for c in run.checks) == 4 * 4 * 2 + 4
+    assert places(run, "vm2") == {"leaf1": "behind 10.0.4.14 (leaf4)", "leaf2": "behind 10.0.4.14 (leaf4)",
+                                  "leaf3": "behind 10.0.4.14 (leaf4)", "leaf4": places(run, "vm2")["leaf4"]}
+    assert places(run, "vm2")["leaf4"].startswith("local on eth3")
+    # fault: leaf1's VXLAN device forwards vm2 to its old place (leaf2) although EVPN says leaf4
+    lab.exec_in("leaf1", "bridge fdb replace 02:00:00:40:00:02 dev vxlan40010 dst 10.0.4.12 self static")
+    stale = validate(wait=8.0)
+    failed = {(c.host, c.check): c.actual for c in stale.failed}
+    assert failed[("leaf1", "mobile vm2 (vni 40010) place")] == (
+        "stale: FDB forwards behind 10.0.4.12 (leaf2), EVPN has it behind 10.0.4.14 (leaf4)")
+    assert {host for host, _ in failed} <= {"leaf1", "leaf2", "leaf3", "leaf4"}
+    assert all("vm2" in check for _, check in failed), failed
+    # repair: the stale entry goes, the VM moves home and announces itself again
+    lab.exec_in("leaf1", "bridge fdb del 02:00:00:40:00:02 dev vxlan40010 dst 10.0.4.12 self")
+    code, output = cli("lab", "move", str(TOPOLOGY), "vm2", "--to", "hv2")
+    assert code == 0, output
+    repaired = validate()
+    assert repaired.passed, [(c.host, c.check, c.actual) for c in repaired.failed]
 
 
 def test_move_refuses_what_cannot_be_done(lab: api.Lab) -> None:

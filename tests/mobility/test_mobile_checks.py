@@ -51,9 +51,10 @@ def test_after_the_move_every_mobile_check_passes(state: ExpectedState) -> None:
         (c.host, c.check, c.actual) for c in [*leaf1.values(), *leaf3.values()] if not c.passed]
     assert leaf1["mobile vm1 (vni 40010) place"].actual == "behind 10.0.4.13 (leaf3)"
     assert leaf3["mobile vm1 (vni 40010) place"].actual == "local on eth3; leftover VXLAN entry to 10.0.4.11"
-    assert leaf1["mobile vm1 (vni 40010) mobility sequence"].actual == "remote, local seq 0, remote seq 1"
+    assert leaf3["mobile vm1 (vni 40010) mobility sequence"].actual == "local seq 1, remote seq 0"
+    assert "mobile vm1 (vni 40010) mobility sequence" not in leaf1  # judged where the MAC is local
     assert leaf3["mobile vm1 (vni 40010) duplicate detection"].actual == "not duplicate (1 detections)"
-    assert len([c for c in leaf1.values() if "vm" in c.check]) == 12  # 4 VMs x place, sequence, duplicate
+    assert len(leaf1) == 8 and len(leaf3) == 10  # place and DAD per VM, sequence where local (vm1, vm3)
 
 
 def test_stale_fdb_entry_to_the_old_place_is_named_on_its_vtep(state: ExpectedState) -> None:
@@ -73,16 +74,18 @@ def test_two_places_fail(state: ExpectedState) -> None:
     assert not place.passed and place.actual.startswith("at 2 places")
 
 
-def test_duplicate_detection_and_a_lower_sequence_fail(state: ExpectedState) -> None:
-    """Edited: zebra flagged vm1 duplicate, and its current (remote) route has a lower sequence than local."""
-    table = copy.deepcopy(recorded("leaf1"))
+def test_duplicate_detection_and_a_sequence_that_did_not_rise_fail(state: ExpectedState) -> None:
+    """Edited: zebra flagged vm1 duplicate on leaf3, where vm1 is local with a sequence not above the remote."""
+    table = copy.deepcopy(recorded("leaf3"))
     evpn = table[40010][VM1]["evpn"]
     assert evpn is not None
-    evpn.update({"duplicate": True, "detections": 5, "local_seq": 3})
-    found = mobile(state, "leaf1", table)
+    evpn.update({"duplicate": True, "detections": 5, "remote_seq": 1})
+    found = mobile(state, "leaf3", table)
     assert not found["mobile vm1 (vni 40010) duplicate detection"].passed
+    assert found["mobile vm1 (vni 40010) mobility sequence"].actual == "local seq 1, remote seq 1"
     assert not found["mobile vm1 (vni 40010) mobility sequence"].passed
-    assert found["mobile vm2 (vni 40010) duplicate detection"].passed  # control: vm2 untouched
+    assert found["mobile vm3 (vni 40010) duplicate detection"].passed  # control: vm3 untouched
+    assert found["mobile vm3 (vni 40010) mobility sequence"].passed  # 0/0: never moved
 
 
 def test_unknown_on_evpn_fails_and_a_missing_getter_never_passes(state: ExpectedState) -> None:

@@ -491,14 +491,17 @@ def _mobile_place(device: ExpectedDevice, vni: ExpectedVni, vm: MobileFacts, pla
     # A local port entry wins in the bridge; a VXLAN entry beside it forwards nothing (a leftover).
     forwards = [f"local on {port}" for port in ports] or [f"behind {_vtep_text(ip, vm)}" for ip in vteps]
     leftover = f"; leftover VXLAN entry to {', '.join(vteps)}" if ports and vteps else ""
-    if len(forwards) != 1:
-        return f"at {len(forwards)} places: {'; '.join(forwards) or 'none'}", False
-    text = forwards[0] + leftover
+    chosen = None
     if evpn:
         chosen = f"local on {evpn.get('interface')}" if evpn.get("type") == "local" else \
             f"behind {_vtep_text(str(evpn.get('vtep')), vm)}"
-        if chosen != forwards[0]:
-            return f"stale: FDB forwards {forwards[0]}, EVPN has it {chosen}", False
+    if not forwards:
+        return f"EVPN has it {chosen}, but the FDB has no entry for it (not installed)", False
+    if len(forwards) != 1:
+        return f"at {len(forwards)} places: {'; '.join(forwards)}", False
+    text = forwards[0] + leftover
+    if chosen is not None and chosen != forwards[0]:
+        return f"stale: FDB forwards {forwards[0]}, EVPN has it {chosen}", False
     if ports and device.name not in vm.vteps:
         return f"{text}, but {device.name} is not one of its VTEPs", False
     if vteps and not ports and vteps[0] not in vm.vteps.values():
@@ -509,7 +512,7 @@ def _mobile_place(device: ExpectedDevice, vni: ExpectedVni, vm: MobileFacts, pla
 def check_mobile_endpoints(device: ExpectedDevice, answers: Answers, state: ExpectedState) -> list[Check]:
     """Each mobile endpoint of a VNI this VTEP carries: where the VTEP forwards it (one place, allowed, as EVPN
     says; a stale FDB entry fails here, on the VTEP that holds it), and on EVPN VNIs the MAC-mobility sequence
-    numbers (the current place has the highest, RFC 7432 section 15) and duplicate-address detection."""
+    numbers (where it is local, above the remote one: RFC 7432 section 15) and duplicate-address detection."""
     out = _Emitter(device.name, "mobile")
     answer = _answer(answers, GET_VXLAN_MACS)
     for vni, vm in _mobile_here(device, state):
@@ -524,9 +527,12 @@ def check_mobile_endpoints(device: ExpectedDevice, answers: Answers, state: Expe
         if vni.learning != "evpn" or not evpn:
             continue
         local, remote = int(evpn.get("local_seq", 0)), int(evpn.get("remote_seq", 0))
-        current = local if evpn.get("type") == "local" else remote
-        out.add(f"{where} mobility sequence", "the current place has the highest sequence number",
-                f"{evpn.get('type')}, local seq {local}, remote seq {remote}", current >= max(local, remote))
+        if evpn.get("type") == "local":
+            # The VTEP that has the MAC advertises it with a sequence above every remote route's (RFC 7432
+            # section 15): 0/0 for a MAC that never moved. (Zebra's local number on a remote entry is its own
+            # bookkeeping, not a claim, so remote entries are judged by the place check alone.)
+            out.add(f"{where} mobility sequence", "local sequence above the remote one (or 0/0: never moved)",
+                    f"local seq {local}, remote seq {remote}", local > remote or local == remote == 0)
         out.add(f"{where} duplicate detection", "not flagged duplicate",
                 f"{'duplicate' if evpn.get('duplicate') else 'not duplicate'} ({evpn.get('detections', 0)} "
                 "detections)", not evpn.get("duplicate"))
