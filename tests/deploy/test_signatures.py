@@ -1,8 +1,8 @@
 """The Linux/FRR driver is a NAPALM driver: found by name, and its methods keep NetworkDriver's signatures.
 
 `test_method_signatures` is NAPALM's own check (napalm/base/test/getters.py, BaseTestGetters): every
-public method must have the base class's argument spec. vxauto's VXLAN getters are the only methods the
-base class does not have; they follow vxauto's contract instead.
+public method must have the base class's argument spec. vxauto's VXLAN getters (VNIs, VTEPs, MACs) are the
+only methods the base class does not have; they follow vxauto's contract instead.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from napalm.base import NetworkDriver
 
 from vxauto.deploy.napalm_frr.driver import FrrDriver
 from vxauto.validate.models import VniTable, VtepTable
+from vxauto.validate.parsers.mobility import VxlanMacTable
 
-VXLAN_GETTERS = {"get_vxlan_vnis": VniTable, "get_vxlan_vteps": VtepTable}
+VXLAN_GETTERS = {"get_vxlan_vnis": VniTable, "get_vxlan_vteps": VtepTable, "get_vxlan_macs": VxlanMacTable}
 
 
 def test_napalm_finds_the_driver_by_platform_name() -> None:

@@ -3,8 +3,9 @@
 A VM is a lab node whose NICs are veths into a hypervisor's (or VTEP's) bridge. Moving it keeps the VM's
 namespace as it is (its MAC, IP addresses, routes and open sockets), and moves the hypervisor end of each NIC
 into the target node: there it joins the bridge of the same segment (the bridge of the VXLAN device with the
-same VNI on a VTEP, else the bridge of the same name), and comes up. The VM then announces itself (gratuitous
-ARP, unsolicited NA: vxauto.lab.announce), as a hypervisor has a VM do after live migration.
+same VNI on a VTEP, or br<VNI> on a pyvtep node, else the bridge of the same name), and comes up. The VM then
+announces itself (gratuitous ARP, unsolicited NA: vxauto.lab.announce), as a hypervisor has a VM do after live
+migration.
 
 Where each VM's NICs are now is recorded in the lab directory (`mobility.json`), so a VM can move on and back.
 """
@@ -129,7 +130,10 @@ def _target_bridge(ipr: IPRoute, bridge: str, vni: int | None, node: str) -> str
         for link in links:
             if _kind(link) == "vxlan" and _vni(link) == vni and link.get_attr("IFLA_MASTER"):
                 return str(ipr.get_links(link.get_attr("IFLA_MASTER"))[0].get_attr("IFLA_IFNAME"))
-        raise LabError(f"{node} carries no VNI {vni} (no VXLAN device with that VNI in a bridge)")
+        # pyvtep has no kernel VXLAN device: its TAP for the VNI sits in br<VNI>, the name vxauto renders
+        if any(link.get_attr("IFLA_IFNAME") == f"br{vni}" and _kind(link) == "bridge" for link in links):
+            return f"br{vni}"
+        raise LabError(f"{node} carries no VNI {vni} (no VXLAN device with that VNI in a bridge, no br{vni})")
     if any(link.get_attr("IFLA_IFNAME") == bridge and _kind(link) == "bridge" for link in links):
         return bridge
     raise LabError(f"{node} has no bridge {bridge} for the VM's segment")
