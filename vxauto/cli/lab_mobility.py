@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from vxauto.cli.common import console
+from vxauto.errors import Problem, VxautoError
 from vxauto.lab import api, wan
 from vxauto.lab import move as lab_move
 from vxauto.lab.containerlab import Containerlab
@@ -34,6 +35,7 @@ def move(
     topology: TopologyArgument,
     vm: Annotated[str, typer.Argument(help="The VM node to migrate.")],
     to: Annotated[str, typer.Option("--to", help="Target hypervisor or VTEP node.")],
+    runtime_name: Annotated[str, typer.Option("--runtime", help="auto | netns | containerlab")] = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """Live-migrate a VM: it keeps MAC, IP and sockets; its NICs join the target's bridge; it announces itself."""
@@ -41,6 +43,9 @@ def move(
 
     with _lab_errors():
         loaded = api.load(topology)
+        if _runtime_containerlab(runtime_name) is not None:
+            raise LabError("lab move needs the netns runtime (it moves a VM's veth end between network "
+                           "namespaces, which containerlab's containers do not allow): use --runtime netns")
         lab = api.attach(loaded)
         result = lab_move.move(loaded, lab.state, vm, to)
     if as_json:
@@ -80,7 +85,7 @@ def netem_set(
     with _lab_errors():
         impaired, errors = wan.impairment(values)
         if impaired is None:
-            raise LabError("; ".join(f"--{key} {value}: {message}" for key, message, value in errors))
+            raise VxautoError([Problem("command line", f"--{key}", message, value) for key, message, value in errors])
         loaded = api.load(topology)
         containerlab = _runtime_containerlab(runtime_name)
         if containerlab is not None:
@@ -95,12 +100,21 @@ def _handover(topology: Topology, node: str, interface: str, impaired: wan.Impai
 
 
 @netem_app.command("reset")
-def netem_reset(topology: TopologyArgument, node: NodeOption, interface: InterfaceOption) -> None:
+def netem_reset(
+    topology: TopologyArgument,
+    node: NodeOption,
+    interface: InterfaceOption,
+    runtime_name: Annotated[str, typer.Option("--runtime", help="auto | netns | containerlab")] = "auto",
+) -> None:
     """Remove every impairment of one node interface."""
     from vxauto.cli.lab import _lab_errors
 
     with _lab_errors():
-        wan.reset(api.attach(api.load(topology)).state, node, interface)
+        loaded = api.load(topology)
+        if _runtime_containerlab(runtime_name) is not None:
+            argv = ["containerlab", "tools", "netem", "reset", "-n", loaded.long_name(node), "-i", interface]
+            raise typer.Exit(subprocess.run(argv, check=False).returncode)
+        wan.reset(api.attach(loaded).state, node, interface)
     console.print(f"{node}:{interface}: impairments removed", highlight=False)
 
 
@@ -109,12 +123,20 @@ def netem_show(
     topology: TopologyArgument,
     node: Annotated[str | None, typer.Option("--node", "-n", help="Only this node.")] = None,
     as_json: JsonOption = False,
+    runtime_name: Annotated[str, typer.Option("--runtime", help="auto | netns | containerlab")] = "auto",
 ) -> None:
     """The impairments in place and the method applying each (netem, tbf, delay-line)."""
     from vxauto.cli.lab import _lab_errors
 
     with _lab_errors():
-        rows = wan.shown(api.attach(api.load(topology)).state, node)
+        loaded = api.load(topology)
+        if _runtime_containerlab(runtime_name) is not None:
+            if node is None:
+                raise LabError("with containerlab, netem show needs --node (as `containerlab tools netem show`)")
+            argv = ["containerlab", "tools", "netem", "show", "-n", loaded.long_name(node),
+                    *(["--format", "json"] if as_json else [])]
+            raise typer.Exit(subprocess.run(argv, check=False).returncode)
+        rows = wan.shown(api.attach(loaded).state, node)
     if as_json:
         print(json.dumps(rows))
         return
