@@ -1,4 +1,4 @@
-"""`vxauto lab` sub-commands: up, down, status, inspect, exec.
+"""`vxauto lab` sub-commands: up, down, status, inspect, exec (move and netem: vxauto.cli.lab_mobility).
 
 With `containerlab` on PATH and a Docker engine answering, the commands hand over to containerlab
 (`--runtime auto`, the default); otherwise the topology runs on network namespaces (vxauto.lab.runtime).
@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from vxauto.cli import lab_mobility
 from vxauto.cli.common import bad_input_exits, console, err_console
 from vxauto.lab import api, runtime
 from vxauto.lab.configs import node_startups
@@ -84,7 +85,8 @@ def up(
         _, containerlab = _runtime(runtime_name)
         if containerlab is not None:
             startups = node_startups(loaded, configs) if configs else None
-            raise typer.Exit(containerlab.deploy(loaded, startups, reconfigure))
+            deployed = containerlab.deploy(loaded, startups, reconfigure)
+            raise typer.Exit(deployed or lab_mobility.declared_handover(loaded))
         lab = runtime.up(loaded, configs, reconfigure, _progress)
     for warning in lab.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
@@ -215,6 +217,10 @@ def _print_nodes(topology: Topology, result: api.LabStatus) -> None:
         table.add_row(node.name, node.kind, node.role, node.mgmt_ipv4, node.namespace,
                       f"[{colour}]{node.state}[/]")
     console.print(table)
+
+
+app.command()(lab_mobility.move)
+app.add_typer(lab_mobility.netem_app, name="netem")
 
 
 def _lab_summary(lab: runtime.Lab) -> dict:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vxauto.errors import Problem, VxautoError
-from vxauto.lab import netns
+from vxauto.lab import netns, wan
 from vxauto.lab.configs import NodeStartup, configs_digest, node_startups
 from vxauto.lab.inventories import InventoryNode, ansible_inventory, nornir_simple_inventory
 from vxauto.lab.kinds import Role, is_native, native_kinds_text
@@ -365,6 +365,7 @@ def up(
 ) -> Lab:
     """Bring a topology up with the netns runtime (idempotent: a running, unchanged lab is left alone)."""
     check_runnable(topology)
+    wan.declared(topology)  # bad impairment values are bad input: reported before anything exists
     startups = node_startups(topology, configs)
     check_system(topology)
     fingerprint = hashlib.sha256((topology.digest() + configs_digest(startups)).encode()).hexdigest()
@@ -454,6 +455,8 @@ def _build(topology: Topology, state: LabState, startups: dict[str, NodeStartup]
         for node_warnings in results:
             warnings += node_warnings
     state.save()
+    for applied in wan.apply_declared(topology, state):
+        progress(f"{applied.node}:{applied.interface}: {' '.join(applied.impairment.flags())} ({applied.method})")
     _write_inventories(topology, state)
     progress(f"{len(state.nodes)} nodes up, SSH answering ({time.monotonic() - started:.1f}s)")
     return warnings

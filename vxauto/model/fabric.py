@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from vxauto.errors import Problem, VxautoError
+from vxauto.model import mobility
 from vxauto.model.facts import (
     BgpNeighbor,
     DeviceFacts,
@@ -172,8 +173,12 @@ class Fabric:
             self._check_route_targets,
             self._check_vni_ranges,
             self._check_versions,
+            self._check_sites_and_mobility,
         )
         return [problem for check in checks for problem in check()]
+
+    def _check_sites_and_mobility(self) -> Iterator[Problem]:
+        return mobility.problems(self)
 
     def _check_names_unique(self) -> Iterator[Problem]:
         named: tuple[tuple[str, Sequence[Segment | Tenant]], ...] = (
@@ -624,13 +629,16 @@ class Fabric:
         vlan = self.vlan_on(segment, host.name)
         access, trunk = ports.get(segment.name, ((), ()))
         router_id = host.data.router_id
+        common = self._segment_common[segment.name]
+        if host.data.site and self.intent.sites:  # a site may override the segment's route target
+            common = {**common, "route_target": mobility.site_route_target(self, segment, host.name)}
         return SegmentFacts(
             vlan=vlan,
             route_distinguisher=f"{router_id}:{vlan}" if router_id else None,
             local_vtep=vtep_ip,
             access_ports=tuple(access),
             trunk_ports=tuple(trunk),
-            **self._segment_common[segment.name],  # type: ignore[arg-type]
+            **common,  # type: ignore[arg-type]
         )
 
     def _vrf_facts(self, host: HostIntent, segments: tuple[SegmentFacts, ...]) -> tuple[VrfFacts, ...]:

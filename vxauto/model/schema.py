@@ -125,10 +125,41 @@ class Segment(Strict):
     )
 
 
+class Site(Strict):
+    """A data centre of a multi-site fabric: its hosts name it in `data.site`; underlay links between hosts of
+    different sites are the DCI links, and the hosts at their ends are the site's borders."""
+
+    name: Name
+    description: Description | None = None
+    borders: list[Name] = Field(
+        default_factory=list, description="Hosts of this site at the ends of the DCI links (border role)."
+    )
+    route_targets: dict[Name, RouteTarget] = Field(
+        default_factory=dict,
+        description="Segment -> route target used inside this site (a vendor multi-site design with "
+        "per-site RTs rewritten at the border); default: the segment's fabric-wide RT.",
+    )
+
+
+class MobileEndpoint(Strict):
+    """A workload (VM) that keeps its MAC and IP wherever it runs: behind any VTEP carrying its segment."""
+
+    name: Name
+    segment: Name
+    mac: MacAddress
+    ip: IpInterface
+    vteps: list[Name] = Field(
+        default_factory=list,
+        description="VTEPs it may sit behind (default: every VTEP that carries the segment).",
+    )
+
+
 class FabricIntent(Strict):
     fabric: FabricSettings
     tenants: list[Tenant] = []
     segments: list[Segment] = []
+    sites: list[Site] = []
+    mobile: list[MobileEndpoint] = Field(default_factory=list, description="Mobile endpoints (VMs).")
 
 
 # --- hosts.yaml / groups.yaml / defaults.yaml `data:` -------------------------------------------------
@@ -168,6 +199,7 @@ class HostData(Strict):
     """The vxauto part of a Nornir host's `data` (after group and default inheritance)."""
 
     role: Role
+    site: Name | None = Field(None, description="The site (fabric.yaml sites) this host belongs to.")
     asn: Asn | None = None
     router_id: RouterId | None = None
     vtep: Vtep | None = None

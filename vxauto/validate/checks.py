@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vxauto.model.mobility import MobileFacts
 from vxauto.validate.dataplane import HostMacs, ProbeResult
 from vxauto.validate.expected import Endpoint, ExpectedDevice, ExpectedState, ExpectedVni
 
@@ -24,6 +25,7 @@ GET_BGP = "get_bgp_neighbors"
 GET_INTERFACES = "get_interfaces"
 GET_INTERFACES_IP = "get_interfaces_ip"
 GET_MACS = "get_mac_address_table"
+GET_VXLAN_MACS = "get_vxlan_macs"
 
 
 @dataclass(frozen=True)
@@ -465,6 +467,78 @@ def check_endpoint_macs(device: ExpectedDevice, answers: Answers, state: Expecte
     return out.checks
 
 
+# --------------------------------------------------------------------------- mobile endpoints (get_vxlan_macs)
+
+
+def _mobile_here(device: ExpectedDevice, state: ExpectedState) -> list[tuple[ExpectedVni, MobileFacts]]:
+    return [(device.vnis[vm.vni], vm) for vm in state.mobile if vm.vni in device.vnis]
+
+
+def _vtep_text(address: str, vm: MobileFacts) -> str:
+    names = {ip: name for name, ip in vm.vteps.items()}
+    return f"{address} ({names[address]})" if address in names else address
+
+
+def _mobile_place(device: ExpectedDevice, vni: ExpectedVni, vm: MobileFacts, place: Mapping[str, Any] | None
+                  ) -> tuple[str, bool]:
+    """Where this VTEP forwards the VM's MAC: exactly one place, an allowed one, the one EVPN chose."""
+    ports, vteps = list((place or {}).get("ports") or []), list((place or {}).get("vteps") or [])
+    evpn = (place or {}).get("evpn")
+    if not ports and not vteps and not evpn:
+        if vni.learning == "static":  # data-plane learning: known once the VM talked to this VTEP
+            return "not learned here (static flood learns from traffic)", True
+        return "not known: no EVPN type-2 route, no FDB entry", False
+    # A local port entry wins in the bridge; a VXLAN entry beside it forwards nothing (a leftover).
+    forwards = [f"local on {port}" for port in ports] or [f"behind {_vtep_text(ip, vm)}" for ip in vteps]
+    leftover = f"; leftover VXLAN entry to {', '.join(vteps)}" if ports and vteps else ""
+    chosen = None
+    if evpn:
+        chosen = f"local on {evpn.get('interface')}" if evpn.get("type") == "local" else \
+            f"behind {_vtep_text(str(evpn.get('vtep')), vm)}"
+    if not forwards:
+        return f"EVPN has it {chosen}, but the FDB has no entry for it (not installed)", False
+    if len(forwards) != 1:
+        return f"at {len(forwards)} places: {'; '.join(forwards)}", False
+    text = forwards[0] + leftover
+    if chosen is not None and chosen != forwards[0]:
+        return f"stale: FDB forwards {forwards[0]}, EVPN has it {chosen}", False
+    if ports and device.name not in vm.vteps:
+        return f"{text}, but {device.name} is not one of its VTEPs", False
+    if vteps and not ports and vteps[0] not in vm.vteps.values():
+        return f"{text}: not one of its VTEPs ({', '.join(vm.vteps) or 'none'})", False
+    return text, True
+
+
+def check_mobile_endpoints(device: ExpectedDevice, answers: Answers, state: ExpectedState) -> list[Check]:
+    """Each mobile endpoint of a VNI this VTEP carries: where the VTEP forwards it (one place, allowed, as EVPN
+    says; a stale FDB entry fails here, on the VTEP that holds it), and on EVPN VNIs the MAC-mobility sequence
+    numbers (where it is local, above the remote one: RFC 7432 section 15) and duplicate-address detection."""
+    out = _Emitter(device.name, "mobile")
+    answer = _answer(answers, GET_VXLAN_MACS)
+    for vni, vm in _mobile_here(device, state):
+        where = f"mobile {vm.name} (vni {vni.vni})"
+        if not answer.ok:
+            out.add(f"{where} place", f"{vm.mac} at one allowed VTEP", f"unknown: {answer.error}", False)
+            continue
+        place = ((answer.value or {}).get(vni.vni) or {}).get(vm.mac)
+        actual, passed = _mobile_place(device, vni, vm, place)
+        out.add(f"{where} place", f"{vm.mac} at one allowed VTEP", actual, passed)
+        evpn = (place or {}).get("evpn")
+        if vni.learning != "evpn" or not evpn:
+            continue
+        local, remote = int(evpn.get("local_seq", 0)), int(evpn.get("remote_seq", 0))
+        if evpn.get("type") == "local":
+            # The VTEP that has the MAC advertises it with a sequence above every remote route's (RFC 7432
+            # section 15): 0/0 for a MAC that never moved. (Zebra's local number on a remote entry is its own
+            # bookkeeping, not a claim, so remote entries are judged by the place check alone.)
+            out.add(f"{where} mobility sequence", "local sequence above the remote one (or 0/0: never moved)",
+                    f"local seq {local}, remote seq {remote}", local > remote or local == remote == 0)
+        out.add(f"{where} duplicate detection", "not flagged duplicate",
+                f"{'duplicate' if evpn.get('duplicate') else 'not duplicate'} ({evpn.get('detections', 0)} "
+                "detections)", not evpn.get("duplicate"))
+    return out.checks
+
+
 # --------------------------------------------------------------------------- one device
 
 
@@ -508,6 +582,10 @@ def _endpoint_macs(device: ExpectedDevice, answers: Answers, context: Context) -
     return check_endpoint_macs(device, answers, context.state, context.host_macs)
 
 
+def _mobile_endpoints(device: ExpectedDevice, answers: Answers, context: Context) -> list[Check]:
+    return check_mobile_endpoints(device, answers, context.state)
+
+
 #: Every device check, in report order: the VTEP's VXLAN state, routing, then the MACs.
 CHECK_KINDS: tuple[CheckKind, ...] = (
     CheckKind("vni-mapping", (GET_VNIS,), _plain(check_vni_mappings), _is_vtep),
@@ -520,6 +598,8 @@ CHECK_KINDS: tuple[CheckKind, ...] = (
     CheckKind("bgp-session", (GET_BGP,), _plain(check_bgp_sessions), lambda device: bool(device.sessions)),
     CheckKind("underlay-mtu", (GET_INTERFACES,), _plain(check_underlay_mtu), lambda device: bool(device.underlay)),
     CheckKind("endpoint-mac", (GET_MACS, GET_VNIS), _endpoint_macs, _is_vtep, after_traffic=True),
+    CheckKind("mobile-endpoint", (GET_VXLAN_MACS,), _mobile_endpoints,
+              lambda device: device.is_vtep and bool(device.mobile_vnis)),
 )
 
 

@@ -22,6 +22,7 @@ from typing import Literal
 
 from vxauto.model.fabric import Fabric
 from vxauto.model.facts import DeviceFacts, EndpointFacts
+from vxauto.model.mobility import MobileFacts, mobile_facts
 from vxauto.model.platforms import platform
 from vxauto.validate.models import sorted_ips
 
@@ -88,6 +89,8 @@ class ExpectedDevice:
     vtep_names: dict[str, str] = field(default_factory=dict)
     sessions: tuple[ExpectedSession, ...] = ()
     underlay: tuple[ExpectedInterface, ...] = ()
+    #: VNIs of this device with mobile endpoints (VMs): the device says where each one is.
+    mobile_vnis: tuple[int, ...] = ()
 
     @property
     def is_vtep(self) -> bool:
@@ -142,6 +145,8 @@ class ExpectedState:
     carriers: dict[int, tuple[str, ...]]
     #: Endpoint nodes whose data-plane probes were selected.
     probe_sources: tuple[str, ...] = ()
+    #: Mobile endpoints (VMs) with the VTEPs they may sit behind: validate finds where each one is now.
+    mobile: tuple[MobileFacts, ...] = ()
 
     def endpoints_in(self, vni: int) -> list[Endpoint]:
         return [e for e in self.endpoints if e.vni == vni]
@@ -198,6 +203,7 @@ def expected_device(fabric: Fabric, facts: DeviceFacts) -> ExpectedDevice:
         vtep_names=vtep_names,
         sessions=tuple(ExpectedSession(n.name, n.ip, n.asn, n.evpn) for n in facts.bgp_neighbors),
         underlay=tuple(ExpectedInterface(i.name, i.mtu, i.peer) for i in facts.interfaces),
+        mobile_vnis=tuple(sorted({vm.vni for vm in mobile_facts(fabric) if vm.vni in vnis})),
     )
 
 
@@ -303,4 +309,5 @@ def expected_state(fabric: Fabric, selected: Sequence[str] | None = None) -> Exp
         probes=tuple(probes),
         carriers={vni: tuple(names) for vni, names in sorted(carriers.items())},
         probe_sources=tuple(sorted({probe.source.node for probe in probes})),
+        mobile=tuple(mobile_facts(fabric)),
     )

@@ -1,6 +1,6 @@
 """vxauto's VXLAN getters of the Linux/FRR driver, apart from NAPALM's getters.
 
-`FrrVxlanGetters` is a mixin of `FrrDriver` with the two methods NetworkDriver does not have
+`FrrVxlanGetters` is a mixin of `FrrDriver` with the methods NetworkDriver does not have
 (`VXLAN_GETTERS`): NAPALM's `test_method_signatures` is told about exactly these and checks every other
 method against NetworkDriver (tests/napalm_frr/conftest.py).
 """
@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from vxauto.validate.models import VniTable, VtepTable
 from vxauto.validate.parsers import frr as vxlan_parser
+from vxauto.validate.parsers import mobility as mac_parser
+from vxauto.validate.parsers.mobility import VxlanMacTable
 from vxauto.validate.parsers.replies import Reply
 
 if TYPE_CHECKING:
     from vxauto.deploy.napalm_frr.remote import Completed, Session
 
 #: The methods this mixin adds to a NAPALM driver, and what they return (vxauto's contract).
-VXLAN_GETTERS = {"get_vxlan_vnis": VniTable, "get_vxlan_vteps": VtepTable}
+VXLAN_GETTERS = {"get_vxlan_vnis": VniTable, "get_vxlan_vteps": VtepTable, "get_vxlan_macs": VxlanMacTable}
 
 
 class FrrVxlanGetters:
@@ -39,6 +41,24 @@ class FrrVxlanGetters:
         """The vxauto VXLAN getter (shape: `vxauto.validate.models.VtepInfo`)."""
         fetch, has_frr = self._vxlan_fetch()
         return vxlan_parser.get_vxlan_vteps(fetch, evpn=has_frr)
+
+    def get_vxlan_macs(self) -> VxlanMacTable:
+        """Where each MAC of each VNI is (FDB and EVPN): vxauto.validate.parsers.mobility."""
+        results = self._ssh().batch({
+            "evpn": self._frr_probe("show evpn mac vni all json"),
+            "links": vxlan_parser.LINKS,
+            "fdb": vxlan_parser.FDB,
+        })
+        evpn = self._frr_answer(results["evpn"])
+        answers = {
+            mac_parser.EVPN_MACS: evpn or "",
+            vxlan_parser.LINKS: results["links"].checked(self.hostname).stdout,
+            vxlan_parser.FDB: results["fdb"].checked(self.hostname).stdout,
+        }
+        return mac_parser.get_vxlan_macs(
+            lambda command: Reply(vxlan_parser.PLATFORM, command, answers[command], self.hostname),
+            evpn=evpn is not None,
+        )
 
     def _vxlan_fetch(self) -> tuple[Any, bool]:
         """One round trip for the parser's three commands; the parser then reads them from here."""

@@ -1,0 +1,169 @@
+"""Benchmark: what a live migration costs the workload, per case, on the netns lab.
+
+A UDP probe stream runs both ways at `--pps` (default 1000) between the moving VM and a peer (bench/probe.py,
+one process per end, inside the nodes); once it flows, `vxauto lab move` migrates the VM; the stream runs on
+for `--after` seconds. Per case: the longest gap of either direction in milliseconds (`outage_ms`, from the
+sequence numbers: missing datagrams x the interval), the datagrams lost both ways (`lost`), and whether both
+directions flowed again by the end (`converged`); `pps` is the rate each end actually sent (the lower one).
+
+  evpn-leaf          multisite: vm1 hv1 -> hv2 (leaf1 -> leaf2, EVPN), peer vm4 in dc2, WAN delay off
+  cross-site         multisite: vm1 hv2 -> hv3 (dc1 -> dc2 over the WAN, declared 10 ms each way), peer vm2
+  static-hypervisor  static-linux: vm2 hv2 -> hv1 (VTEP hypervisors, static flood, data-plane learning), peer vm3
+  pyvtep             mixed-pyvtep: h1 back from pv1 to leaf1 (pyvtep <-> FRR leaf over EVPN), peer h2 on pv1
+
+Targets (issue 16): EVPN outage <= 1 s; cross-site <= 1 s + WAN RTT. There is no reference tool that moves
+a workload and measures it, so the figures stand alone.
+
+    sudo .venv/bin/python bench/mobility.py [--json] [--cases evpn-leaf,cross-site] [--pps 1000]
+
+Needs root, FRR, sshd; run under the lab lock (`flock /tmp/vxauto-lab.lock ...`). Every lab goes down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vxauto.lab import api, move, netns, wan
+
+REPO = Path(__file__).resolve().parent.parent
+CONTAINERLAB = REPO / "containerlab"
+PROBE = Path(__file__).resolve().parent / "probe.py"
+START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    topology: str
+    inventory: str
+    vm: str
+    vm_ip: str
+    peer: str
+    peer_ip: str
+    target: str
+    #: Untimed steps after the lab is up (a move into the starting position, the WAN delay for the case).
+    prepare: Callable[[api.Lab], None]
+
+
+def _wan(delay_ms: float) -> Callable[[api.Lab], None]:
+    def apply(lab: api.Lab) -> None:
+        for node in ("spine1", "spine2"):
+            wan.apply(lab.state, node, "eth3", wan.Impairment(delay_ms=delay_ms))
+    return apply
+
+
+def _pyvtep_start(lab: api.Lab) -> None:
+    move.move(lab.topology, lab.state, "h1", "pv1")
+
+
+CASES = (
+    Case("evpn-leaf", "multisite.clab.yml", "multisite/inventory", "vm1", "10.40.10.1", "vm4", "10.40.10.4",
+         "hv2", _wan(0.0)),
+    Case("cross-site", "multisite.clab.yml", "multisite/inventory", "vm1", "10.40.10.1", "vm2", "10.40.10.2",
+         "hv3", _wan(10.0)),
+    Case("static-hypervisor", "static-linux.clab.yml", "static-linux/inventory", "vm2", "10.30.10.2", "vm3",
+         "10.30.10.3", "hv1", lambda lab: None),
+    Case("pyvtep", "mixed-pyvtep.clab.yml", "mixed-pyvtep/inventory", "h1", "10.10.10.1", "h2", "10.10.10.2",
+         "leaf1", _pyvtep_start),
+)
+
+
+class Probe:
+    def __init__(self, lab: api.Lab, node: str, bind: str, peer: str, pps: int, work: Path) -> None:
+        self.files = {name: work / f"{node}.{name}" for name in ("ready", "flowing", "out")}
+        argv = [sys.executable, str(PROBE), "--bind", bind, "--peer", peer, "--pps", str(pps),
+                *(x for name, path in self.files.items() for x in (f"--{name}", str(path)))]
+        self.process = subprocess.Popen(["ip", "netns", "exec", lab.namespace(node), *argv],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait_for(self, name: str) -> None:
+        if netns.wait_for_files([self.files[name]], START_TIMEOUT):
+            raise api.LabError(f"probe not {name} after {START_TIMEOUT:g} s")
+
+    def stop(self) -> dict:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=10)
+        return json.loads(self.files["out"].read_text())
+
+
+def _direction(result: dict, pps: int) -> tuple[float, int, bool]:
+    """(longest gap in ms, datagrams lost, flowing at the end) of one direction's receptions."""
+    seqs = sorted(set(result["received"]))
+    gaps = [b - a - 1 for a, b in itertools.pairwise(seqs)]
+    longest = max(gaps, default=0)
+    lost = result["sent_by_peer"] - len(seqs)
+    flowing = bool(seqs) and seqs[-1] >= result["sent_by_peer"] - pps // 2  # heard in the last half second
+    return longest * 1000.0 / pps, lost, flowing
+
+
+def run_case(case: Case, pps: int, after: float, configs: Path, work: Path) -> dict:
+    topology = CONTAINERLAB / case.topology
+    lab = api.up(topology, configs)
+    try:
+        lab.wait_bgp(timeout=90)
+        case.prepare(lab)
+        lab.wait_reachable(case.vm, case.peer_ip, 60)
+        lab.wait_reachable(case.peer, case.vm_ip, 60)
+        ends = [Probe(lab, case.vm, case.vm_ip, case.peer_ip, pps, work),
+                Probe(lab, case.peer, case.peer_ip, case.vm_ip, pps, work)]
+        try:
+            for probe in ends:
+                probe.wait_for("flowing")
+            time.sleep(0.5)  # a stretch of undisturbed stream before the move, to compare with
+            move.move(lab.topology, lab.state, case.vm, case.target)
+            time.sleep(after)
+        finally:
+            results = [probe.stop() for probe in ends]
+        results[0]["sent_by_peer"], results[1]["sent_by_peer"] = results[1]["sent"], results[0]["sent"]
+        directions = [_direction(result, pps) for result in results]
+        achieved = min(result["sent"] / result["elapsed"] for result in results)
+        return {"case": case.name, "outage_ms": round(max(d[0] for d in directions), 1),
+                "lost": sum(d[1] for d in directions), "converged": all(d[2] for d in directions),
+                "pps": round(achieved)}
+    finally:
+        api.down(topology)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
+    parser.add_argument("--cases", default=",".join(c.name for c in CASES))
+    parser.add_argument("--pps", type=int, default=1000)
+    parser.add_argument("--after", type=float, default=3.0, help="seconds of stream after the move")
+    args = parser.parse_args()
+    wanted = args.cases.split(",")
+    moves = []
+    with tempfile.TemporaryDirectory(prefix="vxauto-mobility-") as scratch:
+        work = Path(scratch)
+        rendered: dict[str, Path] = {}
+        for case in CASES:
+            if case.name not in wanted:
+                continue
+            if case.inventory not in rendered:
+                out = work / case.inventory.replace("/", "-")
+                subprocess.run([sys.executable, "-c", "from vxauto.cli.main import app; app()", "render", "-i",
+                                str(CONTAINERLAB / case.inventory), "--out", str(out)], check=True,
+                               capture_output=True)
+                rendered[case.inventory] = out
+            case_dir = work / case.name
+            case_dir.mkdir()
+            moves.append(run_case(case, args.pps, args.after, rendered[case.inventory], case_dir))
+            if not args.json:
+                print(f"{moves[-1]['case']:18} outage {moves[-1]['outage_ms']:8.1f} ms  lost {moves[-1]['lost']:5}  "
+                      f"converged {moves[-1]['converged']}  ({moves[-1]['pps']} pps each way)", flush=True)
+    if args.json:
+        print(json.dumps({"moves": moves}))
+
+
+if __name__ == "__main__":
+    main()

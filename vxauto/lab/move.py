@@ -1,0 +1,189 @@
+"""Live migration of a lab VM: `vxauto lab move TOPOLOGY VM --to NODE`.
+
+A VM is a lab node whose NICs are veths into a hypervisor's (or VTEP's) bridge. Moving it keeps the VM's
+namespace as it is (its MAC, IP addresses, routes and open sockets), and moves the hypervisor end of each NIC
+into the target node: there it joins the bridge of the same segment (the bridge of the VXLAN device with the
+same VNI on a VTEP, or br<VNI> on a pyvtep node, else the bridge of the same name), and comes up. The VM then
+announces itself (gratuitous ARP, unsolicited NA: vxauto.lab.announce), as a hypervisor has a VM do after live
+migration.
+
+Where each VM's NICs are now is recorded in the lab directory (`mobility.json`), so a VM can move on and back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from vxauto.lab import netns
+from vxauto.lab.netns import LabError
+from vxauto.lab.state import LabState, NodeState
+from vxauto.lab.topology import Topology
+
+RECORD = "mobility.json"
+
+
+@dataclass
+class NicMove:
+    vm_interface: str
+    source: str
+    source_interface: str
+    target: str
+    target_interface: str
+    bridge: str
+    vni: int | None
+
+
+@dataclass
+class MoveResult:
+    vm: str
+    source: str
+    target: str
+    nics: list[NicMove]
+    announcements: int
+    #: Seconds the VM's NICs were without a bridge (from taking the first down to the last one up).
+    detached_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def locations(topology: Topology, state: LabState, vm: str) -> dict[str, tuple[str, str]]:
+    """VM interface -> (node, interface) of the other end, now (the record, else the topology)."""
+    if vm not in state.nodes:
+        raise LabError(f"lab {state.name} has no node {vm}")
+    found = {end.interface: (other.node, other.interface)
+             for link in topology.links for end, other in ((link.a, link.b), (link.b, link.a)) if end.node == vm}
+    found.update({nic: (where[0], where[1]) for nic, where in _records(state).get(vm, {}).items()})
+    if not found:
+        raise LabError(f"{vm} has no data links to move")
+    return found
+
+
+def move(topology: Topology, state: LabState, vm: str, target: str) -> MoveResult:
+    if target not in state.nodes:
+        raise LabError(f"lab {state.name} has no node {target} (the target of the move)")
+    nics = locations(topology, state, vm)
+    sources = {node for node, _ in nics.values()}
+    if sources == {target}:
+        raise LabError(f"{vm} already runs on {target}")
+    target_state = state.nodes[target]
+    plans = [_plan(state, vm, nic, node, interface, target_state) for nic, (node, interface) in sorted(nics.items())]
+    started = time.monotonic()
+    for plan in plans:
+        _move_link(state.nodes[plan.source], plan.source_interface, target_state, plan.target_interface, plan.bridge)
+    detached = time.monotonic() - started
+    sent = _announce(state.nodes[vm], [plan.vm_interface for plan in plans])
+    _record(state, vm, plans)
+    return MoveResult(vm, ", ".join(sorted(sources)), target, plans, sent, detached)
+
+
+def _plan(state: LabState, vm: str, nic: str, source: str, interface: str, target: NodeState) -> NicMove:
+    source_state = state.nodes[source]
+    with IPRoute(netns=source_state.namespace) as ipr:
+        bridge, vni = _bridge_of(ipr, interface, source)
+    with IPRoute(netns=target.namespace) as ipr:
+        target_bridge = _target_bridge(ipr, bridge, vni, target.name)
+        taken = {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+    original = _original_name(state, vm, nic)
+    name = original[1] if original[0] == target.name and original[1] not in taken else f"{vm}-{nic}"[: netns.IFNAMSIZ]
+    if name in taken:
+        raise LabError(f"{target.name} already has an interface {name}")
+    return NicMove(nic, source, interface, target.name, name, target_bridge, vni)
+
+
+def _bridge_of(ipr: IPRoute, interface: str, node: str) -> tuple[str, int | None]:
+    """The bridge the VM's NIC is in on `node`, and the VNI of the VXLAN device in that bridge (if any)."""
+    found = ipr.link_lookup(ifname=interface)
+    if not found:
+        raise LabError(f"{node} has no interface {interface}")
+    master = ipr.get_links(found[0])[0].get_attr("IFLA_MASTER")
+    if not master:
+        raise LabError(f"{node}:{interface} is in no bridge: nothing to move it from")
+    bridge = ipr.get_links(master)[0].get_attr("IFLA_IFNAME")
+    for link in ipr.get_links():
+        if link.get_attr("IFLA_MASTER") == master and _kind(link) == "vxlan":
+            return bridge, _vni(link)
+    return bridge, None
+
+
+def _kind(link: Any) -> str | None:
+    info = link.get_attr("IFLA_LINKINFO")
+    return info.get_attr("IFLA_INFO_KIND") if info else None
+
+
+def _vni(link: Any) -> int | None:
+    data = link.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA")
+    return data.get_attr("IFLA_VXLAN_ID") if data else None
+
+
+def _target_bridge(ipr: IPRoute, bridge: str, vni: int | None, node: str) -> str:
+    links = ipr.get_links()
+    if vni is not None:
+        for link in links:
+            if _kind(link) == "vxlan" and _vni(link) == vni and link.get_attr("IFLA_MASTER"):
+                return str(ipr.get_links(link.get_attr("IFLA_MASTER"))[0].get_attr("IFLA_IFNAME"))
+        # pyvtep has no kernel VXLAN device: its TAP for the VNI sits in br<VNI>, the name vxauto renders
+        if any(link.get_attr("IFLA_IFNAME") == f"br{vni}" and _kind(link) == "bridge" for link in links):
+            return f"br{vni}"
+        raise LabError(f"{node} carries no VNI {vni} (no VXLAN device with that VNI in a bridge, no br{vni})")
+    if any(link.get_attr("IFLA_IFNAME") == bridge and _kind(link) == "bridge" for link in links):
+        return bridge
+    raise LabError(f"{node} has no bridge {bridge} for the VM's segment")
+
+
+def _move_link(source: NodeState, interface: str, target: NodeState, name: str, bridge: str) -> None:
+    with IPRoute(netns=source.namespace) as ipr:
+        index = ipr.link_lookup(ifname=interface)[0]
+        ipr.link("set", index=index, state="down")
+        ipr.link("set", index=index, net_ns_fd=str(netns.netns_path(target.namespace)), ifname=name)
+    with IPRoute(netns=target.namespace) as ipr:
+        index = ipr.link_lookup(ifname=name)[0]
+        master = ipr.link_lookup(ifname=bridge)[0]
+        ipr.link("set", index=index, master=master)
+        ipr.link("set", index=index, state="up")
+    if interface in source.interfaces:
+        source.interfaces.remove(interface)
+    target.interfaces.append(name)
+
+
+def _announce(vm: NodeState, interfaces: list[str]) -> int:
+    sent = 0
+    for interface in interfaces:
+        result = subprocess.run(
+            ["ip", "netns", "exec", vm.namespace, sys.executable, "-m", "vxauto.lab.announce", interface],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        if result.returncode != 0:
+            raise LabError(f"{vm.name}: announcing on {interface} failed: {result.stderr.strip()}")
+        sent += int(result.stdout.strip() or 0)
+    return sent
+
+
+def _records(state: LabState) -> dict[str, dict[str, list[str]]]:
+    try:
+        loaded = json.loads((Path(state.lab_dir) / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _original_name(state: LabState, vm: str, nic: str) -> tuple[str, str]:
+    return tuple(_records(state).get("_origin", {}).get(f"{vm}:{nic}", ("", "")))  # type: ignore[return-value]
+
+
+def _record(state: LabState, vm: str, plans: list[NicMove]) -> None:
+    records = _records(state)
+    origins = records.setdefault("_origin", {})
+    for plan in plans:
+        origins.setdefault(f"{vm}:{plan.vm_interface}", [plan.source, plan.source_interface])
+    records[vm] = {plan.vm_interface: [plan.target, plan.target_interface] for plan in plans}
+    (Path(state.lab_dir) / RECORD).write_text(json.dumps(records, indent=1, sort_keys=True), encoding="utf-8")
+    state.save()
