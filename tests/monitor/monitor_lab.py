@@ -143,13 +143,13 @@ class MonitorLab:
         if shutil.which("iperf3") is None:
             return
         server = subprocess.Popen(
-            ["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1", "-B", server_ip],
+            ["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1", "-B", server_ip, "--forceflush"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
         self.processes.append(server)
         assert server.stdout is not None
-        said = wait_for_sign(server.stdout.fileno(), b"Server listening", 10)  # iperf3's own sign
+        said = wait_for_sign(server.stdout.fileno(), b"Server listening", 10)  # --forceflush: unbuffered
         if not said.found:
             raise RuntimeError(f"iperf3 server in {server_ns} did not start: {said.text}")
         self.run(client_ns, "iperf3", "-c", server_ip, "-n", amount, check=False, timeout=30)
