@@ -117,5 +117,5 @@ def test_a_missing_key_file_is_bad_input_naming_host_and_field(tmp_path: Path) -
     code, output = run("-i", str(inventory), "--hosts", "leaf1", "--wait", "0")
     assert code == 2, output
     assert "Traceback" not in output
-    assert "leaf1.connection_options.napalm.extras.optional_args.key_file: file does not exist" in output
+    assert "leaf1.connection_options.napalm.extras.optional_args.key_file: no such file" in output
     assert str(missing) in output and "--lab FILE" in output

@@ -26,7 +26,7 @@ from vxauto.deploy.connection import CONNECTION_NAME, INVENTORY_OPTIONS, registe
 from vxauto.deploy.tasks import confirm_host, deploy_host, napalm_driver_for, rollback_host
 from vxauto.errors import Problem, VxautoError
 from vxauto.model.fabric import Fabric
-from vxauto.model.nornir_inventory import nornir_for
+from vxauto.model.nornir_inventory import missing_connection_files, nornir_for
 
 LAB_STATE_SUBDIR = "vxauto-deploy"
 
@@ -175,13 +175,7 @@ def login_problems(host: str, optional: dict[str, Any], password: str | None) ->
     if not key_file and not password:
         problems.append(Problem("hosts.yaml", where, "no SSH login for this host (no key_file, no password): pass "
                                 "--lab FILE, or set key_file in connection_options"))
-    for field in ("key_file", "known_hosts"):
-        value = optional.get(field)
-        if value and not Path(str(value)).expanduser().is_file():
-            problems.append(Problem("hosts.yaml", f"{where}.{field}", f"no such file: fix the path, or pass --lab "
-                                    f"FILE{' (host keys are always checked)' if field == 'known_hosts' else ''}",
-                                    str(value)))
-    return problems
+    return problems + missing_connection_files(where, optional)
 
 
 def deploy(

@@ -16,7 +16,7 @@ from typing import Any
 
 from vxauto.errors import Problem, VxautoError
 from vxauto.model.fabric import Fabric
-from vxauto.model.nornir_inventory import build_inventory
+from vxauto.model.nornir_inventory import build_inventory, missing_connection_files
 from vxauto.validate.dataplane import LabShell, Shell, SshShell, SshTarget
 from vxauto.validate.expected import ExpectedDevice
 from vxauto.validate.runner import DriverParams, ParamsFor
@@ -104,23 +104,15 @@ def inventory_access(fabric: Fabric) -> Access:
     return Access(SshShell(targets), params_for)
 
 
-#: Connection options that name a file, per Nornir connection plugin: (where in `extras`, the option).
-_FILE_OPTIONS = (("napalm", ("optional_args", "key_file")), ("napalm", ("optional_args", "known_hosts")),
-                 ("ssh", ("key_file",)), ("ssh", ("known_hosts",)))
-
 
 def missing_files(inventory: Any) -> list[Problem]:
-    """Key and known_hosts files the inventory names that do not exist: bad input, found before any
-    connection (instead of a traceback from deep inside a connection library)."""
+    """Key and known_hosts files that the inventory's NAPALM and SSH connection options name but that do
+    not exist (the same check deploy makes)."""
     problems = []
     for name, host in inventory.hosts.items():
-        for plugin, path in _FILE_OPTIONS:
-            value: Any = host.get_connection_parameters(plugin).extras or {}
-            for key in path:
-                value = value.get(key) if isinstance(value, dict) else None
-            if isinstance(value, str) and value and not Path(value).expanduser().is_file():
-                field = ".".join(("connection_options", plugin, "extras", *path))
-                fix = ("create it or correct the path; for a lab, pass --lab FILE" if path[-1] == "key_file"
-                       else "host keys are always checked: give the known_hosts file of these devices")
-                problems.append(Problem("hosts.yaml", f"{name}.{field}", f"file does not exist: {fix}", value))
+        napalm_extras = host.get_connection_parameters("napalm").extras or {}
+        problems += missing_connection_files(f"{name}.connection_options.napalm.extras.optional_args",
+                                             napalm_extras.get("optional_args") or {})
+        problems += missing_connection_files(f"{name}.connection_options.ssh.extras",
+                                             host.get_connection_parameters("ssh").extras or {})
     return problems

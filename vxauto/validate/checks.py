@@ -610,8 +610,13 @@ def kinds_for(device: ExpectedDevice) -> tuple[CheckKind, ...]:
 def needed_getters(device: ExpectedDevice, after_traffic: bool | None = False) -> list[str]:
     """The getters the checks of this device declare, in first-use order: those read before the probes
     (`after_traffic=False`), after them (`True`), or all (`None`)."""
+    return getters_of(kinds_for(device), after_traffic)
+
+
+def getters_of(kinds: Iterable[CheckKind], after_traffic: bool | None = False) -> list[str]:
+    """The getters these check kinds declare, in first-use order (`after_traffic` as in `needed_getters`)."""
     wanted: list[str] = []
-    for kind in kinds_for(device):
+    for kind in kinds:
         for getter in kind.getters:
             late = kind.after_traffic and getter == GET_MACS
             if (after_traffic is None or late == after_traffic) and getter not in wanted:

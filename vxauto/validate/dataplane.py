@@ -391,7 +391,8 @@ def _isolation_results(session: IsolationSession, result: CommandResult, via: st
 # --------------------------------------------------------------------------- running everything
 
 
-def _pool_map(function: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
+def pool_map(function: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
+    """`map` over a thread pool of at most `workers` threads (none for no items)."""
     if not items:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
@@ -405,7 +406,7 @@ def forget_path_mtus(shell: Shell, nodes: Iterable[str], workers: int) -> None:
     sender caches that smaller path MTU for ten minutes; its later DF pings then fail locally, even after
     the fabric was repaired. The probe is about the fabric as it is now, so it starts from a clean cache.
     """
-    _pool_map(lambda node: shell.run(node, "ip -4 route flush cache; ip -6 route flush cache"),
+    pool_map(lambda node: shell.run(node, "ip -4 route flush cache; ip -6 route flush cache"),
               sorted(set(nodes)), workers)
 
 
@@ -413,7 +414,7 @@ def run_reachability(shell: Shell, probes: Sequence[Probe], workers: int) -> lis
     """`ping` and `mtu` probes, all in parallel."""
     chosen = [p for p in probes if p.kind in ("ping", "mtu")]
     forget_path_mtus(shell, [p.source.node for p in chosen if p.kind == "mtu"], workers)
-    return _pool_map(lambda probe: run_positive(shell, probe), chosen, workers)
+    return pool_map(lambda probe: run_positive(shell, probe), chosen, workers)
 
 
 def run_isolations(
@@ -425,7 +426,7 @@ def run_isolations(
     probe's target also holds could steer that target's reply away.
     """
     sessions, impossible = plan_isolation(state, [p for p in probes if p.kind == "isolation"])
-    results = _pool_map(lambda session: run_isolation(shell, session), sessions, workers)
+    results = pool_map(lambda session: run_isolation(shell, session), sessions, workers)
     return [*impossible, *(result for batch in results for result in batch)]
 
 
@@ -441,4 +442,4 @@ def prime_endpoints(shell: Shell, endpoints: Sequence[Endpoint], state: Expected
         if target is not None:
             shell.run(endpoint.node, ping_command(endpoint, target))
 
-    _pool_map(nudge, list(endpoints), workers)
+    pool_map(nudge, list(endpoints), workers)

@@ -42,6 +42,7 @@ from vxauto.validate.dataplane import (
     Shell,
     forget_path_mtus,
     plan_isolation,
+    pool_map,
     prime_endpoints,
     read_endpoint_macs,
     run_isolation,
@@ -330,16 +331,9 @@ class Engine:
                 if any(not c.passed for c in self.device_results.get((name, kind.name), []))]
 
     def _getters_to_read(self, name: str, first: bool, after_traffic: bool) -> list[str]:
-        device = self.state.devices[name]
         if first:
-            return compare.needed_getters(device, after_traffic=after_traffic)
-        wanted: list[str] = []
-        for kind in self._failing_kinds(name):
-            for getter in kind.getters:
-                late = kind.after_traffic and getter == compare.GET_MACS
-                if late == after_traffic and getter not in wanted:
-                    wanted.append(getter)
-        return wanted
+            return compare.needed_getters(self.state.devices[name], after_traffic=after_traffic)
+        return compare.getters_of(self._failing_kinds(name), after_traffic=after_traffic)
 
     def _read_host_macs(self, first: bool) -> None:
         probe_endpoints = [e for p in self.state.probes for e in (p.source, p.target)]
@@ -383,10 +377,7 @@ class Engine:
             self.isolated_at[index] = seen_at
 
     def _map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        if not items:
-            return []
-        with ThreadPoolExecutor(max_workers=max(1, min(self.probe_workers, len(items)))) as pool:
-            return list(pool.map(function, items))
+        return pool_map(function, items, self.probe_workers)
 
     def _evaluate(self, refreshed: set[tuple[str, str]]) -> None:
         """Evaluate the check kinds whose getters were just read (all of them in round 0)."""
