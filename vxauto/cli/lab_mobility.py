@@ -55,8 +55,10 @@ def move(
         segment = f"VNI {nic.vni}" if nic.vni is not None else f"bridge {nic.bridge}"
         console.print(f"{vm}:{nic.vm_interface}: {nic.source}:{nic.source_interface} -> {nic.target}:"
                       f"{nic.target_interface} ({segment}, bridge {nic.bridge})", highlight=False)
-    console.print(f"{vm} moved to {to}; {result.announcements} announcements sent (gratuitous ARP / unsolicited NA)",
-                  highlight=False)
+    console.print(f"{vm} moved to {to}; {result.announcements} announcements sent (gratuitous ARP / unsolicited NA); "
+                  f"the other VTEPs forward to the new place after {result.relearned_s:.2f} s", highlight=False)
+    for entry in result.stale:
+        console.print(f"stale after {lab_move.RELEARN_TIMEOUT_S:g} s: {entry}", style="yellow", highlight=False)
 
 
 def _runtime_containerlab(runtime_name: str) -> Containerlab | None:

@@ -5,7 +5,8 @@ namespace as it is (its MAC, IP addresses, routes and open sockets), and moves t
 into the target node: there it joins the bridge of the same segment (the bridge of the VXLAN device with the
 same VNI on a VTEP, or br<VNI> on a pyvtep node, else the bridge of the same name), and comes up. The VM then
 announces itself (gratuitous ARP, unsolicited NA: vxauto.lab.announce), as a hypervisor has a VM do after live
-migration.
+migration. `move` then waits (at most `RELEARN_TIMEOUT_S`) until no VTEP of the lab forwards the VM's MACs to the
+VTEP it left any more, and reports how long that took and any entry still stale at the deadline.
 
 Where each VM's NICs are now is recorded in the lab directory (`mobility.json`), so a VM can move on and back.
 """
@@ -16,7 +17,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from vxauto.lab.state import LabState, NodeState
 from vxauto.lab.topology import Topology
 
 RECORD = "mobility.json"
+#: How long `move` waits for the other VTEPs to forward the VM's MACs to its new place.
+RELEARN_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -50,6 +53,10 @@ class MoveResult:
     announcements: int
     #: Seconds the VM's NICs were without a bridge (from taking the first down to the last one up).
     detached_s: float
+    #: Seconds from the announcement until no VTEP forwarded the VM's MACs to the old place any more.
+    relearned_s: float = 0.0
+    #: `node: mac -> old VTEP` entries still there at the deadline (none when the move converged).
+    stale: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,9 +87,57 @@ def move(topology: Topology, state: LabState, vm: str, target: str) -> MoveResul
     for plan in plans:
         _move_link(state.nodes[plan.source], plan.source_interface, target_state, plan.target_interface, plan.bridge)
     detached = time.monotonic() - started
+    old_vteps = {address for name in sources for address in _vtep_addresses(state.nodes[name])}
     sent = _announce(state.nodes[vm], [plan.vm_interface for plan in plans])
     _record(state, vm, plans)
-    return MoveResult(vm, ", ".join(sorted(sources)), target, plans, sent, detached)
+    announced = time.monotonic()
+    stale = _wait_relearned(state, {vm, target}, _macs(state.nodes[vm], [plan.vm_interface for plan in plans]),
+                            old_vteps)
+    return MoveResult(vm, ", ".join(sorted(sources)), target, plans, sent, detached,
+                      round(time.monotonic() - announced, 3), stale)
+
+
+def _in_node(node: NodeState, *argv: str) -> str:
+    done = subprocess.run(["ip", "netns", "exec", node.namespace, *argv], capture_output=True, text=True,
+                          timeout=30, check=False)
+    return done.stdout if done.returncode == 0 else ""
+
+
+def _vtep_addresses(node: NodeState) -> set[str]:
+    """The local addresses of a node's kernel VXLAN devices (none on a plain hypervisor or a pyvtep node)."""
+    links = json.loads(_in_node(node, "ip", "-j", "-d", "link", "show", "type", "vxlan") or "[]")
+    return {str(local) for link in links
+            if (local := ((link.get("linkinfo") or {}).get("info_data") or {}).get("local"))}
+
+
+def _macs(vm: NodeState, interfaces: list[str]) -> set[str]:
+    return {_in_node(vm, "cat", f"/sys/class/net/{interface}/address").strip().lower() for interface in interfaces}
+
+
+def _stale_entries(state: LabState, skip: set[str], macs: set[str], old_vteps: set[str]) -> list[str]:
+    """`node: mac -> address` for every FDB entry of the lab that still sends one of `macs` to an old VTEP.
+
+    `skip` holds the VM and its new host: there the bridge has learned the MAC on the VM's port, which
+    takes precedence over an entry its VXLAN device may keep until it ages out (unused, so not stale)."""
+    found = []
+    for name, node in sorted(state.nodes.items()):
+        if name in skip:
+            continue
+        for entry in json.loads(_in_node(node, "bridge", "-j", "fdb", "show") or "[]"):
+            if str(entry.get("mac", "")).lower() in macs and entry.get("dst") in old_vteps:
+                found.append(f"{name}: {entry['mac']} -> {entry['dst']}")
+    return found
+
+
+def _wait_relearned(state: LabState, skip: set[str], macs: set[str], old_vteps: set[str]) -> list[str]:
+    """Wait until the announcement has re-taught every VTEP (data-plane learning or EVPN); returns what is
+    still stale at the deadline."""
+    deadline = time.monotonic() + RELEARN_TIMEOUT_S
+    while True:
+        stale = _stale_entries(state, skip, macs, old_vteps) if old_vteps else []
+        if not stale or time.monotonic() > deadline:
+            return stale
+        time.sleep(0.05)
 
 
 def _plan(state: LabState, vm: str, nic: str, source: str, interface: str, target: NodeState) -> NicMove:

@@ -44,32 +44,21 @@ class FrrVxlanGetters:
 
     def get_vxlan_macs(self) -> VxlanMacTable:
         """Where each MAC of each VNI is (FDB and EVPN): vxauto.validate.parsers.mobility."""
-        results = self._ssh().batch({
-            "evpn": self._frr_probe("show evpn mac vni all json"),
-            "links": vxlan_parser.LINKS,
-            "fdb": vxlan_parser.FDB,
-        })
-        evpn = self._frr_answer(results["evpn"])
-        answers = {
-            mac_parser.EVPN_MACS: evpn or "",
-            vxlan_parser.LINKS: results["links"].checked(self.hostname).stdout,
-            vxlan_parser.FDB: results["fdb"].checked(self.hostname).stdout,
-        }
-        return mac_parser.get_vxlan_macs(
-            lambda command: Reply(vxlan_parser.PLATFORM, command, answers[command], self.hostname),
-            evpn=evpn is not None,
-        )
+        fetch, has_frr = self._vxlan_fetch("show evpn mac vni all json", mac_parser.EVPN_MACS)
+        return mac_parser.get_vxlan_macs(fetch, evpn=has_frr)
 
-    def _vxlan_fetch(self) -> tuple[Any, bool]:
-        """One round trip for the parser's three commands; the parser then reads them from here."""
+    def _vxlan_fetch(self, evpn_command: str = "show evpn vni detail json",
+                     evpn_key: str = vxlan_parser.EVPN_VNI_DETAIL) -> tuple[Any, bool]:
+        """One round trip for a parser's three commands (FRR's `evpn_command`, read by the parser as
+        `evpn_key`, plus the links and the FDB); the parser then reads them from here."""
         results = self._ssh().batch({
-            "evpn": self._frr_probe("show evpn vni detail json"),
+            "evpn": self._frr_probe(evpn_command),
             "links": vxlan_parser.LINKS,
             "fdb": vxlan_parser.FDB,
         })
         evpn = self._frr_answer(results["evpn"])
         answers = {
-            vxlan_parser.EVPN_VNI_DETAIL: evpn or "",
+            evpn_key: evpn or "",
             vxlan_parser.LINKS: results["links"].checked(self.hostname).stdout,
             vxlan_parser.FDB: results["fdb"].checked(self.hostname).stdout,
         }
@@ -78,4 +67,3 @@ class FrrVxlanGetters:
             return Reply(vxlan_parser.PLATFORM, command, answers[command], self.hostname)
 
         return fetch, evpn is not None
-
