@@ -23,6 +23,7 @@ from vxauto.model.facts import (
     InterfaceFacts,
     SegmentFacts,
     VrfFacts,
+    loopback_placement,
 )
 from vxauto.model.loader import (
     RawInventory,
@@ -588,6 +589,13 @@ class Fabric:
                 key=lambda s: s.vni,
             )
         )
+        record = platform(host.platform)
+        announce = self._announce(host)
+        placement = loopback_placement(
+            data.router_id, vtep_ip, data.vtep.interface if data.vtep else None, announce,
+            tuple(link.interface for link in data.underlay),
+            (record.router_id_interface, record.vtep_router_id_interface),
+        )
         return DeviceFacts(
             name=host.name,
             platform=host.platform,
@@ -610,8 +618,9 @@ class Fabric:
             interfaces=self._interfaces(host),
             bgp_neighbors=self._bgp_neighbors(host),
             endpoints=self._endpoints(host),
-            announce=self._announce(host),
-            version=data.version or platform(host.platform).default_version,
+            announce=announce,
+            version=data.version or record.default_version,
+            **placement._asdict(),
         )
 
     def _ports_by_segment(self, host: HostIntent) -> dict[str, tuple[list[str], list[str]]]:

@@ -127,10 +127,33 @@ class DeviceFacts:
     announce: tuple[str, ...] = field(default=())
     #: The platform software release the configuration is for (None: one syntax for every release).
     version: str | None = None
+    #: Where the router ID lives when it is not the VTEP address (None: no router ID, or it is the VTEP
+    #: address): the platform's router-ID loopback, which may be the VTEP interface itself (see
+    #: `router_id_shares_vtep_interface`). Derived by `loopback_placement` from the platform record.
+    router_id_interface: str | None = None
+    #: The VTEP address as a host prefix (/32 or /128).
+    vtep_prefix: str | None = None
+    #: Kernel-based platforms: the addresses of `lo` (the announced prefixes, else the VTEP prefix when
+    #: the VTEP interface is lo).
+    loopback_addresses: tuple[str, ...] = ()
+    #: Kernel-based platforms: the interface that gets the VTEP prefix besides lo's announced prefixes
+    #: (None: no VTEP, or the VTEP prefix is one of the announced prefixes on lo).
+    vtep_address_interface: str | None = None
+    #: Kernel-based platforms: the VTEP interface when it is not lo (it has to be brought up).
+    vtep_link: str | None = None
+    #: Kernel-based platforms: the VTEP interface when it is neither lo nor an underlay link (it needs a
+    #: stanza or file of its own).
+    vtep_own_interface: str | None = None
 
     @property
     def is_vtep(self) -> bool:
         return self.vtep_ip is not None
+
+    @property
+    def router_id_shares_vtep_interface(self) -> bool:
+        """The router ID is a second address of the VTEP interface (secondary on EOS/NX-OS, the VTEP
+        address marked primary on Junos)."""
+        return self.router_id_interface is not None and self.router_id_interface == self.vtep_interface
 
     @property
     def evpn(self) -> bool:
@@ -145,6 +168,16 @@ class DeviceFacts:
             if neighbor.evpn and neighbor.router_id:
                 seen.setdefault(neighbor.name, neighbor)
         return tuple(seen.values())
+
+    @property
+    def l3_vrfs(self) -> tuple[VrfFacts, ...]:
+        """The VRFs with an L3 VNI (symmetric IRB)."""
+        return tuple(v for v in self.vrfs if v.l3vni is not None)
+
+    @property
+    def gateway_segments(self) -> tuple[SegmentFacts, ...]:
+        """The segments with an anycast gateway."""
+        return tuple(s for s in self.segments if s.gateway)
 
     @property
     def static_segments(self) -> tuple[SegmentFacts, ...]:
@@ -180,6 +213,11 @@ class DeviceFacts:
         return tuple(PortFacts(name, access.get(name), tuple(trunk.get(name, ()))) for name in names)
 
     @property
+    def trunk_ports(self) -> tuple[PortFacts, ...]:
+        """The ports carrying tagged segments."""
+        return tuple(port for port in self.ports if port.trunk)
+
+    @property
     def remote_vteps(self) -> tuple[str, ...]:
         """Every other VTEP this device shares a segment with (sorted as in the segments' lists)."""
         seen: dict[str, None] = {}
@@ -194,3 +232,44 @@ class DeviceFacts:
     @property
     def vtep_ip_version(self) -> int:
         return 6 if self.vtep_ip and ":" in self.vtep_ip else 4
+
+
+class LoopbackPlacement(NamedTuple):
+    """Which interface carries which loopback address (the DeviceFacts fields of the same names)."""
+
+    router_id_interface: str | None
+    vtep_prefix: str | None
+    loopback_addresses: tuple[str, ...]
+    vtep_address_interface: str | None
+    vtep_link: str | None
+    vtep_own_interface: str | None
+
+
+def host_prefix(address: str) -> str:
+    return f"{address}/{128 if ':' in address else 32}"
+
+
+def loopback_placement(
+    router_id: str | None,
+    vtep_ip: str | None,
+    vtep_interface: str | None,
+    announce: tuple[str, ...],
+    underlay: tuple[str, ...],
+    router_id_loopbacks: tuple[str | None, str | None],
+) -> LoopbackPlacement:
+    """Place router ID and VTEP address.
+
+    `router_id_loopbacks` is the platform's (router-ID loopback, router-ID loopback of a VTEP): the router ID
+    gets an interface only when it is not the VTEP address; it sits on the VTEP interface when that is the
+    router-ID loopback. On kernel platforms the VTEP address is one of lo's announced prefixes when the device
+    announces any (it has an underlay); a host without underlay puts it on its VTEP interface."""
+    on_spine, on_vtep = router_id_loopbacks
+    rid_interface = None
+    if router_id is not None and router_id != vtep_ip:
+        rid_interface = (on_vtep or on_spine) if vtep_ip is not None else on_spine
+    prefix = host_prefix(vtep_ip) if vtep_ip else None
+    address_interface = vtep_interface if vtep_ip and not announce else None
+    lo: tuple[str, ...] = announce or ((prefix,) if prefix and address_interface == "lo" else ())
+    link = vtep_interface if vtep_ip and vtep_interface != "lo" else None
+    own = link if link not in underlay else None
+    return LoopbackPlacement(rid_interface, prefix, lo, address_interface, link, own)

@@ -61,6 +61,10 @@ class Platform:
     vni_rule: str = "RFC 7348: a 24-bit VXLAN Network Identifier"
     #: Software versions the templates follow (major.minor, inclusive), the one assumed when a host names
     #: none, and why other versions are refused. Empty: one syntax for every version.
+    #: The loopback that carries the router ID when it is not the VTEP address, and (if different) the one
+    #: used on a VTEP (SR Linux: system0 on a spine, lo0 on a leaf, whose system0 is the VTEP source).
+    router_id_interface: str | None = None
+    vtep_router_id_interface: str | None = None
     versions: tuple[str, str] | None = None
     default_version: str | None = None
     version_rule: str = ""
@@ -94,12 +98,13 @@ PLATFORMS: dict[str, Platform] = {
     p.name: p
     for p in (
         Platform(
-            "eos", "Arista EOS", _NO_V6, _SWITCH_ROLES, napalm_driver="eos",
+            "eos", "Arista EOS", _NO_V6, _SWITCH_ROLES, napalm_driver="eos", router_id_interface="Loopback0",
             reference="Arista EOS User Manual, VXLAN and EVPN chapters",
         ),
         Platform(
             "nxos", "Cisco NX-OS", _NO_V6 - {Feature.CUSTOM_UDP_PORT}, _SWITCH_ROLES, reserved_vlans=((3968, 4094),),
-            napalm_driver="nxos", reference="Cisco Nexus 9000 NX-OS VXLAN Configuration Guide",
+            napalm_driver="nxos", router_id_interface="loopback0",
+            reference="Cisco Nexus 9000 NX-OS VXLAN Configuration Guide",
             rules={Feature.CUSTOM_UDP_PORT: (
                 "Cisco Nexus 9000 Series NX-OS VXLAN Configuration Guide, \"Guidelines and Limitations for "
                 "VXLAN\": the VXLAN UDP port number is 4789 and is not configurable")},
@@ -108,18 +113,19 @@ PLATFORMS: dict[str, Platform] = {
                       "collection: mapped_vni \"Range 4096-16773119\")"),
         ),
         Platform(
-            "junos", "Juniper Junos (QFX)", _NO_V6, _SWITCH_ROLES, napalm_driver="junos",
+            "junos", "Juniper Junos (QFX)", _NO_V6, _SWITCH_ROLES, napalm_driver="junos", router_id_interface="lo0",
             reference="Junos EVPN User Guide / VXLAN (switch-options, vlans)",
             vni_range=(1, 16_777_214),
             vni_rule="Junos `vxlan vni` takes 1..16777214 (Junos CLI reference, vxlan statement)",
         ),
         Platform(
             "srlinux", "Nokia SR Linux", _NO_V6 - {Feature.STATIC_FLOOD, Feature.CUSTOM_UDP_PORT}, _SWITCH_ROLES,
-            required_vtep_interface="system0", reference="Nokia SR Linux EVPN-VXLAN Guide",
+            required_vtep_interface="system0", router_id_interface="system0", vtep_router_id_interface="lo0",
+            reference="Nokia SR Linux EVPN-VXLAN Guide",
         ),
         Platform(
             "cumulus", "NVIDIA Cumulus Linux (NVUE)", _NO_V6, _SWITCH_ROLES,
-            reserved_vlans=((3725, 3999),), max_vrf_name=15,
+            reserved_vlans=((3725, 3999),), max_vrf_name=15, router_id_interface="lo",
             reference="NVIDIA Cumulus Linux User Guide: Network Virtualization (NVUE)",
             versions=("5.0", "5.14"), default_version="5.12",
             version_rule=("the template writes the NVUE object model of Cumulus Linux 5.0-5.14 (`enable: on`); "
@@ -129,17 +135,18 @@ PLATFORMS: dict[str, Platform] = {
         Platform(
             "sonic", "SONiC (config_db)",
             frozenset({Feature.EVPN, Feature.L3VNI}), _SWITCH_ROLES, reserved_vlans=((1, 1),), max_vrf_name=11,
+            router_id_interface="Loopback0",
             reference="SONiC EVPN VXLAN HLD (VXLAN_TUNNEL, VXLAN_TUNNEL_MAP, EVPN_NVO)",
         ),
         Platform(
             "frr", "FRR + Linux kernel VXLAN", _NO_V6, _SWITCH_ROLES, napalm_driver="frr", max_vrf_name=15,
-            reference="FRR User Guide: BGP EVPN; ip-link(8) vxlan, bridge(8)",
+            router_id_interface="lo", reference="FRR User Guide: BGP EVPN; ip-link(8) vxlan, bridge(8)",
         ),
         Platform(
             "linux", "Linux host (kernel VXLAN)",
             frozenset({Feature.STATIC_FLOOD, Feature.IPV6_UNDERLAY, Feature.CUSTOM_UDP_PORT}),
             frozenset({"leaf", "host"}), max_vrf_name=15,
-            flavours=("iproute2", "ifupdown2", "networkd", "netplan"), napalm_driver="frr",
+            flavours=("iproute2", "ifupdown2", "networkd", "netplan"), napalm_driver="frr", router_id_interface="lo",
             reference="ip-link(8), bridge(8), ifupdown2, systemd.netdev(5), netplan YAML",
             # ifupdown2 3.0 (Debian 12): vxlan-local-tunnelip and vxlan-remoteip take IPv4 addresses only.
             flavour_lacks={"ifupdown2": frozenset({Feature.IPV6_UNDERLAY})},
@@ -147,12 +154,12 @@ PLATFORMS: dict[str, Platform] = {
         Platform(
             "pyvtep", "pyvtep (vxauto's Python software VTEP)",
             frozenset({Feature.STATIC_FLOOD, Feature.EVPN, Feature.CUSTOM_UDP_PORT}), frozenset({"leaf"}),
-            reference="docs/pyvtep.md (configuration), RFC 7348",
+            router_id_interface="lo", reference="docs/pyvtep.md (configuration), RFC 7348",
         ),
         Platform(
             "ovs", "Open vSwitch",
             frozenset({Feature.STATIC_FLOOD, Feature.IPV6_UNDERLAY, Feature.CUSTOM_UDP_PORT}), frozenset({"leaf"}),
-            reference="ovs-vswitchd.conf.db(5) Interface type vxlan, ovs-vsctl(8)",
+            router_id_interface="lo", reference="ovs-vswitchd.conf.db(5) Interface type vxlan, ovs-vsctl(8)",
         ),
     )
 }

@@ -105,11 +105,10 @@ def _networkd_outputs(device: DeviceFacts) -> list[OutputFile]:
     link, so one file cannot cover all underlay links), a .netdev/.network pair per bridge, VXLAN and
     trunk VLAN device, and a .network per access/trunk port."""
     files: list[OutputFile] = []
-    underlay = {interface.name for interface in device.interfaces}
-    if device.announce or (device.vtep_ip and device.vtep_interface == "lo"):
+    if device.loopback_addresses:
         files.append(OutputFile("10-lo.network", "linux/networkd/loopback.network.j2"))
-    if device.vtep_ip and device.vtep_interface not in {"lo", *underlay}:
-        files.append(OutputFile(f"11-{device.vtep_interface}.network", "linux/networkd/vtep.network.j2"))
+    if device.vtep_own_interface:
+        files.append(OutputFile(f"11-{device.vtep_own_interface}.network", "linux/networkd/vtep.network.j2"))
     for interface in device.interfaces:
         files.append(
             OutputFile(f"12-{interface.name}.network", "linux/networkd/underlay.network.j2", {"interface": interface})
