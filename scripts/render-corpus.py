@@ -18,12 +18,15 @@ import argparse
 import copy
 import difflib
 import filecmp
+import json
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -162,6 +165,20 @@ def write_corpus(out: Path) -> None:
     print(f"{out}: {count} files, {len(skipped)} intents refused by check (listed in SKIPPED.txt)")
 
 
+def _same_data(a: Path, b: Path) -> str | None:
+    """'JSON'/'YAML' when both files parse to equal data, keys in the same order (a difference of layout,
+    not of meaning)."""
+    loaders = {".json": ("JSON", json.loads), ".yaml": ("YAML", yaml.safe_load)}
+    kind, load = loaders.get(a.suffix, (None, None))
+    if load is None:
+        return None
+    try:
+        left, right = (json.dumps(load(p.read_text(encoding="utf-8"))) for p in (a, b))
+        return kind if left == right else None
+    except ValueError:
+        return None
+
+
 def compare(left: Path, right: Path) -> int:
     names = {p.relative_to(left) for p in left.rglob("*") if p.is_file()}
     names |= {p.relative_to(right) for p in right.rglob("*") if p.is_file()}
@@ -173,7 +190,8 @@ def compare(left: Path, right: Path) -> int:
             differ += 1
         elif not filecmp.cmp(a, b, shallow=False):
             differ += 1
-            print(f"differs: {name}")
+            same = _same_data(a, b)
+            print(f"differs: {name}" + (f" (text only: the same {same} data)" if same else ""))
             sys.stdout.writelines(difflib.unified_diff(
                 a.read_text(encoding="utf-8").splitlines(keepends=True),
                 b.read_text(encoding="utf-8").splitlines(keepends=True), str(a), str(b), n=1))

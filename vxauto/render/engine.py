@@ -18,6 +18,7 @@ import jinja2
 
 from vxauto.model.fabric import Fabric
 from vxauto.model.facts import DeviceFacts, SegmentFacts
+from vxauto.render import sonic
 
 TEMPLATES_ENV = "VXAUTO_TEMPLATES"
 DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -25,12 +26,20 @@ DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 @dataclass(frozen=True)
 class OutputFile:
-    """One file of a device's configuration and the template that writes it."""
+    """One file of a device's configuration and what writes it: a template, or for JSON/YAML formats a
+    Python builder that makes the data and dumps it (no comma bookkeeping in text)."""
 
     name: str
-    template: str
+    template: str | None = None
     #: Extra context for this file only (e.g. the one segment a per-VNI file is about).
     context: dict[str, object] = field(default_factory=dict)
+    builder: Callable[[DeviceFacts], str] | None = None
+
+    def render(self, env: jinja2.Environment, device: DeviceFacts) -> str:
+        if self.builder is not None:
+            return self.builder(device)
+        assert self.template is not None, f"{self.name}: an output needs a template or a builder"
+        return env.get_template(self.template).render(device=device, **self.context)
 
 
 @dataclass
@@ -139,7 +148,7 @@ PLATFORM_OUTPUTS: dict[str, OutputsFor] = {
     # containerlab applies an SR Linux startup-config as CLI commands only when the file ends in .cli.
     "srlinux": _single("config.cli", "srlinux/vxlan.j2"),
     "cumulus": _single("config.yaml", "cumulus/nvue.yaml.j2"),
-    "sonic": _single("config_db.json", "sonic/config_db.json.j2"),
+    "sonic": lambda device: [OutputFile("config_db.json", builder=sonic.render)],
     "frr": _frr_outputs,
     "linux": _linux_outputs,
     "ovs": _single("config.sh", "ovs/vxlan.sh.j2"),
@@ -210,10 +219,7 @@ def render_device(device: DeviceFacts, templates: Path | None = None) -> Rendere
     """Render one device. Pure: same facts in, byte-identical files out."""
     env = _environment(str(templates or templates_dir()))
     outputs = PLATFORM_OUTPUTS[device.platform](device)
-    files = {
-        output.name: env.get_template(output.template).render(device=device, **output.context)
-        for output in outputs
-    }
+    files = {output.name: output.render(env, device) for output in outputs}
     single = len(outputs) == 1 and not _always_directory(device)
     return RenderedConfig(device.name, device.platform, files, single)
 
