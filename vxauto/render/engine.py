@@ -18,7 +18,7 @@ import jinja2
 
 from vxauto.model.fabric import Fabric
 from vxauto.model.facts import DeviceFacts, SegmentFacts
-from vxauto.render import sonic
+from vxauto.render import nvue, sonic
 
 TEMPLATES_ENV = "VXAUTO_TEMPLATES"
 DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -147,7 +147,7 @@ PLATFORM_OUTPUTS: dict[str, OutputsFor] = {
     "junos": _single("config.conf", "junos/vxlan.j2"),
     # containerlab applies an SR Linux startup-config as CLI commands only when the file ends in .cli.
     "srlinux": _single("config.cli", "srlinux/vxlan.j2"),
-    "cumulus": _single("config.yaml", "cumulus/nvue.yaml.j2"),
+    "cumulus": lambda device: [OutputFile("config.yaml", builder=nvue.render)],
     "sonic": lambda device: [OutputFile("config_db.json", builder=sonic.render)],
     "frr": _frr_outputs,
     "linux": _linux_outputs,

@@ -1,0 +1,46 @@
+"""Dump configuration data as YAML in the layout the vendor documents show.
+
+Two kinds of strings need marking: `Quoted` values come from the intent (names, addresses, route targets)
+and are single-quoted so that no YAML reader takes a name, RT or MAC for a number or boolean; `Switch` is an
+NVUE on/off keyword, written bare (`enable: on`) as NVIDIA's own examples do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+class Quoted(str):
+    """A string from the intent, always single-quoted."""
+
+
+class Switch(str):
+    """An NVUE `on`/`off` keyword, written bare."""
+
+
+class _Dumper(yaml.SafeDumper):
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        # Sequences inside mappings are indented under their key (`addresses:\n  - ...`), as in netplan(5).
+        super().increase_indent(flow, False)
+
+
+def _quoted(dumper: yaml.SafeDumper, value: Quoted) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style="'")
+
+
+def _switch(dumper: yaml.SafeDumper, value: Switch) -> yaml.ScalarNode:
+    # Tagged as a YAML 1.1 boolean so the emitter writes it plain; the text stays "on"/"off".
+    return dumper.represent_scalar("tag:yaml.org,2002:bool", str(value))
+
+
+_Dumper.add_representer(Quoted, _quoted)
+_Dumper.add_representer(Switch, _switch)
+
+ON, OFF = Switch("on"), Switch("off")
+
+
+def dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1_000_000,
+                     allow_unicode=True)
