@@ -18,7 +18,7 @@ import jinja2
 
 from vxauto.model.fabric import Fabric
 from vxauto.model.facts import DeviceFacts, SegmentFacts
-from vxauto.render import nvue, sonic
+from vxauto.render import netplan, nvue, sonic
 
 TEMPLATES_ENV = "VXAUTO_TEMPLATES"
 DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -96,7 +96,7 @@ def _linux_outputs(device: DeviceFacts) -> list[OutputFile]:
 def _netplan_outputs(device: DeviceFacts) -> list[OutputFile]:
     """Netplan YAML, plus what netplan cannot say: a static flood list per VXLAN tunnel, as a drop-in for
     the .network file netplan's networkd renderer writes for that tunnel (`10-netplan-<name>.network`)."""
-    files = [OutputFile("netplan.yaml", "linux/netplan.yaml.j2")]
+    files = [OutputFile("netplan.yaml", builder=netplan.render)]
     for segment in device.static_segments:
         if segment.flood_peers:
             files.append(

@@ -24,6 +24,7 @@ custom_udp_port, so the model rejects a non-default port before rendering.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from vxauto.model.facts import DeviceFacts
@@ -62,7 +63,16 @@ def config_db(device: DeviceFacts) -> dict[str, Table]:
 
 
 def render(device: DeviceFacts) -> str:
-    return json.dumps(config_db(device), indent=4) + "\n"
+    return _SCALAR_LIST.sub(_one_line, json.dumps(config_db(device), indent=4)) + "\n"
+
+
+# A list holding scalars only (no nested list or object), as json.dumps(indent=4) spreads it over lines.
+_SCALAR_LIST = re.compile(r"\[\n\s+([^\[\]{}]*?)\n\s+\]")
+
+
+def _one_line(match: re.Match[str]) -> str:
+    """`["65000:10"]` on one line, the layout vxauto has always written (rendered files stay byte-identical)."""
+    return "[" + ", ".join(item.strip() for item in match.group(1).split(",\n")) + "]"
 
 
 def _loopbacks(device: DeviceFacts) -> Table:

@@ -16,6 +16,10 @@ class Quoted(str):
     """A string from the intent, always single-quoted."""
 
 
+class DoubleQuoted(str):
+    """A string written in double quotes (netplan(5)'s examples quote addresses so)."""
+
+
 class Switch(str):
     """An NVUE `on`/`off` keyword, written bare."""
 
@@ -30,12 +34,17 @@ def _quoted(dumper: yaml.SafeDumper, value: Quoted) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style="'")
 
 
+def _double(dumper: yaml.SafeDumper, value: DoubleQuoted) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style='"')
+
+
 def _switch(dumper: yaml.SafeDumper, value: Switch) -> yaml.ScalarNode:
     # Tagged as a YAML 1.1 boolean so the emitter writes it plain; the text stays "on"/"off".
     return dumper.represent_scalar("tag:yaml.org,2002:bool", str(value))
 
 
 _Dumper.add_representer(Quoted, _quoted)
+_Dumper.add_representer(DoubleQuoted, _double)
 _Dumper.add_representer(Switch, _switch)
 
 ON, OFF = Switch("on"), Switch("off")
@@ -44,3 +53,17 @@ ON, OFF = Switch("on"), Switch("off")
 def dump(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1_000_000,
                      allow_unicode=True)
+
+
+def with_comments(text: str, comments: dict[str, str], indent: int) -> str:
+    """Put a `# comment` line above the first mapping key `key:` at `indent` spaces, for each item of `comments`
+    (PyYAML writes no comments; these say which link or segment a block is for)."""
+    lines = text.splitlines(keepends=True)
+    pad = " " * indent
+    out: list[str] = []
+    for line in lines:
+        key = line[indent:].split(":", 1)[0] if line.startswith(pad) and line[indent] != " " else None
+        if key is not None and key in comments:
+            out.append(f"{pad}# {comments.pop(key)}\n")
+        out.append(line)
+    return "".join(out)
