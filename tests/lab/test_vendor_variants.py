@@ -30,7 +30,7 @@ def _template_missing(platform: str) -> str | None:
     inventory = CONTAINERLAB / next(v for v, spec in VARIANTS.items() if spec[0] == platform) / "inventory"
     device = next(d for d in load_fabric(inventory).devices.values() if d.platform == platform)
     for output in PLATFORM_OUTPUTS[platform](device):
-        if not (templates_dir() / output.template).is_file():
+        if output.template and not (templates_dir() / output.template).is_file():
             return f"template {output.template} is not written yet"
     return None
 

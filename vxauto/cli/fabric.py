@@ -74,7 +74,7 @@ def render(
     nornir = nornir_for(fabric, workers).filter(filter_func=lambda host: host.name in chosen)
     with nornir_progress("rendering", enabled=not as_json) as processors:
         results = nornir.with_processors(processors).run(task=render_config, fabric=fabric, out_dir=out)
-    summary = []
+    summary: list[dict] = []
     for name in selected:
         result = results[name][0]
         if result.failed:

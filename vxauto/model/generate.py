@@ -17,17 +17,11 @@ import yaml
 from vxauto.errors import VxautoError
 from vxauto.model.platforms import PLATFORMS, Feature
 
-# Interface naming per platform: (underlay interface for port n (1-based), loopback, first host port n).
-INTERFACE_NAMES: dict[str, tuple[str, str]] = {
-    "eos": ("Ethernet{n}", "Loopback1"),
-    "nxos": ("Ethernet1/{n}", "loopback1"),
-    "junos": ("xe-0/0/{m}", "lo0"),
-    "srlinux": ("ethernet-1/{n}", "system0"),
-    "cumulus": ("swp{n}", "lo"),
-    "sonic": ("Ethernet{k}", "Loopback0"),
-    "frr": ("eth{n}", "lo"),
-    "pyvtep": ("eth{n}", "lo"),
-}
+
+def interface_names() -> dict[str, tuple[str, str]]:
+    """Platform -> (underlay port pattern, VTEP loopback) of every platform the generator can write
+    (`Platform.interface_names` of the platform records, registered platforms included)."""
+    return {name: p.interface_names for name, p in PLATFORMS.items() if p.interface_names is not None}
 
 
 @dataclass(frozen=True)
@@ -43,15 +37,16 @@ class GenerateOptions:
 
 
 def interface_name(platform: str, n: int) -> str:
-    pattern = INTERFACE_NAMES[platform][0]
+    pattern = interface_names()[platform][0]
     return pattern.format(n=n, m=n - 1, k=(n - 1) * 4)
 
 
 def _check(options: GenerateOptions) -> None:
     problems = []
+    names = interface_names()
     for platform in options.platforms:
-        if platform not in INTERFACE_NAMES:
-            problems.append(f"--platforms: {platform!r} cannot be generated (choose from {', '.join(INTERFACE_NAMES)})")
+        if platform not in names:
+            problems.append(f"--platforms: {platform!r} cannot be generated (choose from {', '.join(names)})")
         elif options.flood == "static" and not PLATFORMS[platform].supports(Feature.STATIC_FLOOD):
             problems.append(f"--platforms: {platform} does not support static flooding")
     if not 1 <= options.leaves <= 4000:
@@ -107,7 +102,7 @@ def generate(options: GenerateOptions) -> dict[str, dict]:
             "data": {
                 "asn": 4_200_000_000 + leaf + 1 if options.leaves > 900 else 65101 + leaf,
                 "router_id": address,
-                "vtep": {"interface": INTERFACE_NAMES[platform][1], "ip": address},
+                "vtep": {"interface": interface_names()[platform][1], "ip": address},
                 "underlay": [
                     {"interface": interface_name(platform, s + 1), "ip": links[(s, leaf)][1],
                      "peer": f"spine{s + 1}"}

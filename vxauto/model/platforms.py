@@ -1,13 +1,20 @@
-"""The platform x feature matrix.
+"""One record per platform: everything vxauto knows about a target, as data.
 
-Which features each platform can carry is data, not scattered `if platform == ...` checks: the validator
-turns a missing feature into an intent error, and `vxauto docs` prints this table as it is.
+Which features each platform can carry, its VNI range and releases, the files it is rendered into and
+whether they form a directory, which NAPALM driver and show-output parser manage it, and the interface
+names the fabric generator uses are fields of one `Platform`, not scattered `if platform == ...` checks:
+the validator turns a missing feature into an intent error, `vxauto docs` prints the table as it is, the
+renderer reads `outputs`, and the device layer maps `napalm_driver` to a driver class.
+
+A new platform is one record plus its `templates/<platform>/` folder: `register_platform(record,
+templates=folder_holding_<platform>/)` (docs/ARCHITECTURE.md, "Adding a platform").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 
 class Feature(StrEnum):
@@ -30,6 +37,22 @@ FEATURE_TITLES: dict[Feature, str] = {
 
 #: VRF names no platform accepts for a tenant VRF.
 RESERVED_VRF_NAMES = frozenset({"default", "mgmt", "management", "master", "global"})
+
+
+@dataclass(frozen=True)
+class Output:
+    """One configuration file of a platform and what writes it (exactly one of the three).
+
+    `template`: a Jinja template path under a templates directory. `builder`: "module:function" taking the
+    DeviceFacts and returning the text, for JSON/YAML formats dumped from Python data. `planner`:
+    "module:function" taking the DeviceFacts and returning the render engine's OutputFile list, for a
+    flavour whose set of files depends on the intent (systemd-networkd: one file per link).
+    """
+
+    name: str = ""
+    template: str | None = None
+    builder: str | None = None
+    planner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,30 @@ class Platform:
     versions: tuple[str, str] | None = None
     default_version: str | None = None
     version_rule: str = ""
+    #: The files a device of the platform is rendered into; per flavour (Linux) and per role (a Linux host
+    #: gets an endpoint script) where they differ. Empty: render only what `flavour_outputs`/`role_outputs` say.
+    outputs: tuple[Output, ...] = ()
+    flavour_outputs: dict[str, tuple[Output, ...]] = field(default_factory=dict)
+    role_outputs: dict[str, tuple[Output, ...]] = field(default_factory=dict)
+    #: Written as a `<host>/` directory even when it is one file (FRR: frr.conf plus the kernel script);
+    #: `directory_flavours` the same for some flavours only (a one-file output is `<host>.<ext>` otherwise).
+    directory: bool = False
+    directory_flavours: frozenset[str] = frozenset()
+    #: Name of the show-output parser module of the device layer (None: none; validation via the driver).
+    parser: str | None = None
+    #: For `vxauto fabric generate`: (underlay port pattern, VTEP loopback); the pattern takes {n} (1-based
+    #: port), {m} (0-based) and {k} ((n-1)*4, SONiC's lane-numbered ports). None: not generated.
+    interface_names: tuple[str, str] | None = None
+
+    def outputs_for(self, role: str, flavour: str | None) -> tuple[Output, ...]:
+        """The files of a device with this role and flavour."""
+        if role in self.role_outputs:
+            return self.role_outputs[role]
+        return self.flavour_outputs.get(flavour or "", self.outputs)
+
+    def is_directory(self, role: str, flavour: str | None) -> bool:
+        """Whether the device's files always form a `<host>/` directory."""
+        return self.directory or (role not in self.role_outputs and flavour in self.directory_flavours)
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.features
@@ -100,11 +147,15 @@ PLATFORMS: dict[str, Platform] = {
         Platform(
             "eos", "Arista EOS", _NO_V6, _SWITCH_ROLES, napalm_driver="eos", router_id_interface="Loopback0",
             reference="Arista EOS User Manual, VXLAN and EVPN chapters",
+            outputs=(Output("config.cfg", "eos/vxlan.j2"),), parser="eos",
+            interface_names=("Ethernet{n}", "Loopback1"),
         ),
         Platform(
             "nxos", "Cisco NX-OS", _NO_V6 - {Feature.CUSTOM_UDP_PORT}, _SWITCH_ROLES, reserved_vlans=((3968, 4094),),
             napalm_driver="nxos", router_id_interface="loopback0",
             reference="Cisco Nexus 9000 NX-OS VXLAN Configuration Guide",
+            outputs=(Output("config.cfg", "nxos/vxlan.j2"),), parser="nxos",
+            interface_names=("Ethernet1/{n}", "loopback1"),
             rules={Feature.CUSTOM_UDP_PORT: (
                 "Cisco Nexus 9000 Series NX-OS VXLAN Configuration Guide, \"Guidelines and Limitations for "
                 "VXLAN\": the VXLAN UDP port number is 4789 and is not configurable")},
@@ -115,6 +166,7 @@ PLATFORMS: dict[str, Platform] = {
         Platform(
             "junos", "Juniper Junos (QFX)", _NO_V6, _SWITCH_ROLES, napalm_driver="junos", router_id_interface="lo0",
             reference="Junos EVPN User Guide / VXLAN (switch-options, vlans)",
+            outputs=(Output("config.conf", "junos/vxlan.j2"),), parser="junos", interface_names=("xe-0/0/{m}", "lo0"),
             vni_range=(1, 16_777_214),
             vni_rule="Junos `vxlan vni` takes 1..16777214 (Junos CLI reference, vxlan statement)",
         ),
@@ -122,11 +174,15 @@ PLATFORMS: dict[str, Platform] = {
             "srlinux", "Nokia SR Linux", _NO_V6 - {Feature.STATIC_FLOOD, Feature.CUSTOM_UDP_PORT}, _SWITCH_ROLES,
             required_vtep_interface="system0", router_id_interface="system0", vtep_router_id_interface="lo0",
             reference="Nokia SR Linux EVPN-VXLAN Guide",
+            # containerlab applies an SR Linux startup-config as CLI commands only when the file ends in .cli.
+            outputs=(Output("config.cli", "srlinux/vxlan.j2"),), interface_names=("ethernet-1/{n}", "system0"),
         ),
         Platform(
             "cumulus", "NVIDIA Cumulus Linux (NVUE)", _NO_V6, _SWITCH_ROLES,
             reserved_vlans=((3725, 3999),), max_vrf_name=15, router_id_interface="lo",
             reference="NVIDIA Cumulus Linux User Guide: Network Virtualization (NVUE)",
+            outputs=(Output("config.yaml", builder="vxauto.render.nvue:render"),),
+            interface_names=("swp{n}", "lo"),
             versions=("5.0", "5.14"), default_version="5.12",
             version_rule=("the template writes the NVUE object model of Cumulus Linux 5.0-5.14 (`enable: on`); "
                           "later releases renamed it (`state: enabled`, Cumulus Linux 5.15 \"New and Changed "
@@ -137,10 +193,14 @@ PLATFORMS: dict[str, Platform] = {
             frozenset({Feature.EVPN, Feature.L3VNI}), _SWITCH_ROLES, reserved_vlans=((1, 1),), max_vrf_name=11,
             router_id_interface="Loopback0",
             reference="SONiC EVPN VXLAN HLD (VXLAN_TUNNEL, VXLAN_TUNNEL_MAP, EVPN_NVO)",
+            outputs=(Output("config_db.json", builder="vxauto.render.sonic:render"),),
+            interface_names=("Ethernet{k}", "Loopback0"),
         ),
         Platform(
             "frr", "FRR + Linux kernel VXLAN", _NO_V6, _SWITCH_ROLES, napalm_driver="frr", max_vrf_name=15,
             router_id_interface="lo", reference="FRR User Guide: BGP EVPN; ip-link(8) vxlan, bridge(8)",
+            outputs=(Output("frr.conf", "frr/frr.conf.j2"), Output("interfaces.sh", "linux/iproute2.sh.j2")),
+            directory=True, parser="frr", interface_names=("eth{n}", "lo"),
         ),
         Platform(
             "linux", "Linux host (kernel VXLAN)",
@@ -150,16 +210,31 @@ PLATFORMS: dict[str, Platform] = {
             reference="ip-link(8), bridge(8), ifupdown2, systemd.netdev(5), netplan YAML",
             # ifupdown2 3.0 (Debian 12): vxlan-local-tunnelip and vxlan-remoteip take IPv4 addresses only.
             flavour_lacks={"ifupdown2": frozenset({Feature.IPV6_UNDERLAY})},
+            flavour_outputs={
+                "iproute2": (Output("vxlan.sh", "linux/iproute2.sh.j2"),),
+                "ifupdown2": (Output("interfaces", "linux/ifupdown2.j2"),),
+                "networkd": (Output(planner="vxauto.render.engine:networkd_outputs"),),
+                "netplan": (Output(planner="vxauto.render.engine:netplan_outputs"),),
+            },
+            role_outputs={"host": (Output("endpoint.sh", "linux/endpoint.sh.j2"),)},
+            # networkd's file count and netplan's (a flood drop-in per static segment) depend on the intent, so
+            # a host's output would change shape; the ifupdown2 file is `interfaces`, which has no extension to
+            # make `<host><ext>` of.
+            directory_flavours=frozenset({"ifupdown2", "networkd", "netplan"}), parser="iproute2",
         ),
         Platform(
             "pyvtep", "pyvtep (vxauto's Python software VTEP)",
             frozenset({Feature.STATIC_FLOOD, Feature.EVPN, Feature.CUSTOM_UDP_PORT}), frozenset({"leaf"}),
             router_id_interface="lo", reference="docs/pyvtep.md (configuration), RFC 7348",
+            outputs=(Output("pyvtep.yaml", "pyvtep/pyvtep.yaml.j2"),
+                     Output("interfaces.sh", "pyvtep/interfaces.sh.j2")),
+            interface_names=("eth{n}", "lo"),
         ),
         Platform(
             "ovs", "Open vSwitch",
             frozenset({Feature.STATIC_FLOOD, Feature.IPV6_UNDERLAY, Feature.CUSTOM_UDP_PORT}), frozenset({"leaf"}),
             router_id_interface="lo", reference="ovs-vswitchd.conf.db(5) Interface type vxlan, ovs-vsctl(8)",
+            outputs=(Output("config.sh", "ovs/vxlan.sh.j2"),),
         ),
     )
 }
@@ -172,3 +247,25 @@ def _version_key(version: str) -> tuple[int, ...]:
 def platform(name: str) -> Platform:
     """Look a platform up; unknown names are caught by the schema before this is called."""
     return PLATFORMS[name]
+
+
+#: Template directories of registered platforms, searched after the main templates directory.
+TEMPLATE_PATHS: list[Path] = []
+
+
+def register_platform(record: Platform, templates: Path | None = None) -> Platform:
+    """Add a platform: its record, and the directory holding its `<name>/` template folder (if not in the
+    main templates directory). Register before loading an inventory that names it."""
+    if record.name in PLATFORMS:
+        raise ValueError(f"platform {record.name!r} is already registered")
+    PLATFORMS[record.name] = record
+    if templates is not None and templates not in TEMPLATE_PATHS:
+        TEMPLATE_PATHS.append(templates)
+    return record
+
+
+def unregister_platform(name: str, templates: Path | None = None) -> None:
+    """Remove a registered platform (and its template directory) again."""
+    PLATFORMS.pop(name, None)
+    if templates in TEMPLATE_PATHS:
+        TEMPLATE_PATHS.remove(templates)

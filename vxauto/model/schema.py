@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -213,7 +213,19 @@ class HostData(Strict):
     endpoints: list[Endpoint] = []
 
 
-PlatformName = Literal[tuple(PLATFORMS)]  # type: ignore[valid-type]
+def _known_platform(value: str) -> str:
+    # Checked against the registry when the host is validated (not when this module was imported), so a
+    # platform registered with `register_platform` is accepted.
+    if value not in PLATFORMS:
+        raise ValueError(f"Input should be {', '.join(repr(name) for name in PLATFORMS)}")
+    return value
+
+
+def _platform_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(PLATFORMS)
+
+
+PlatformName = Annotated[str, AfterValidator(_known_platform), Field(json_schema_extra=_platform_enum)]
 
 
 class HostIntent(Strict):
@@ -221,6 +233,6 @@ class HostIntent(Strict):
 
     name: Name
     hostname: str | None = None
-    platform: PlatformName  # type: ignore[valid-type]
+    platform: PlatformName
     groups: list[Name] = []
     data: HostData

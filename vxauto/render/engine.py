@@ -1,24 +1,28 @@
 """Turn derived device facts into configuration files.
 
-One template per platform and feature, data prepared in Python (netlab's feature x device matrix):
-`PLATFORM_OUTPUTS` says which files a platform gets and which template writes each one. Templates are
-logic-free loops over `DeviceFacts`; StrictUndefined makes a template that asks for a missing fact fail
-loudly instead of rendering an empty line into a switch config.
+One template per platform and feature, data prepared in Python (netlab's feature x device matrix): the
+platform record (`Platform.outputs`, vxauto/model/platforms.py) says which files a platform gets and which
+template or builder writes each one. Templates are logic-free loops over `DeviceFacts`; JSON and YAML formats
+are built as Python data and dumped (render/sonic.py, nvue.py, netplan.py). StrictUndefined makes a template
+that asks for a missing fact fail loudly instead of rendering an empty line into a switch config.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any, cast
 
 import jinja2
 
 from vxauto.model.fabric import Fabric
 from vxauto.model.facts import DeviceFacts, SegmentFacts
-from vxauto.render import netplan, nvue, sonic
+from vxauto.model.platforms import PLATFORMS, TEMPLATE_PATHS, platform
+from vxauto.render import netplan
 
 TEMPLATES_ENV = "VXAUTO_TEMPLATES"
 DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -72,28 +76,7 @@ class RenderedConfig:
 OutputsFor = Callable[[DeviceFacts], list[OutputFile]]
 
 
-def _single(name: str, template: str) -> OutputsFor:
-    return lambda device: [OutputFile(name, template)]
-
-
-def _frr_outputs(device: DeviceFacts) -> list[OutputFile]:
-    return [OutputFile("frr.conf", "frr/frr.conf.j2"), OutputFile("interfaces.sh", "linux/iproute2.sh.j2")]
-
-
-def _linux_outputs(device: DeviceFacts) -> list[OutputFile]:
-    if device.role == "host":
-        return [OutputFile("endpoint.sh", "linux/endpoint.sh.j2")]
-    flavour = device.flavour or "iproute2"
-    if flavour == "networkd":
-        return _networkd_outputs(device)
-    if flavour == "netplan":
-        return _netplan_outputs(device)
-    names = {"iproute2": "vxlan.sh", "ifupdown2": "interfaces"}
-    suffix = {"iproute2": "iproute2.sh.j2", "ifupdown2": "ifupdown2.j2"}
-    return [OutputFile(names[flavour], f"linux/{suffix[flavour]}")]
-
-
-def _netplan_outputs(device: DeviceFacts) -> list[OutputFile]:
+def netplan_outputs(device: DeviceFacts) -> list[OutputFile]:
     """Netplan YAML, plus what netplan cannot say: a static flood list per VXLAN tunnel, as a drop-in for
     the .network file netplan's networkd renderer writes for that tunnel (`10-netplan-<name>.network`)."""
     files = [OutputFile("netplan.yaml", builder=netplan.render)]
@@ -109,7 +92,7 @@ def _netplan_outputs(device: DeviceFacts) -> list[OutputFile]:
     return files
 
 
-def _networkd_outputs(device: DeviceFacts) -> list[OutputFile]:
+def networkd_outputs(device: DeviceFacts) -> list[OutputFile]:
     """systemd-networkd wants one file per link: a .network per addressed link (addresses differ per
     link, so one file cannot cover all underlay links), a .netdev/.network pair per bridge, VXLAN and
     trunk VLAN device, and a .network per access/trunk port."""
@@ -141,22 +124,42 @@ def _networkd_outputs(device: DeviceFacts) -> list[OutputFile]:
     return files
 
 
-PLATFORM_OUTPUTS: dict[str, OutputsFor] = {
-    "eos": _single("config.cfg", "eos/vxlan.j2"),
-    "nxos": _single("config.cfg", "nxos/vxlan.j2"),
-    "junos": _single("config.conf", "junos/vxlan.j2"),
-    # containerlab applies an SR Linux startup-config as CLI commands only when the file ends in .cli.
-    "srlinux": _single("config.cli", "srlinux/vxlan.j2"),
-    "cumulus": lambda device: [OutputFile("config.yaml", builder=nvue.render)],
-    "sonic": lambda device: [OutputFile("config_db.json", builder=sonic.render)],
-    "frr": _frr_outputs,
-    "linux": _linux_outputs,
-    "ovs": _single("config.sh", "ovs/vxlan.sh.j2"),
-    "pyvtep": lambda device: [
-        OutputFile("pyvtep.yaml", "pyvtep/pyvtep.yaml.j2"),
-        OutputFile("interfaces.sh", "pyvtep/interfaces.sh.j2"),
-    ],
-}
+@cache
+def _function(reference: str) -> Callable[[DeviceFacts], Any]:
+    """The function a platform record names as "module:function"."""
+    module, _, name = reference.partition(":")
+    return cast(Callable[[DeviceFacts], Any], getattr(importlib.import_module(module), name))
+
+
+def outputs(device: DeviceFacts) -> list[OutputFile]:
+    """The files of one device, as its platform record says."""
+    files: list[OutputFile] = []
+    for spec in platform(device.platform).outputs_for(device.role, device.flavour):
+        if spec.planner:
+            files += _function(spec.planner)(device)
+        elif spec.builder:
+            files.append(OutputFile(spec.name, builder=_function(spec.builder)))
+        else:
+            files.append(OutputFile(spec.name, spec.template))
+    return files
+
+
+class _OutputsByPlatform(Mapping[str, OutputsFor]):
+    """platform name -> its outputs function: a view of the platform records (registered ones included)."""
+
+    def __getitem__(self, name: str) -> OutputsFor:
+        if name not in PLATFORMS:
+            raise KeyError(name)
+        return outputs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(PLATFORMS)
+
+    def __len__(self) -> int:
+        return len(PLATFORMS)
+
+
+PLATFORM_OUTPUTS: Mapping[str, OutputsFor] = _OutputsByPlatform()
 
 
 def templates_dir() -> Path:
@@ -164,9 +167,9 @@ def templates_dir() -> Path:
 
 
 @cache
-def _environment(directory: str) -> jinja2.Environment:
+def _environment(directories: tuple[str, ...]) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
+        loader=jinja2.FileSystemLoader(directories),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -217,25 +220,11 @@ FILTERS: dict[str, Callable[..., str]] = {
 
 def render_device(device: DeviceFacts, templates: Path | None = None) -> RenderedConfig:
     """Render one device. Pure: same facts in, byte-identical files out."""
-    env = _environment(str(templates or templates_dir()))
-    outputs = PLATFORM_OUTPUTS[device.platform](device)
-    files = {output.name: output.render(env, device) for output in outputs}
-    single = len(outputs) == 1 and not _always_directory(device)
+    env = _environment((str(templates or templates_dir()), *map(str, TEMPLATE_PATHS)))
+    files_of = outputs(device)
+    files = {output.name: output.render(env, device) for output in files_of}
+    single = len(files_of) == 1 and not platform(device.platform).is_directory(device.role, device.flavour)
     return RenderedConfig(device.name, device.platform, files, single)
-
-
-# Platforms whose configuration is always a directory, even when it happens to be one file.
-MULTI_FILE_PLATFORMS = frozenset({"frr"})
-# Linux flavours written as a directory even when they are one file: networkd's file count and netplan's
-# (a flood drop-in per static segment) depend on the intent, so a host's output would change shape; the
-# ifupdown2 file is `interfaces`, which has no extension to make `<host><ext>` of.
-DIRECTORY_FLAVOURS = frozenset({"ifupdown2", "networkd", "netplan"})
-
-
-def _always_directory(device: DeviceFacts) -> bool:
-    if device.platform in MULTI_FILE_PLATFORMS:
-        return True
-    return device.platform == "linux" and device.role != "host" and device.flavour in DIRECTORY_FLAVOURS
 
 
 def render_fabric(
