@@ -8,8 +8,9 @@ The corpus: inventory/, every containerlab lab's inventory, every fixture intent
 fabric*.yaml variant), and generated fabrics covering each platform and Linux flavour with the features it
 supports (static flood, EVPN, L3 VNI, anycast gateway, IPv6 underlay, custom UDP port, router ID equal to the
 VTEP address, apart on its own loopback, apart on the router-ID loopback, access and trunk ports). Besides
-the configuration files it writes, per Linux-kernel device, the target kernel state the FRR driver gets
-(`<host>.kernel-state`), and the `vxauto docs` capability table, so a change of either shows up too.
+the configuration files it writes, per Linux/FRR device, the kernel state the FRR driver deploys
+(`<host>.kernel-state`: derived from the facts, or read from the script by renderers before that existed),
+and the `vxauto docs` capability table, so a change of either shows up too.
 """
 
 from __future__ import annotations
@@ -128,14 +129,31 @@ def generated() -> Iterator[tuple[str, dict[str, dict]]]:
                         yield "-".join(p for p in ("gen", leaf, flavour, flood, variant) if p), files
 
 
+def _kernel_text(rendered: Any) -> str:
+    """The kernel state the FRR driver deploys for a Linux/FRR device: the one the renderer derived from the
+    facts (`kernel_state`), or, from renderers before it existed, the one the driver read from the script."""
+    state = getattr(rendered, "kernel_state", None)
+    if state is not None:
+        return str(state.text())
+    if rendered.platform not in ("frr", "linux") or not any(n.endswith(".sh") for n in rendered.files):
+        return ""
+    from vxauto.deploy.napalm_frr.kernel import KernelState, parse_script
+
+    parsed = KernelState()
+    for name in sorted(rendered.files):
+        if name.endswith(".sh"):
+            parse_script(rendered.files[name], name, parsed)
+    return str(parsed.text())
+
+
 def write_rendered(fabric_dir: Path, out: Path) -> None:
     fabric = load_fabric(fabric_dir)
     out.mkdir(parents=True, exist_ok=True)
     for rendered in render_fabric(fabric):
         rendered.write(out)
-        state = getattr(rendered, "kernel_state", None)
-        if state is not None:
-            (out / f"{rendered.host}.kernel-state").write_text(state.to_text(), encoding="utf-8")
+        kernel = _kernel_text(rendered)
+        if kernel:
+            (out / f"{rendered.host}.kernel-state").write_text(kernel, encoding="utf-8")
 
 
 def write_corpus(out: Path) -> None:

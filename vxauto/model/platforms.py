@@ -53,6 +53,9 @@ class Output:
     template: str | None = None
     builder: str | None = None
     planner: str | None = None
+    #: The file is a kernel script (iproute2 vocabulary): the rendered configuration then carries its target
+    #: kernel state (model/kernel_state.py), which the FRR driver deploys.
+    kernel: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,8 @@ PLATFORMS: dict[str, Platform] = {
         Platform(
             "frr", "FRR + Linux kernel VXLAN", _NO_V6, _SWITCH_ROLES, napalm_driver="frr", max_vrf_name=15,
             router_id_interface="lo", reference="FRR User Guide: BGP EVPN; ip-link(8) vxlan, bridge(8)",
-            outputs=(Output("frr.conf", "frr/frr.conf.j2"), Output("interfaces.sh", "linux/iproute2.sh.j2")),
+            outputs=(Output("frr.conf", "frr/frr.conf.j2"),
+                     Output("interfaces.sh", "linux/iproute2.sh.j2", kernel=True)),
             directory=True, parser="frr", interface_names=("eth{n}", "lo"),
         ),
         Platform(
@@ -211,12 +215,12 @@ PLATFORMS: dict[str, Platform] = {
             # ifupdown2 3.0 (Debian 12): vxlan-local-tunnelip and vxlan-remoteip take IPv4 addresses only.
             flavour_lacks={"ifupdown2": frozenset({Feature.IPV6_UNDERLAY})},
             flavour_outputs={
-                "iproute2": (Output("vxlan.sh", "linux/iproute2.sh.j2"),),
+                "iproute2": (Output("vxlan.sh", "linux/iproute2.sh.j2", kernel=True),),
                 "ifupdown2": (Output("interfaces", "linux/ifupdown2.j2"),),
                 "networkd": (Output(planner="vxauto.render.engine:networkd_outputs"),),
                 "netplan": (Output(planner="vxauto.render.engine:netplan_outputs"),),
             },
-            role_outputs={"host": (Output("endpoint.sh", "linux/endpoint.sh.j2"),)},
+            role_outputs={"host": (Output("endpoint.sh", "linux/endpoint.sh.j2", kernel=True),)},
             # networkd's file count and netplan's (a flood drop-in per static segment) depend on the intent, so
             # a host's output would change shape; the ifupdown2 file is `interfaces`, which has no extension to
             # make `<host><ext>` of.

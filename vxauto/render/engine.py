@@ -21,6 +21,7 @@ import jinja2
 
 from vxauto.model.fabric import Fabric
 from vxauto.model.facts import DeviceFacts, SegmentFacts
+from vxauto.model.kernel_state import KernelState, target_state
 from vxauto.model.platforms import PLATFORMS, TEMPLATE_PATHS, platform
 from vxauto.render import netplan
 
@@ -53,6 +54,9 @@ class RenderedConfig:
     files: dict[str, str]
     #: True when the platform's configuration is one file (`<host>.<ext>`), False for a `<host>/` directory.
     single: bool
+    #: The kernel state the kernel script creates (platforms whose outputs include one): what the FRR driver
+    #: deploys, derived from the facts rather than read back from the script.
+    kernel_state: KernelState | None = None
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write to `out_dir/<host>.<ext>` or `out_dir/<host>/<file>`; returns the paths written."""
@@ -223,8 +227,10 @@ def render_device(device: DeviceFacts, templates: Path | None = None) -> Rendere
     env = _environment((str(templates or templates_dir()), *map(str, TEMPLATE_PATHS)))
     files_of = outputs(device)
     files = {output.name: output.render(env, device) for output in files_of}
-    single = len(files_of) == 1 and not platform(device.platform).is_directory(device.role, device.flavour)
-    return RenderedConfig(device.name, device.platform, files, single)
+    record = platform(device.platform)
+    single = len(files_of) == 1 and not record.is_directory(device.role, device.flavour)
+    has_script = any(spec.kernel for spec in record.outputs_for(device.role, device.flavour))
+    return RenderedConfig(device.name, device.platform, files, single, target_state(device) if has_script else None)
 
 
 def render_fabric(

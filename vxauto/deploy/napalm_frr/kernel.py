@@ -30,106 +30,25 @@ import ipaddress
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vxauto.errors import VxautoError
+from vxauto.model.kernel_state import (
+    ATTRIBUTES,
+    CREATE_ORDER,
+    KIND_OPTIONS,
+    KernelState,
+    Link,
+    _ip_key,
+    _prefix_key,
+)
+
+__all__ = ["ATTRIBUTES", "CREATE_ORDER", "KIND_OPTIONS", "KernelState", "Link", "parse_script", "parse_state"]
 
 ZERO_MAC = "00:00:00:00:00:00"
 
-#: Identity options per link kind, in canonical order: changing any of them means delete + create.
-KIND_OPTIONS: dict[str, tuple[str, ...]] = {
-    "vrf": ("table",),
-    "bridge": (),
-    "vxlan": ("id", "local", "dstport", "learning"),
-    "vlan": ("link", "id"),
-}
-#: Settable attributes, in canonical order.
-ATTRIBUTES = ("master", "mtu", "address", "port-learning", "state")
-#: Links are created in this order (a VXLAN/VLAN port needs its bridge, a bridge its VRF) and deleted in
-#: the reverse order.
-CREATE_ORDER = ("vrf", "bridge", "vxlan", "vlan")
-
 _NUMBERED = re.compile(r"^(?P<prefix>vxlan|br)(?P<vni>\d+)$")
-
-
-@dataclass
-class Link:
-    """One link as a configuration describes it: `kind` is set when the configuration creates it."""
-
-    name: str
-    kind: str | None = None
-    options: dict[str, str] = field(default_factory=dict)
-    attributes: dict[str, str] = field(default_factory=dict)
-
-    def fields(self) -> dict[str, str]:
-        """Everything compared, in canonical order (`kind`, its options, then attributes)."""
-        result: dict[str, str] = {}
-        if self.kind is not None:
-            result["kind"] = self.kind
-            for key in KIND_OPTIONS.get(self.kind, ()):
-                if key in self.options:
-                    result[key] = self.options[key]
-        for key in ATTRIBUTES:
-            if key in self.attributes:
-                result[key] = self.attributes[key]
-        return result
-
-    def identity(self) -> tuple[str | None, tuple[tuple[str, str], ...]]:
-        return (self.kind, tuple(sorted(self.options.items())))
-
-
-@dataclass
-class KernelState:
-    """Links, addresses per device and static flood lists per VXLAN device."""
-
-    links: dict[str, Link] = field(default_factory=dict)
-    addresses: dict[str, set[str]] = field(default_factory=dict)
-    flood: dict[str, set[str]] = field(default_factory=dict)
-    #: Devices whose whole (global) address set this state decides. A rendered script decides it for the
-    #: devices it addresses; a `kernel.state` snapshot for every link it lists (a link listed without
-    #: `address` lines had none, and a restore removes any it has gained).
-    address_scope: set[str] = field(default_factory=set)
-
-    def managed_addresses(self) -> set[str]:
-        return set(self.addresses) | self.address_scope
-
-    def link(self, name: str) -> Link:
-        return self.links.setdefault(name, Link(name))
-
-    def lines(self) -> list[str]:
-        """The canonical text, one fact per line, in a stable order (links by creation order, then name)."""
-        def link_key(link: Link) -> tuple[int, str]:
-            rank = CREATE_ORDER.index(link.kind) if link.kind in CREATE_ORDER else len(CREATE_ORDER)
-            return (rank, link.name)
-
-        lines = []
-        for link in sorted(self.links.values(), key=link_key):
-            fields = link.fields()
-            if fields:
-                lines.append(" ".join([f"link {link.name}", *(f"{k}={v}" for k, v in fields.items())]))
-        for device in sorted(self.addresses):
-            lines += [f"address {device} {prefix}" for prefix in sorted(self.addresses[device], key=_prefix_key)]
-        for device in sorted(self.flood):
-            lines += [f"flood {device} {dst}" for dst in sorted(self.flood[device], key=_ip_key)]
-        return lines
-
-    def text(self) -> str:
-        return "".join(f"{line}\n" for line in self.lines())
-
-    def created(self) -> dict[str, str]:
-        """Links this state creates: name -> kind."""
-        return {name: link.kind for name, link in self.links.items() if link.kind is not None}
-
-
-def _ip_key(text: str) -> tuple[int, int]:
-    address = ipaddress.ip_address(text)
-    return (address.version, int(address))
-
-
-def _prefix_key(text: str) -> tuple[int, int, int]:
-    interface = ipaddress.ip_interface(text)
-    return (interface.version, int(interface.ip), interface.network.prefixlen)
 
 
 # --------------------------------------------------------------------------- rendered scripts
@@ -188,7 +107,9 @@ class _ScriptReader:
                 index += 1
             elif word in ("mtu", "master", "address") and index + 1 < len(words):
                 value = words[index + 1]
-                attributes[word] = str(self.number_value(value)) if word == "mtu" else value.lower()
+                # Link names are case-sensitive (a VRF `RED` as master); only a MAC is case-free.
+                attributes[word] = (str(self.number_value(value)) if word == "mtu"
+                                    else value.lower() if word == "address" else value)
                 index += 2
             else:
                 raise self.fail(f"`ip link set` with {word!r}: only mtu, master, address, up/down are modelled")

@@ -1,0 +1,212 @@
+"""The target kernel state of a Linux VTEP or host, derived from its facts (a typed structure).
+
+The kernel part of a Linux/FRR device (links, their options and attributes, addresses, static flood lists)
+is worked out here once, in Python, from `DeviceFacts`; the renderer carries it beside the kernel script
+(`RenderedConfig.kernel_state`) and the FRR NAPALM driver receives it in the configuration bundle instead
+of reading the script back. `KernelState.lines()` is the canonical text the driver diffs and backs up.
+
+`target_state` follows the script's commands one by one (templates/linux/iproute2.sh.j2, endpoint.sh.j2):
+what a later command sets overrides an earlier one, as when the shell runs them, and
+tests/render/test_kernel_state.py checks for every intent that the state equals the script's meaning.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from vxauto.model.facts import DeviceFacts
+
+#: Identity options per link kind, in canonical order: changing any of them means delete + create.
+KIND_OPTIONS: dict[str, tuple[str, ...]] = {
+    "vrf": ("table",),
+    "bridge": (),
+    "vxlan": ("id", "local", "dstport", "learning"),
+    "vlan": ("link", "id"),
+}
+#: Settable attributes, in canonical order.
+ATTRIBUTES = ("master", "mtu", "address", "port-learning", "state")
+#: Links are created in this order (a VXLAN/VLAN port needs its bridge, a bridge its VRF) and deleted in
+#: the reverse order.
+CREATE_ORDER = ("vrf", "bridge", "vxlan", "vlan")
+
+@dataclass
+class Link:
+    """One link as a configuration describes it: `kind` is set when the configuration creates it."""
+
+    name: str
+    kind: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, str]:
+        """Everything compared, in canonical order (`kind`, its options, then attributes)."""
+        result: dict[str, str] = {}
+        if self.kind is not None:
+            result["kind"] = self.kind
+            for key in KIND_OPTIONS.get(self.kind, ()):
+                if key in self.options:
+                    result[key] = self.options[key]
+        for key in ATTRIBUTES:
+            if key in self.attributes:
+                result[key] = self.attributes[key]
+        return result
+
+    def identity(self) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+        return (self.kind, tuple(sorted(self.options.items())))
+
+
+@dataclass
+class KernelState:
+    """Links, addresses per device and static flood lists per VXLAN device."""
+
+    links: dict[str, Link] = field(default_factory=dict)
+    addresses: dict[str, set[str]] = field(default_factory=dict)
+    flood: dict[str, set[str]] = field(default_factory=dict)
+    #: Devices whose whole (global) address set this state decides. A rendered script decides it for the
+    #: devices it addresses; a `kernel.state` snapshot for every link it lists (a link listed without
+    #: `address` lines had none, and a restore removes any it has gained).
+    address_scope: set[str] = field(default_factory=set)
+
+    def managed_addresses(self) -> set[str]:
+        return set(self.addresses) | self.address_scope
+
+    def link(self, name: str) -> Link:
+        return self.links.setdefault(name, Link(name))
+
+    def lines(self) -> list[str]:
+        """The canonical text, one fact per line, in a stable order (links by creation order, then name)."""
+        def link_key(link: Link) -> tuple[int, str]:
+            rank = CREATE_ORDER.index(link.kind) if link.kind in CREATE_ORDER else len(CREATE_ORDER)
+            return (rank, link.name)
+
+        lines = []
+        for link in sorted(self.links.values(), key=link_key):
+            fields = link.fields()
+            if fields:
+                lines.append(" ".join([f"link {link.name}", *(f"{k}={v}" for k, v in fields.items())]))
+        for device in sorted(self.addresses):
+            lines += [f"address {device} {prefix}" for prefix in sorted(self.addresses[device], key=_prefix_key)]
+        for device in sorted(self.flood):
+            lines += [f"flood {device} {dst}" for dst in sorted(self.flood[device], key=_ip_key)]
+        return lines
+
+    def text(self) -> str:
+        return "".join(f"{line}\n" for line in self.lines())
+
+    def created(self) -> dict[str, str]:
+        """Links this state creates: name -> kind."""
+        return {name: link.kind for name, link in self.links.items() if link.kind is not None}
+
+
+def _ip_key(text: str) -> tuple[int, int]:
+    address = ipaddress.ip_address(text)
+    return (address.version, int(address))
+
+
+def _prefix_key(text: str) -> tuple[int, int, int]:
+    interface = ipaddress.ip_interface(text)
+    return (interface.version, int(interface.ip), interface.network.prefixlen)
+
+
+# --------------------------------------------------------------------------- from the facts
+
+
+def _prefix(text: str) -> str:
+    return ipaddress.ip_interface(text).with_prefixlen
+
+
+def _ip(text: str) -> str:
+    return ipaddress.ip_address(text).compressed
+
+
+class _Builder:
+    """The effects of the script's commands on a KernelState, in the script's order."""
+
+    def __init__(self) -> None:
+        self.state = KernelState()
+
+    def set(self, name: str, **attributes: str | int) -> None:
+        """`ip link set dev NAME ...` (port_learning is `bridge link set ... learning`)."""
+        target = self.state.link(name).attributes
+        for key, value in attributes.items():
+            target[key.replace("_", "-")] = str(value).lower() if key == "address" else str(value)
+
+    def create(self, name: str, kind: str, **options: str | int) -> None:
+        """`ensure_link NAME [link PARENT] type KIND ...`."""
+        link = self.state.link(name)
+        link.kind, link.options = kind, {key: str(value) for key, value in options.items()}
+
+    def address(self, device: str, prefix: str) -> None:
+        self.state.addresses.setdefault(device, set()).add(_prefix(prefix))
+
+    def flood(self, device: str, dst: str) -> None:
+        self.state.flood.setdefault(device, set()).add(_ip(dst))
+
+    def vxlan(self, name: str, vni: int, device: DeviceFacts, learning: bool) -> None:
+        self.create(name, "vxlan", id=vni, local=_ip(str(device.vtep_ip)), dstport=device.udp_port,
+                    learning="on" if learning else "off")
+
+
+def target_state(device: DeviceFacts) -> KernelState:
+    """The kernel state the device's kernel script creates: a VTEP's (iproute2.sh.j2) or, for a host
+    without a VTEP address, its endpoint addresses (endpoint.sh.j2)."""
+    build = _Builder()
+    if device.role == "host":
+        _endpoints(build, device)
+    else:
+        _vtep(build, device)
+    return build.state
+
+
+def _endpoints(build: _Builder, device: DeviceFacts) -> None:
+    mtu = device.overlay_mtu
+    for endpoint in device.endpoints:
+        if endpoint.parent:
+            build.set(endpoint.parent, mtu=mtu, state="up")
+            build.create(endpoint.interface, "vlan", link=endpoint.parent, id=str(endpoint.vlan))
+        build.set(endpoint.interface, mtu=mtu, state="up")
+        build.address(endpoint.interface, endpoint.ip)
+
+
+def _vtep(build: _Builder, device: DeviceFacts) -> None:
+    mtu = device.overlay_mtu
+    if device.announce or device.vtep_ip:
+        build.set("lo", state="up")
+        for prefix in device.announce:
+            build.address("lo", prefix)
+        if device.vtep_link:
+            build.set(device.vtep_link, state="up")
+        if device.vtep_address_interface:
+            build.address(device.vtep_address_interface, str(device.vtep_prefix))
+    for interface in device.interfaces:
+        build.set(interface.name, mtu=interface.mtu, state="up")
+        build.address(interface.name, interface.ip)
+    for vrf in device.vrfs:
+        build.create(vrf.name, "vrf", table=vrf.table)
+        build.set(vrf.name, state="up")
+        if vrf.l3vni is not None:
+            build.create(f"br{vrf.l3vni}", "bridge")
+            build.set(f"br{vrf.l3vni}", master=vrf.name, state="up")
+            build.vxlan(f"vxlan{vrf.l3vni}", vrf.l3vni, device, learning=False)
+            build.set(f"vxlan{vrf.l3vni}", master=f"br{vrf.l3vni}", mtu=mtu, state="up")
+    for segment in device.segments:
+        bridge, vxlan = f"br{segment.vni}", f"vxlan{segment.vni}"
+        build.create(bridge, "bridge")
+        build.set(bridge, mtu=mtu, state="up")
+        build.vxlan(vxlan, segment.vni, device, learning=segment.is_static)
+        build.set(vxlan, master=bridge, mtu=mtu, state="up")
+        if segment.is_static:
+            for peer in segment.flood_peers:
+                build.flood(vxlan, peer)
+        else:
+            build.set(vxlan, port_learning="off")
+        for port in segment.access_ports:
+            build.set(port, master=bridge, mtu=mtu, state="up")
+        for port in segment.trunk_ports:
+            build.set(port, mtu=mtu, state="up")
+            build.create(f"{port}.{segment.vlan}", "vlan", link=port, id=segment.vlan)
+            build.set(f"{port}.{segment.vlan}", master=bridge, state="up")
+        if segment.gateway:
+            build.set(bridge, master=str(segment.vrf), address=str(segment.gateway_mac))
+            build.address(bridge, segment.gateway)
