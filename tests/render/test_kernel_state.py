@@ -59,3 +59,22 @@ def test_a_master_keeps_its_case_and_a_mac_does_not_matter() -> None:
     # A VRF named RED is the master `RED`: the kernel's link names are case-sensitive (ip -j reports `RED`).
     state = parse_script("ip link set dev br10 master RED address 00:1C:73:00:00:01 up\n", "x.sh")
     assert state.lines() == ["link br10 master=RED address=00:1c:73:00:00:01 state=up"]
+
+
+def test_the_bundle_carries_the_derived_state_and_the_driver_reads_no_script(demo_inventory: Path) -> None:
+    from vxauto.deploy.napalm_frr.bundle import Bundle
+
+    (rendered,) = render_fabric(load_fabric(demo_inventory), ["leaf1"])
+    assert rendered.kernel_state is not None
+    travelled = Bundle.loads(Bundle.from_rendered(rendered).dumps(), "config")
+    assert travelled.files == rendered.files
+    assert travelled.kernel().lines() == rendered.kernel_state.lines()
+    assert travelled.kernel().managed_addresses() == rendered.kernel_state.managed_addresses()
+    # With the target present the script is not read: a script the reader refuses changes nothing ...
+    broken = dict(rendered.files, **{"interfaces.sh": "reboot\n"})
+    assert Bundle(broken, "x", rendered.kernel_state).kernel().lines() == rendered.kernel_state.lines()
+    # ... while without it (a directory loaded by hand) the same script is read, and refused.
+    from vxauto.errors import VxautoError
+
+    with pytest.raises(VxautoError, match="cannot model"):
+        Bundle(broken, "x").kernel()

@@ -5,7 +5,8 @@ A Linux/FRR device's configuration is what vxauto renders for it: `frr.conf` plu
 as one string, so the files travel as a JSON document:
 
     {"format": "vxauto-bundle/1",
-     "files": {"frr.conf": "frr version 8.4\\n...", "interfaces.sh": "#!/bin/sh\\n..."}}
+     "files": {"frr.conf": "frr version 8.4\\n...", "interfaces.sh": "#!/bin/sh\\n..."},
+     "target": "link lo state=up\\n..."}
 
 File names say what a file is:
 - `frr.conf`: the FRR configuration (optional; without it FRR is not touched).
@@ -13,12 +14,18 @@ File names say what a file is:
 - `kernel.state`: kernel state in the driver's canonical text (`link ... / address ... / flood ...`), what
   `get_config()` returns and backups contain, so a backup can be loaded back as a candidate.
 
+`target` (optional) is the kernel state the renderer derived from the facts (`RenderedConfig.kernel_state`,
+vxauto/model/kernel_state.py) in the canonical text; it decides addresses only of the devices it addresses,
+as the script does. When present, the driver deploys it and does not read the scripts back.
+
 `load_replace_candidate(filename=...)` also takes a rendered host directory (`out/leaf1/`), a single
-rendered script (`out/h1.sh`) or a bundle file (`backups/leaf1/<time>.json`).
+rendered script (`out/h1.sh`) or a bundle file (`backups/leaf1/<time>.json`); files on disk carry no
+target state, so there the scripts are read (`kernel.parse_script`), which gives the same state.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +43,8 @@ STATE_FILE = "kernel.state"
 class Bundle:
     files: dict[str, str]
     source: str = "bundle"
+    #: The kernel state derived from the facts (None: read it from the kernel files).
+    target: KernelState | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(name for name in self.files if not _known(name))
@@ -51,7 +60,10 @@ class Bundle:
     # --- text form -------------------------------------------------------------------------------------
 
     def dumps(self) -> str:
-        return json.dumps({"format": FORMAT, "files": dict(sorted(self.files.items()))}, indent=1) + "\n"
+        document: dict[str, object] = {"format": FORMAT, "files": dict(sorted(self.files.items()))}
+        if self.target is not None:
+            document["target"] = self.target.text()
+        return json.dumps(document, indent=1) + "\n"
 
     @classmethod
     def loads(cls, text: str, source: str = "config") -> Bundle:
@@ -68,13 +80,17 @@ class Bundle:
         files = document.get("files")
         if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
             raise VxautoError.single(source, "files", "expected an object of file name -> text")
-        return cls(dict(files), source)
+        target = document.get("target")
+        if target is not None and not isinstance(target, str):
+            raise VxautoError.single(source, "target", "expected the kernel state as text")
+        state = parse_state(target, f"{source}:target", decides_listed=False) if target is not None else None
+        return cls(dict(files), source, state)
 
     # --- other sources ---------------------------------------------------------------------------------
 
     @classmethod
     def from_rendered(cls, rendered: RenderedConfig) -> Bundle:
-        return cls(dict(rendered.files), f"rendered {rendered.host}")
+        return cls(dict(rendered.files), f"rendered {rendered.host}", rendered.kernel_state)
 
     @classmethod
     def from_path(cls, path: Path) -> Bundle:
@@ -97,7 +113,10 @@ class Bundle:
         return self.files.get(FRR_FILE)
 
     def kernel(self) -> KernelState:
-        """The kernel state all kernel files of the bundle describe together."""
+        """The kernel state to deploy: the target the renderer derived, else what all kernel files of the
+        bundle describe together."""
+        if self.target is not None:
+            return copy.deepcopy(self.target)  # callers may merge into it
         state = KernelState()
         for name in sorted(self.files):
             if name.endswith(".sh"):
@@ -108,7 +127,7 @@ class Bundle:
 
     @property
     def has_kernel(self) -> bool:
-        return any(name.endswith(".sh") or name == STATE_FILE for name in self.files)
+        return self.target is not None or any(name.endswith(".sh") or name == STATE_FILE for name in self.files)
 
 
 def _known(name: str) -> bool:

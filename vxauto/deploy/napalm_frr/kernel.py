@@ -192,8 +192,13 @@ def parse_script(text: str, source: str, into: KernelState | None = None) -> Ker
 _LINE = re.compile(r"^(?P<what>link|address|flood) (?P<name>\S+)(?: (?P<rest>.*))?$")
 
 
-def parse_state(text: str, source: str, into: KernelState | None = None) -> KernelState:
-    """Read canonical text (`KernelState.text()`) back, e.g. a `kernel.state` file of a backup."""
+def parse_state(
+    text: str, source: str, into: KernelState | None = None, decides_listed: bool = True
+) -> KernelState:
+    """Read canonical text (`KernelState.text()`) back, e.g. a `kernel.state` file of a backup.
+
+    A snapshot decides the whole address set of every link it lists (`decides_listed`); a rendered target
+    state, like its script, only that of the devices it gives addresses to."""
     state = into if into is not None else KernelState()
     listed: set[str] = set()
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -214,7 +219,8 @@ def parse_state(text: str, source: str, into: KernelState | None = None) -> Kern
             state.flood.setdefault(name, set()).add(_checked(ipaddress.ip_address, rest[0], source, number))
         if what != "flood":
             listed.add(name)
-    state.address_scope |= listed
+    if decides_listed:
+        state.address_scope |= listed
     return state
 
 
