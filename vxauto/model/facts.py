@@ -76,6 +76,11 @@ class InterfaceFacts:
     peer_ip: str
     mtu: int
 
+    @property
+    def frame_mtu(self) -> int:
+        """The MTU counting the 14-byte Ethernet header (Junos' physical `mtu`); `mtu` is the IP MTU."""
+        return self.mtu + 14
+
 
 @dataclass(frozen=True, slots=True)
 class EndpointFacts:
@@ -168,6 +173,15 @@ class DeviceFacts:
             if neighbor.evpn and neighbor.router_id:
                 seen.setdefault(neighbor.name, neighbor)
         return tuple(seen.values())
+
+    @property
+    def custom_udp_port(self) -> bool:
+        """The VXLAN UDP port is not IANA's 4789 (RFC 7348), so the configuration has to name it."""
+        return self.udp_port != 4789
+
+    def gateways_in(self, vrf: str) -> tuple[SegmentFacts, ...]:
+        """The anycast-gateway segments routed in VRF `vrf`."""
+        return tuple(s for s in self.gateway_segments if s.vrf == vrf)
 
     @property
     def l3_vrfs(self) -> tuple[VrfFacts, ...]:

@@ -112,7 +112,7 @@ def _vni(segment: SegmentFacts) -> Tree:
 
 def _nve(device: DeviceFacts) -> Tree:
     nve: Tree = {"enable": ON}
-    if device.udp_port != 4789:
+    if device.custom_udp_port:
         nve["port"] = device.udp_port
     # Static segments learn remote MACs from the data plane; EVPN segments from type-2 routes.
     nve["mac-learning"] = ON if device.static_segments else OFF
