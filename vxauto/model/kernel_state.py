@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cache
 
 from vxauto.model.facts import DeviceFacts
 
@@ -112,10 +113,12 @@ def _prefix_key(text: str) -> tuple[int, int, int]:
 # --------------------------------------------------------------------------- from the facts
 
 
+@cache  # the same VTEP and peer addresses recur in every segment; parsing them is most of the cost
 def _prefix(text: str) -> str:
     return ipaddress.ip_interface(text).with_prefixlen
 
 
+@cache
 def _ip(text: str) -> str:
     return ipaddress.ip_address(text).compressed
 

@@ -38,7 +38,8 @@ def _set(*keys: str) -> Tree:
 
 
 def render(device: DeviceFacts) -> str:
-    return HEADER.format(device=device) + dump([{"set": configuration(device)}])
+    # The NVUE tree has no lists below the top-level `- set:`, so the fast emitter writes the same text.
+    return HEADER.format(device=device) + dump([{"set": configuration(device)}], indent_sequences=False)
 
 
 def configuration(device: DeviceFacts) -> Tree:
