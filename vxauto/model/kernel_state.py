@@ -5,9 +5,10 @@ is worked out here once, in Python, from `DeviceFacts`; the renderer carries it 
 (`RenderedConfig.kernel_state`) and the FRR NAPALM driver receives it in the configuration bundle instead
 of reading the script back. `KernelState.lines()` is the canonical text the driver diffs and backs up.
 
-`target_state` follows the script's commands one by one (templates/linux/iproute2.sh.j2, endpoint.sh.j2):
-what a later command sets overrides an earlier one, as when the shell runs them, and
-tests/render/test_kernel_state.py checks for every intent that the state equals the script's meaning.
+`kernel_plan` lists the script's steps as typed commands in sections (`KernelPlan.sections`) and applies each to
+the state as the shell would (a later command overrides an earlier one); the templates (linux/iproute2.sh.j2,
+endpoint.sh.j2 with linux/kernel-commands.j2) only spell those commands. tests/render/test_kernel_state.py checks
+for every repository intent that the state equals what the FRR driver's script reader makes of the script.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from functools import cache
 
-from vxauto.model.facts import DeviceFacts
+from vxauto.model.facts import DeviceFacts, SegmentFacts
 
 #: Identity options per link kind, in canonical order: changing any of them means delete + create.
 KIND_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -123,93 +124,178 @@ def _ip(text: str) -> str:
     return ipaddress.ip_address(text).compressed
 
 
+@dataclass(frozen=True)
+class Command:
+    """One step of the kernel script, as data: the template only spells it.
+
+    verb: `set` (ip link set dev NAME ARGS [up]), `create` (ensure_link NAME [link PARENT] type KIND ARGS),
+    `address` (ip addr replace ARG dev NAME), `learning` (bridge link set dev NAME learning ARG), `flood`
+    (ensure_flood NAME ARG). `args` keep the intent's spelling; the state holds the canonical form.
+    """
+
+    verb: str
+    name: str
+    args: tuple[tuple[str, str], ...] = ()
+    up: bool = False
+    kind: str | None = None
+    parent: str | None = None
+    #: `create` of a VXLAN device: data-plane learning (`learning`/`nolearning`).
+    learning: bool | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A commented group of commands (the loopback, the underlay, one VRF, one segment, one endpoint)."""
+
+    comment: str
+    commands: tuple[Command, ...]
+
+
+@dataclass
+class KernelPlan:
+    """The kernel script of a device as data (`sections`) and the state it creates (`state`)."""
+
+    state: KernelState = field(default_factory=KernelState)
+    sections: list[Section] = field(default_factory=list)
+
+
 class _Builder:
-    """The effects of the script's commands on a KernelState, in the script's order."""
+    """Records the script's commands and applies each one to the state, in the script's order."""
 
     def __init__(self) -> None:
-        self.state = KernelState()
+        self.plan = KernelPlan()
+        self.state = self.plan.state
+        self.commands: list[Command] = []
 
-    def set(self, name: str, **attributes: str | int) -> None:
-        """`ip link set dev NAME ...` (port_learning is `bridge link set ... learning`)."""
+    def section(self, comment: str) -> None:
+        self.commands = []
+        self.plan.sections.append(Section(comment, ()))
+
+    def _add(self, command: Command) -> None:
+        self.commands.append(command)
+        last = self.plan.sections[-1]
+        self.plan.sections[-1] = Section(last.comment, tuple(self.commands))
+
+    def set(self, name: str, up: bool = True, **attributes: str | int) -> None:
+        """`ip link set dev NAME ATTRIBUTE VALUE ... [up]`."""
+        self._add(Command("set", name, tuple((k, str(v)) for k, v in attributes.items()), up=up))
         target = self.state.link(name).attributes
         for key, value in attributes.items():
-            target[key.replace("_", "-")] = str(value).lower() if key == "address" else str(value)
+            target[key] = str(value).lower() if key == "address" else str(value)
+        if up:
+            target["state"] = "up"
 
-    def create(self, name: str, kind: str, **options: str | int) -> None:
-        """`ensure_link NAME [link PARENT] type KIND ...`."""
+    def learning_off(self, name: str) -> None:
+        """`bridge link set dev NAME learning off`."""
+        self._add(Command("learning", name, (("learning", "off"),)))
+        self.state.link(name).attributes["port-learning"] = "off"
+
+    def create(self, name: str, kind: str, parent: str | None = None, **options: str | int) -> None:
+        """`ensure_link NAME [link PARENT] type KIND OPTION VALUE ...`."""
+        self._add(Command("create", name, tuple((k, str(v)) for k, v in options.items()), kind=kind, parent=parent))
         link = self.state.link(name)
-        link.kind, link.options = kind, {key: str(value) for key, value in options.items()}
+        link.kind = kind
+        link.options = {key: str(value) for key, value in options.items()}
+        if parent is not None:
+            link.options["link"] = parent
 
     def address(self, device: str, prefix: str) -> None:
+        self._add(Command("address", device, (("prefix", prefix),)))
         self.state.addresses.setdefault(device, set()).add(_prefix(prefix))
 
     def flood(self, device: str, dst: str) -> None:
+        self._add(Command("flood", device, (("dst", dst),)))
         self.state.flood.setdefault(device, set()).add(_ip(dst))
 
     def vxlan(self, name: str, vni: int, device: DeviceFacts, learning: bool) -> None:
-        self.create(name, "vxlan", id=vni, local=_ip(str(device.vtep_ip)), dstport=device.udp_port,
-                    learning="on" if learning else "off")
+        local = str(device.vtep_ip)
+        self._add(Command("create", name, (("id", str(vni)), ("local", local), ("dstport", str(device.udp_port))),
+                          kind="vxlan", learning=learning))
+        link = self.state.link(name)
+        link.kind = "vxlan"
+        link.options = {"id": str(vni), "local": _ip(local), "dstport": str(device.udp_port),
+                        "learning": "on" if learning else "off"}
 
 
-def target_state(device: DeviceFacts) -> KernelState:
-    """The kernel state the device's kernel script creates: a VTEP's (iproute2.sh.j2) or, for a host
-    without a VTEP address, its endpoint addresses (endpoint.sh.j2)."""
+def kernel_plan(device: DeviceFacts) -> KernelPlan:
+    """The device's kernel script as data and the state it creates: a VTEP's (iproute2.sh.j2) or a host's
+    endpoint addresses (endpoint.sh.j2)."""
     build = _Builder()
     if device.role == "host":
         _endpoints(build, device)
     else:
         _vtep(build, device)
-    return build.state
+    return build.plan
+
+
+def target_state(device: DeviceFacts) -> KernelState:
+    """The kernel state the device's kernel script creates."""
+    return kernel_plan(device).state
 
 
 def _endpoints(build: _Builder, device: DeviceFacts) -> None:
     mtu = device.overlay_mtu
     for endpoint in device.endpoints:
+        build.section(f"{endpoint.segment} (tenant {endpoint.tenant}, VNI {endpoint.vni})")
         if endpoint.parent:
-            build.set(endpoint.parent, mtu=mtu, state="up")
-            build.create(endpoint.interface, "vlan", link=endpoint.parent, id=str(endpoint.vlan))
-        build.set(endpoint.interface, mtu=mtu, state="up")
+            build.set(endpoint.parent, mtu=mtu)
+            build.create(endpoint.interface, "vlan", parent=endpoint.parent, id=str(endpoint.vlan))
+        build.set(endpoint.interface, mtu=mtu)
         build.address(endpoint.interface, endpoint.ip)
 
 
 def _vtep(build: _Builder, device: DeviceFacts) -> None:
     mtu = device.overlay_mtu
     if device.announce or device.vtep_ip:
-        build.set("lo", state="up")
+        build.section("Loopback: router ID and VTEP address")
+        build.set("lo")
         for prefix in device.announce:
             build.address("lo", prefix)
         if device.vtep_link:
-            build.set(device.vtep_link, state="up")
+            build.set(device.vtep_link)
         if device.vtep_address_interface:
             build.address(device.vtep_address_interface, str(device.vtep_prefix))
+    if device.interfaces:
+        build.section("Underlay")
     for interface in device.interfaces:
-        build.set(interface.name, mtu=interface.mtu, state="up")
+        build.set(interface.name, mtu=interface.mtu)
         build.address(interface.name, interface.ip)
     for vrf in device.vrfs:
+        l3 = f", L3 VNI {vrf.l3vni}" if vrf.l3vni is not None else ""
+        build.section(f"Tenant {vrf.tenant}: VRF {vrf.name}{l3}")
         build.create(vrf.name, "vrf", table=vrf.table)
-        build.set(vrf.name, state="up")
+        build.set(vrf.name)
         if vrf.l3vni is not None:
             build.create(f"br{vrf.l3vni}", "bridge")
-            build.set(f"br{vrf.l3vni}", master=vrf.name, state="up")
+            build.set(f"br{vrf.l3vni}", master=vrf.name)
             build.vxlan(f"vxlan{vrf.l3vni}", vrf.l3vni, device, learning=False)
-            build.set(f"vxlan{vrf.l3vni}", master=f"br{vrf.l3vni}", mtu=mtu, state="up")
+            build.set(f"vxlan{vrf.l3vni}", master=f"br{vrf.l3vni}", mtu=mtu)
     for segment in device.segments:
-        bridge, vxlan = f"br{segment.vni}", f"vxlan{segment.vni}"
-        build.create(bridge, "bridge")
-        build.set(bridge, mtu=mtu, state="up")
-        build.vxlan(vxlan, segment.vni, device, learning=segment.is_static)
-        build.set(vxlan, master=bridge, mtu=mtu, state="up")
-        if segment.is_static:
-            for peer in segment.flood_peers:
-                build.flood(vxlan, peer)
-        else:
-            build.set(vxlan, port_learning="off")
-        for port in segment.access_ports:
-            build.set(port, master=bridge, mtu=mtu, state="up")
-        for port in segment.trunk_ports:
-            build.set(port, mtu=mtu, state="up")
-            build.create(f"{port}.{segment.vlan}", "vlan", link=port, id=segment.vlan)
-            build.set(f"{port}.{segment.vlan}", master=bridge, state="up")
-        if segment.gateway:
-            build.set(bridge, master=str(segment.vrf), address=str(segment.gateway_mac))
-            build.address(bridge, segment.gateway)
+        _segment(build, device, segment)
+
+
+def _segment(build: _Builder, device: DeviceFacts, segment: SegmentFacts) -> None:
+    mtu = device.overlay_mtu
+    bridge, vxlan = f"br{segment.vni}", f"vxlan{segment.vni}"
+    build.section(f"Segment {segment.name} (tenant {segment.tenant}): VLAN {segment.vlan} <-> VNI {segment.vni}, "
+                  f"{segment.flood} flooding")
+    build.create(bridge, "bridge")
+    build.set(bridge, mtu=mtu)
+    # Static flooding: the kernel learns remote MACs from the data plane and BUM goes to the flood list.
+    # EVPN: FRR installs remote MACs and flood entries from type-2/3 routes, so no data-plane learning.
+    build.vxlan(vxlan, segment.vni, device, learning=segment.is_static)
+    build.set(vxlan, master=bridge, mtu=mtu)
+    if segment.is_static:
+        for peer in segment.flood_peers:
+            build.flood(vxlan, peer)
+    else:
+        build.learning_off(vxlan)
+    for port in segment.access_ports:
+        build.set(port, master=bridge, mtu=mtu)
+    for port in segment.trunk_ports:
+        build.set(port, mtu=mtu)
+        build.create(f"{port}.{segment.vlan}", "vlan", parent=port, id=segment.vlan)
+        build.set(f"{port}.{segment.vlan}", master=bridge)
+    if segment.gateway:
+        build.set(bridge, up=False, master=str(segment.vrf), address=str(segment.gateway_mac))
+        build.address(bridge, segment.gateway)

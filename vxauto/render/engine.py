@@ -21,7 +21,7 @@ import jinja2
 
 from vxauto.model.fabric import Fabric
 from vxauto.model.facts import DeviceFacts, SegmentFacts
-from vxauto.model.kernel_state import KernelState, target_state
+from vxauto.model.kernel_state import KernelPlan, KernelState, kernel_plan
 from vxauto.model.platforms import PLATFORMS, TEMPLATE_PATHS, platform
 from vxauto.render import netplan
 
@@ -135,14 +135,16 @@ def _function(reference: str) -> Callable[[DeviceFacts], Any]:
     return cast(Callable[[DeviceFacts], Any], getattr(importlib.import_module(module), name))
 
 
-def outputs(device: DeviceFacts) -> list[OutputFile]:
-    """The files of one device, as its platform record says."""
+def outputs(device: DeviceFacts, kernel: KernelPlan | None = None) -> list[OutputFile]:
+    """The files of one device, as its platform record says (a kernel script gets the kernel plan)."""
     files: list[OutputFile] = []
     for spec in platform(device.platform).outputs_for(device.role, device.flavour):
         if spec.planner:
             files += _function(spec.planner)(device)
         elif spec.builder:
             files.append(OutputFile(spec.name, builder=_function(spec.builder)))
+        elif spec.kernel:
+            files.append(OutputFile(spec.name, spec.template, {"kernel": kernel or kernel_plan(device)}))
         else:
             files.append(OutputFile(spec.name, spec.template))
     return files
@@ -225,12 +227,13 @@ FILTERS: dict[str, Callable[..., str]] = {
 def render_device(device: DeviceFacts, templates: Path | None = None) -> RenderedConfig:
     """Render one device. Pure: same facts in, byte-identical files out."""
     env = _environment((str(templates or templates_dir()), *map(str, TEMPLATE_PATHS)))
-    files_of = outputs(device)
-    files = {output.name: output.render(env, device) for output in files_of}
     record = platform(device.platform)
-    single = len(files_of) == 1 and not record.is_directory(device.role, device.flavour)
     has_script = any(spec.kernel for spec in record.outputs_for(device.role, device.flavour))
-    return RenderedConfig(device.name, device.platform, files, single, target_state(device) if has_script else None)
+    kernel = kernel_plan(device) if has_script else None
+    files_of = outputs(device, kernel)
+    files = {output.name: output.render(env, device) for output in files_of}
+    single = len(files_of) == 1 and not record.is_directory(device.role, device.flavour)
+    return RenderedConfig(device.name, device.platform, files, single, kernel.state if kernel else None)
 
 
 def render_fabric(

@@ -1,10 +1,13 @@
 """The kernel side of a Linux/FRR VTEP's configuration, in one canonical form.
 
 vxauto renders the kernel part of a Linux VTEP as a small shell script (templates/linux/iproute2.sh.j2,
-endpoint.sh.j2). To diff, replace and roll back that part, the driver needs the script's *meaning*, not
-its text, and the same meaning read back from the running kernel:
+endpoint.sh.j2), spelled from the target state and steps derived from the facts (vxauto/model/kernel_state.py).
+To diff, replace and roll back that part, the driver needs the script's *meaning*, not its text, and the same
+meaning read back from the running kernel:
 
-- `parse_script` reads a rendered script. It knows the script's whole vocabulary (`ip link set`,
+- A rendered configuration brings its target `KernelState` along (the bundle's `target`); the driver
+  deploys that.
+- `parse_script` reads a rendered script when no target came with it (a directory or script loaded by hand). It knows the script's whole vocabulary (`ip link set`,
   `ip addr replace`, `ensure_link`, `ensure_flood`, `bridge link set`) and rejects anything else with the
   line it could not model, so the candidate is never a guess.
 - `RunningKernel.from_json` reads `ip -j -d link show`, `ip -j addr show` and `bridge -j fdb show`.
