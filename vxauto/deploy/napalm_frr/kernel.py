@@ -7,9 +7,10 @@ meaning read back from the running kernel:
 
 - A rendered configuration brings its target `KernelState` along (the bundle's `target`); the driver
   deploys that.
-- `parse_script` reads a rendered script when no target came with it (a directory or script loaded by hand). It knows the script's whole vocabulary (`ip link set`,
-  `ip addr replace`, `ensure_link`, `ensure_flood`, `bridge link set`) and rejects anything else with the
-  line it could not model, so the candidate is never a guess.
+- `parse_script` reads a rendered script when no target came with it (a directory or script loaded by
+  hand). It knows the script's whole vocabulary (`ip link set`, `ip addr replace`, `ensure_link`,
+  `ensure_flood`, `bridge link set`) and rejects anything else with the line it could not model, so the
+  candidate is never a guess.
 - `RunningKernel.from_json` reads `ip -j -d link show`, `ip -j addr show` and `bridge -j fdb show`.
 - `running_view` is the running state as the candidate sees it: every link vxauto owns in full, and
   only the attributes the candidate sets on links it merely touches (`eth1`'s MTU, `lo`'s addresses).
