@@ -7,7 +7,7 @@ of reading the script back. `KernelState.lines()` is the canonical text the driv
 
 `kernel_plan` lists the script's steps as typed commands in sections (`KernelPlan.sections`) and applies each to
 the state as the shell would (a later command overrides an earlier one); the templates (linux/iproute2.sh.j2,
-endpoint.sh.j2 with linux/kernel-commands.j2) only spell those commands. tests/render/test_kernel_state.py checks
+endpoint.sh.j2) only spell those commands. tests/render/test_kernel_state.py checks
 for every repository intent that the state equals what the FRR driver's script reader makes of the script.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple
 
 from vxauto.model.facts import DeviceFacts, SegmentFacts
 
@@ -124,13 +125,13 @@ def _ip(text: str) -> str:
     return ipaddress.ip_address(text).compressed
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """One step of the kernel script, as data: the template only spells it.
 
     verb: `set` (ip link set dev NAME ARGS [up]), `create` (ensure_link NAME [link PARENT] type KIND ARGS),
     `address` (ip addr replace ARG dev NAME), `learning` (bridge link set dev NAME learning ARG), `flood`
-    (ensure_flood NAME ARG). `args` keep the intent's spelling; the state holds the canonical form.
+    (ensure_flood NAME ARG). `args` keep the intent's spelling; the state holds the canonical form. A
+    NamedTuple: a large fabric's scripts have a million of these (cheap to build).
     """
 
     verb: str
@@ -143,12 +144,11 @@ class Command:
     learning: bool | None = None
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     """A commented group of commands (the loopback, the underlay, one VRF, one segment, one endpoint)."""
 
     comment: str
-    commands: tuple[Command, ...]
+    commands: list[Command]
 
 
 @dataclass
@@ -166,34 +166,39 @@ class _Builder:
         self.plan = KernelPlan()
         self.state = self.plan.state
         self.commands: list[Command] = []
+        self._add = self.commands.append
 
     def section(self, comment: str) -> None:
         self.commands = []
-        self.plan.sections.append(Section(comment, ()))
+        self._add = self.commands.append
+        self.plan.sections.append(Section(comment, self.commands))
 
-    def _add(self, command: Command) -> None:
-        self.commands.append(command)
-        last = self.plan.sections[-1]
-        self.plan.sections[-1] = Section(last.comment, tuple(self.commands))
+    def _link(self, name: str) -> Link:
+        link = self.state.links.get(name)
+        if link is None:
+            link = self.state.links[name] = Link(name)
+        return link
 
     def set(self, name: str, up: bool = True, **attributes: str | int) -> None:
         """`ip link set dev NAME ATTRIBUTE VALUE ... [up]`."""
-        self._add(Command("set", name, tuple((k, str(v)) for k, v in attributes.items()), up=up))
-        target = self.state.link(name).attributes
-        for key, value in attributes.items():
-            target[key] = str(value).lower() if key == "address" else str(value)
+        args = tuple((key, str(value)) for key, value in attributes.items())
+        self._add(Command("set", name, args, up))
+        target = self._link(name).attributes
+        target.update(args)
+        if "address" in attributes:
+            target["address"] = target["address"].lower()
         if up:
             target["state"] = "up"
 
     def learning_off(self, name: str) -> None:
         """`bridge link set dev NAME learning off`."""
         self._add(Command("learning", name, (("learning", "off"),)))
-        self.state.link(name).attributes["port-learning"] = "off"
+        self._link(name).attributes["port-learning"] = "off"
 
     def create(self, name: str, kind: str, parent: str | None = None, **options: str | int) -> None:
         """`ensure_link NAME [link PARENT] type KIND OPTION VALUE ...`."""
         self._add(Command("create", name, tuple((k, str(v)) for k, v in options.items()), kind=kind, parent=parent))
-        link = self.state.link(name)
+        link = self._link(name)
         link.kind = kind
         link.options = {key: str(value) for key, value in options.items()}
         if parent is not None:
@@ -211,7 +216,7 @@ class _Builder:
         local = str(device.vtep_ip)
         self._add(Command("create", name, (("id", str(vni)), ("local", local), ("dstport", str(device.udp_port))),
                           kind="vxlan", learning=learning))
-        link = self.state.link(name)
+        link = self._link(name)
         link.kind = "vxlan"
         link.options = {"id": str(vni), "local": _ip(local), "dstport": str(device.udp_port),
                         "learning": "on" if learning else "off"}
