@@ -37,8 +37,8 @@ from vxauto.deploy.run import DeployOptions, deploy
 from vxauto.lab import api
 from vxauto.model.fabric import load_fabric
 from vxauto.validate.access import lab_access
+from vxauto.validate.convergence import DEFAULT_WAIT_S, ValidationRun, run_validation
 from vxauto.validate.expected import expected_state
-from vxauto.validate.runner import DEFAULT_WAIT_S, ValidationRun, run_validation
 
 
 def new_segment(index: int) -> dict[str, object]:

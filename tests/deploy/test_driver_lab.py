@@ -22,13 +22,13 @@ from napalm.base.exceptions import CommitConfirmException, CommitError, Connecti
 from napalm.base.test.helpers import test_model as fits_model
 
 from tests.deploy.conftest import RunningLab, kill_sshd, live_processes, restart_sshd, timer_pid, wait_for_exit
-from vxauto.deploy.napalm_frr.bundle import Bundle
-from vxauto.deploy.napalm_frr.driver import FrrDriver
-from vxauto.deploy.napalm_frr.frr import DEFAULT_LINES
+from vxauto.devices.contract import vni_table_problems, vtep_table_problems
+from vxauto.devices.napalm_frr.bundle import Bundle
+from vxauto.devices.napalm_frr.driver import FrrDriver
+from vxauto.devices.napalm_frr.frr_reload import DEFAULT_LINES
 from vxauto.lab import netns
 from vxauto.model.fabric import load_fabric
 from vxauto.render.engine import render_device
-from vxauto.validate.models import vni_table_problems, vtep_table_problems
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -15,8 +15,8 @@ from napalm.base import models
 from napalm.base.test.helpers import test_model as fits_model
 
 from tests.napalm_frr.double import MOCKED_DATA, mock_key
-from vxauto.deploy.napalm_frr import linux_getters as parse
-from vxauto.deploy.napalm_frr.mixin import AUTHORIZED_KEYS
+from vxauto.devices.napalm_frr import linux_getters as parse
+from vxauto.devices.napalm_frr.mixin import AUTHORIZED_KEYS
 
 CASE = "evpn-frr-leaf1"
 

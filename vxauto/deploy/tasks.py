@@ -17,8 +17,8 @@ from pathlib import Path
 
 from nornir.core.task import Result, Task
 
-from vxauto.deploy.connection import CONNECTION_NAME
-from vxauto.deploy.napalm_frr.bundle import Bundle
+from vxauto.devices.napalm_frr.bundle import Bundle
+from vxauto.devices.nornir_connection import CONNECTION_NAME
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.render.engine import RenderedConfig, render_device

@@ -17,9 +17,9 @@ from typing import Any
 from vxauto.errors import Problem, VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.model.nornir_inventory import build_inventory, missing_connection_files
+from vxauto.validate.convergence import DriverParams, ParamsFor
 from vxauto.validate.dataplane import LabShell, Shell, SshShell, SshTarget
 from vxauto.validate.expected import ExpectedDevice
-from vxauto.validate.runner import DriverParams, ParamsFor
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Commands run on the endpoint hosts through a `Shell`: the lab's `exec_in` (netns lab) or SSH.
 Pings dominate the run time, so every probe runs in its own thread; a positive probe is one
-`ping -c 1 -W 1` (the engine in `vxauto.validate.runner` repeats failed probes until its deadline).
+`ping -c 1 -W 1` (the engine in `vxauto.validate.convergence` repeats failed probes until its deadline).
 
 Isolation must mean something. Pinging another segment's address from a host that has no route to
 it fails whether or not the segments leak, so the negative probe first gives the source interface a

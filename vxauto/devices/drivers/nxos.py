@@ -18,11 +18,11 @@ from napalm.nxapi_plumbing.errors import NXAPICommandError
 from napalm.nxos import NXOSDriver
 from napalm.nxos_ssh import NXOSSSHDriver
 
-from vxauto.deploy.drivers._verify import skip_verify, untrusted_certificate, warn_insecure
-from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
+from vxauto.devices.contract import VniTable, VtepTable
+from vxauto.devices.drivers._verify import skip_verify, untrusted_certificate, warn_insecure
+from vxauto.devices.drivers._vxlan import VxlanReplies, rejected
+from vxauto.devices.parsers import nxos as parser
 from vxauto.errors import VxautoError
-from vxauto.validate.models import VniTable, VtepTable
-from vxauto.validate.parsers import nxos as parser
 
 VXLAN_OUTPUTS = ("json", "text")
 

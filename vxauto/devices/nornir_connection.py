@@ -2,7 +2,7 @@
 
 nornir-napalm resolves a platform with `napalm.get_network_driver`, which returns NAPALM's own vendor
 drivers: those verify neither TLS certificates (EOS, NX-API) nor SSH host keys (Junos). This plugin takes
-vxauto's subclasses instead (`vxauto.deploy.drivers.VXLAN_DRIVERS`: verification on, VXLAN getters), and
+vxauto's subclasses instead (`vxauto.devices.drivers.VXLAN_DRIVERS`: verification on, VXLAN getters), and
 NAPALM's lookup for every other name (`frr` is the `napalm_frr` shim). Connection parameters still come
 from the inventory's `connection_options: napalm:`.
 """
@@ -25,7 +25,7 @@ VENDOR_DRIVERS = ("eos", "nxos", "nxos_ssh", "junos")
 
 def driver_class(name: str) -> type[NetworkDriver]:
     if name in VENDOR_DRIVERS:
-        from vxauto.deploy.drivers import VXLAN_DRIVERS  # vendor libraries: imported only when needed
+        from vxauto.devices.drivers import VXLAN_DRIVERS  # vendor libraries: imported only when needed
 
         return VXLAN_DRIVERS[name]
     return napalm.get_network_driver(name)

@@ -16,10 +16,10 @@ from napalm.eos import EOSDriver
 from pyeapi.eapilib import CommandError
 from pyeapi.eapilib import ConnectionError as PyeapiConnectionError
 
-from vxauto.deploy.drivers._verify import OPT_OUT, skip_verify, untrusted_certificate
-from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
-from vxauto.validate.models import VniTable, VtepTable
-from vxauto.validate.parsers import eos as parser
+from vxauto.devices.contract import VniTable, VtepTable
+from vxauto.devices.drivers._verify import OPT_OUT, skip_verify, untrusted_certificate
+from vxauto.devices.drivers._vxlan import VxlanReplies, rejected
+from vxauto.devices.parsers import eos as parser
 
 
 class VxautoEOSDriver(VxlanReplies, EOSDriver):

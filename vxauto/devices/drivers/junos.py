@@ -15,10 +15,10 @@ from napalm.base.exceptions import ConnectionException
 from napalm.junos import JunOSDriver
 from ncclient.transport.errors import SSHUnknownHostError
 
-from vxauto.deploy.drivers._verify import skip_verify
-from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
-from vxauto.validate.models import VniTable, VtepTable
-from vxauto.validate.parsers import junos as parser
+from vxauto.devices.contract import VniTable, VtepTable
+from vxauto.devices.drivers._verify import skip_verify
+from vxauto.devices.drivers._vxlan import VxlanReplies, rejected
+from vxauto.devices.parsers import junos as parser
 
 
 class VxautoJunOSDriver(VxlanReplies, JunOSDriver):

@@ -18,11 +18,11 @@ from napalm.base import constants as c
 from napalm.base import models
 from napalm.base.exceptions import CommandErrorException
 
-from vxauto.deploy.napalm_frr import linux_getters as parse
-from vxauto.deploy.napalm_frr.getters import decode
+from vxauto.devices.napalm_frr import linux_getters as parse
+from vxauto.devices.napalm_frr.getters import decode
 
 if TYPE_CHECKING:
-    from vxauto.deploy.napalm_frr.remote import Completed, Session
+    from vxauto.devices.napalm_frr.remote import Completed, Session
 
 #: Where NTP clients keep their servers (chrony on Debian and on RHEL, ntpd/ntpsec, systemd-timesyncd). A
 #: driver attribute `ntp_config_files` replaces the list (tests/napalm_frr/record.py points it at a lab node's

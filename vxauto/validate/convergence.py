@@ -18,7 +18,7 @@ a deadline and a record of how long it took:
 `wait=0` takes one snapshot. Data-plane probes are repeated within the same deadline.
 
 Drivers: `napalm.get_network_driver(<platform's driver>)`, or the vxauto subclass with the VXLAN
-getters for `eos`/`nxos`/`junos` (`vxauto.deploy.drivers.VXLAN_DRIVERS`); `frr` is the `napalm_frr`
+getters for `eos`/`nxos`/`junos` (`vxauto.devices.drivers.VXLAN_DRIVERS`); `frr` is the `napalm_frr`
 package. Connection options come from the Nornir inventory (`connection_options: napalm:`, like
 nornir-napalm) or, with a lab, from the lab API.
 """
@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from vxauto.devices.contract import vni_table_problems, vtep_table_problems
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.validate import checks as compare
@@ -49,7 +50,6 @@ from vxauto.validate.dataplane import (
     run_positive,
 )
 from vxauto.validate.expected import Endpoint, ExpectedDevice, ExpectedState, Probe, expected_state
-from vxauto.validate.models import vni_table_problems, vtep_table_problems
 
 #: Long enough for a freshly deployed fabric on a loaded machine (BGP open, EVPN routes, MAC learning);
 #: a green fabric returns as soon as every check passes, so only a broken one waits this long.
@@ -86,7 +86,7 @@ ParamsFor = Callable[[ExpectedDevice], DriverParams]
 def driver_class(name: str) -> type:
     """The NAPALM driver class for a driver name; the vxauto subclasses where they add VXLAN getters."""
     if name in ("eos", "nxos", "nxos_ssh", "junos"):
-        from vxauto.deploy.drivers import VXLAN_DRIVERS  # vendor libraries: import only when needed
+        from vxauto.devices.drivers import VXLAN_DRIVERS  # vendor libraries: import only when needed
 
         return VXLAN_DRIVERS[name]
     import napalm

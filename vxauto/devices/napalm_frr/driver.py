@@ -62,12 +62,13 @@ from napalm.base.exceptions import (
     ReplaceConfigException,
 )
 
-from vxauto.deploy.napalm_frr import frr, getters
-from vxauto.deploy.napalm_frr.bundle import Bundle
-from vxauto.deploy.napalm_frr.kernel import KernelState, RunningKernel, merged, plan, running_view
-from vxauto.deploy.napalm_frr.mixin import LinuxFrrGetters
-from vxauto.deploy.napalm_frr.remote import Completed, Session, SshOptions, tail, write_files_script
-from vxauto.deploy.napalm_frr.vxlan import FrrVxlanGetters
+from vxauto.devices.napalm_frr import frr_reload as frr
+from vxauto.devices.napalm_frr import getters
+from vxauto.devices.napalm_frr.bundle import Bundle
+from vxauto.devices.napalm_frr.kernel_state import KernelState, RunningKernel, merged, plan, running_view
+from vxauto.devices.napalm_frr.mixin import LinuxFrrGetters
+from vxauto.devices.napalm_frr.remote import Completed, Session, SshOptions, tail, write_files_script
+from vxauto.devices.napalm_frr.vxlan import FrrVxlanGetters
 from vxauto.errors import VxautoError
 
 DEFAULT_STATE_DIR = "/var/lib/vxauto"

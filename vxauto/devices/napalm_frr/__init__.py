@@ -6,7 +6,7 @@
 - `frr`: frr-reload.py's deltas as the FRR half of the diff.
 """
 
-from vxauto.deploy.napalm_frr.bundle import Bundle
-from vxauto.deploy.napalm_frr.driver import FrrDriver
+from vxauto.devices.napalm_frr.bundle import Bundle
+from vxauto.devices.napalm_frr.driver import FrrDriver
 
 __all__ = ["Bundle", "FrrDriver"]
