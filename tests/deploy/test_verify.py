@@ -24,7 +24,7 @@ from napalm.base.exceptions import ConnectionException
 
 from vxauto.devices.drivers import VxautoEOSDriver, VxautoJunOSDriver, VxautoNXOSDriver
 from vxauto.devices.drivers._verify import InsecureTransportWarning
-from vxauto.devices.nornir_connection import driver_class
+from vxauto.devices.registry import driver_class
 
 
 @dataclass

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.validate.faults import FAULT_WAIT_S, FAULTS, DemoLab, demo_lab, validate
+from vxauto.devices.registry import driver_class
 from vxauto.model import load_fabric
 from vxauto.validate import checks
 from vxauto.validate.access import lab_access
-from vxauto.validate.convergence import call_getter, driver_class
+from vxauto.validate.convergence import call_getter
 from vxauto.validate.expected import expected_state
 from vxauto.validate.report import report_json
 

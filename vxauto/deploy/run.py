@@ -22,8 +22,9 @@ from nornir.core.inventory import ConnectionOptions, Host
 from nornir.core.processor import Processor
 from nornir.core.task import AggregatedResult, MultiResult
 
-from vxauto.deploy.tasks import confirm_host, deploy_host, napalm_driver_for, rollback_host
+from vxauto.deploy.tasks import confirm_host, deploy_host, rollback_host
 from vxauto.devices.nornir_connection import CONNECTION_NAME, INVENTORY_OPTIONS, register
+from vxauto.devices.registry import napalm_driver_for
 from vxauto.errors import Problem, VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.model.nornir_inventory import missing_connection_files, nornir_for

@@ -17,9 +17,9 @@ a deadline and a record of how long it took:
 
 `wait=0` takes one snapshot. Data-plane probes are repeated within the same deadline.
 
-Drivers: `napalm.get_network_driver(<platform's driver>)`, or the vxauto subclass with the VXLAN
-getters for `eos`/`nxos`/`junos` (`vxauto.devices.drivers.VXLAN_DRIVERS`); `frr` is the `napalm_frr`
-package. Connection options come from the Nornir inventory (`connection_options: napalm:`, like
+Drivers: the class `vxauto.devices.registry.driver_class` gives for the platform's driver name (the
+vxauto subclass with the VXLAN getters for `eos`/`nxos`/`junos`, NAPALM's lookup otherwise; `frr` is the
+`napalm_frr` package). Connection options come from the Nornir inventory (`connection_options: napalm:`, like
 nornir-napalm) or, with a lab, from the lab API.
 """
 
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from vxauto.devices.contract import vni_table_problems, vtep_table_problems
+from vxauto.devices.registry import driver_class
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.validate import checks as compare
@@ -81,17 +82,6 @@ class DriverParams:
 
 #: Device -> its NAPALM parameters; raises `VxautoError` when the device cannot be reached this way.
 ParamsFor = Callable[[ExpectedDevice], DriverParams]
-
-
-def driver_class(name: str) -> type:
-    """The NAPALM driver class for a driver name; the vxauto subclasses where they add VXLAN getters."""
-    if name in ("eos", "nxos", "nxos_ssh", "junos"):
-        from vxauto.devices.drivers import VXLAN_DRIVERS  # vendor libraries: import only when needed
-
-        return VXLAN_DRIVERS[name]
-    import napalm
-
-    return napalm.get_network_driver(name)
 
 
 def napalm_driver(params: DriverParams) -> Any:
