@@ -33,8 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from vxauto.devices.access import DriverParams, napalm_driver
 from vxauto.devices.contract import vni_table_problems, vtep_table_problems
-from vxauto.devices.registry import driver_class
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.validate import checks as compare
@@ -55,7 +55,6 @@ from vxauto.validate.expected import Endpoint, ExpectedDevice, ExpectedState, Pr
 #: Long enough for a freshly deployed fabric on a loaded machine (BGP open, EVPN routes, MAC learning);
 #: a green fabric returns as soon as every check passes, so only a broken one waits this long.
 DEFAULT_WAIT_S = 60.0
-DEFAULT_TIMEOUT_S = 30
 PROBE_WORKERS = 32
 #: Pause between rounds: re-reading getters faster only loads the devices while routes propagate.
 POLL_INTERVAL_S = 1.0
@@ -68,28 +67,8 @@ CONTRACTS: dict[str, Callable[[object], list[str]]] = {
 }
 
 
-@dataclass(frozen=True)
-class DriverParams:
-    """How to open one device with NAPALM (the arguments of `NetworkDriver.__init__`)."""
-
-    driver: str
-    hostname: str
-    username: str | None
-    password: str | None
-    optional_args: dict[str, Any] = field(default_factory=dict)
-    timeout: int = DEFAULT_TIMEOUT_S
-
-
 #: Device -> its NAPALM parameters; raises `VxautoError` when the device cannot be reached this way.
 ParamsFor = Callable[[ExpectedDevice], DriverParams]
-
-
-def napalm_driver(params: DriverParams) -> Any:
-    """A NAPALM driver instance (not yet opened) for these parameters."""
-    return driver_class(params.driver)(
-        params.hostname, params.username, params.password, timeout=params.timeout,
-        optional_args=dict(params.optional_args),
-    )
 
 
 #: Parameters -> a driver object with NAPALM's `open`/`close` and getters (NAPALM's own by default).

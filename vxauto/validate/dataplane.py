@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from vxauto.devices.access import SshTarget
 from vxauto.validate.expected import Endpoint, ExpectedState, Probe
 
 PING_TIMEOUT_S = 1
@@ -67,16 +68,6 @@ class LabShell:
         except subprocess.TimeoutExpired:
             return CommandResult(124, "", f"timed out after {timeout:g} s: {command}", transport_error=True)
         return CommandResult(done.returncode, done.stdout or "", done.stderr or "")
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-    key_file: str | None
-    known_hosts: str | None
 
 
 class SshShell:

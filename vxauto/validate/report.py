@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from vxauto.errors import connection_fix
+from vxauto.devices.access import connection_fix
 from vxauto.validate.checks import Check
 from vxauto.validate.convergence import ValidationRun
 
