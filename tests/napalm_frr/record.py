@@ -35,7 +35,7 @@ from tests.conftest import DEMO_INVENTORY
 from tests.lab.conftest import CONTAINERLAB, rendered_lab
 from tests.napalm_frr.double import MOCKED_DATA, mock_key
 from vxauto.devices.napalm_frr.driver import DEFAULT_STATE_DIR, FrrDriver
-from vxauto.devices.napalm_frr.mixin import NTP_CONFIG_FILES
+from vxauto.devices.napalm_frr.getters_more import NTP_CONFIG_FILES
 from vxauto.devices.napalm_frr.remote import Completed, Session
 from vxauto.lab import api
 

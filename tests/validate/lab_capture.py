@@ -32,10 +32,10 @@ from tests.validate.faults import FAULT_WAIT_S, FAULTS, DemoLab, demo_lab, valid
 from vxauto.devices.registry import driver_class
 from vxauto.model import load_fabric
 from vxauto.validate import checks
-from vxauto.validate.access import lab_access
 from vxauto.validate.convergence import call_getter
 from vxauto.validate.expected import expected_state
 from vxauto.validate.report import report_json
+from vxauto.validate.sessions import lab_access
 
 #: file name -> command, as the driver runs them (vxauto/devices/napalm_frr/driver.py).
 ROUTER_COMMANDS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REPO
-from vxauto.devices.napalm_frr import getters as frr_getters
+from vxauto.devices.napalm_frr import parse_core as frr_getters
 from vxauto.devices.parsers import frr as frr_parser
 from vxauto.devices.parsers.replies import Reply
 from vxauto.model import load_fabric

@@ -61,14 +61,14 @@ from napalm.base.exceptions import (
 
 from vxauto.devices.napalm_frr import device_scripts as scripts
 from vxauto.devices.napalm_frr import frr_reload as frr
-from vxauto.devices.napalm_frr import getters
+from vxauto.devices.napalm_frr import parse_core
 from vxauto.devices.napalm_frr.bundle import Bundle
 from vxauto.devices.napalm_frr.change import Change, DeviceState, Restored
 from vxauto.devices.napalm_frr.device_scripts import DeviceLayout, Transaction
+from vxauto.devices.napalm_frr.getters_more import LinuxFrrGetters
+from vxauto.devices.napalm_frr.getters_vxlan import FrrVxlanGetters
 from vxauto.devices.napalm_frr.kernel_state import RunningKernel, merged, plan, running_view
-from vxauto.devices.napalm_frr.mixin import LinuxFrrGetters
 from vxauto.devices.napalm_frr.remote import Completed, Session, SshOptions, tail, write_files_script
-from vxauto.devices.napalm_frr.vxlan import FrrVxlanGetters
 from vxauto.errors import VxautoError
 
 DEFAULT_STATE_DIR = "/var/lib/vxauto"
@@ -176,9 +176,9 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
             "serial": "cat /sys/class/dmi/id/product_serial 2>/dev/null || true",
         })
         show_version = self._frr_answer(results["frr"])
-        return getters.facts(
+        return parse_core.facts(
             results["hostname"].checked(self.hostname).stdout, results["fqdn"].stdout, results["uptime"].stdout,
-            results["kernel"].stdout, getters.frr_version(show_version) if show_version else None,
+            results["kernel"].stdout, parse_core.frr_version(show_version) if show_version else None,
             self._json(results["links"]) or [], results["product"].stdout, results["serial"].stdout,
         )
 
@@ -188,10 +188,10 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
             "speeds": 'for dev in /sys/class/net/*; do printf "%s %s\\n" "${dev##*/}" '
                       '"$(cat "$dev/speed" 2>/dev/null || echo -1)"; done',
         })
-        return getters.interfaces(self._json(results["links"]) or [], getters.speeds(results["speeds"].stdout))
+        return parse_core.interfaces(self._json(results["links"]) or [], parse_core.speeds(results["speeds"].stdout))
 
     def get_interfaces_ip(self) -> dict[str, models.InterfacesIPDict]:
-        return getters.interfaces_ip(self._json(self._ssh().run("ip -j addr show")) or [])
+        return parse_core.interfaces_ip(self._json(self._ssh().run("ip -j addr show")) or [])
 
     def get_bgp_neighbors(self) -> dict[str, models.BGPStateNeighborsPerVRFDict]:
         results = self._ssh().batch({
@@ -201,8 +201,8 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
         summary, neighbors = (self._frr_answer(results[name]) for name in ("summary", "neighbors"))
         if summary is None:
             return {}  # no FRR, no BGP
-        return getters.bgp_neighbors(getters.decode(summary, f"{self.hostname} bgp summary"),
-                                     getters.decode(neighbors or "", f"{self.hostname} bgp neighbors"))
+        return parse_core.bgp_neighbors(parse_core.decode(summary, f"{self.hostname} bgp summary"),
+                                     parse_core.decode(neighbors or "", f"{self.hostname} bgp neighbors"))
 
     def get_lldp_neighbors(self) -> dict[str, list[models.LLDPNeighborDict]]:
         """LLDP neighbours from lldpd; `{}` when lldpd is not installed or not running (nothing to ask)."""
@@ -210,10 +210,10 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
         result = self._ssh().run(f"command -v lldpctl >/dev/null 2>&1 || exit 127; lldpctl -f json{socket}")
         if not result.ok:
             return {}
-        return getters.lldp_neighbors(getters.decode(result.stdout, f"{self.hostname} lldpctl"))
+        return parse_core.lldp_neighbors(parse_core.decode(result.stdout, f"{self.hostname} lldpctl"))
 
     def get_mac_address_table(self) -> list[models.MACAdressTable]:
-        return getters.mac_address_table(self._json(self._ssh().run("bridge -j fdb show")) or [])
+        return parse_core.mac_address_table(self._json(self._ssh().run("bridge -j fdb show")) or [])
 
     def get_config(
         self,
@@ -253,7 +253,7 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
         return config
 
     def _json(self, result: Completed) -> Any:
-        return getters.decode(result.checked(self.hostname).stdout, f"{self.hostname} `{result.command}`")
+        return parse_core.decode(result.checked(self.hostname).stdout, f"{self.hostname} `{result.command}`")
 
     # ------------------------------------------------------------------ reading the device
 
@@ -285,8 +285,8 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
             results["stage"].checked(self.hostname)
         running = RunningKernel.from_json(self._json(results["links"]) or [], self._json(results["addresses"]) or [],
                                           self._json(results["fdb"]) or [], self.hostname)
-        manifest_doc = getters.decode(results["manifest"].stdout, f"{self.hostname} {self._path('applied.json')}")
-        pending = getters.decode(results["pending"].stdout, f"{self.hostname} pending commit")
+        manifest_doc = parse_core.decode(results["manifest"].stdout, f"{self.hostname} {self._path('applied.json')}")
+        pending = parse_core.decode(results["pending"].stdout, f"{self.hostname} pending commit")
         frr_running = self._frr_answer(results["frr"])
         delta = None
         if test_frr is not None and frr_running is not None:
@@ -546,7 +546,7 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
         )
         if not result.ok:
             return None
-        return getters.decode(result.stdout, f"{self.hostname} pending commit") or {}
+        return parse_core.decode(result.stdout, f"{self.hostname} pending commit") or {}
 
     def _stop_timer(self) -> None:
         """Stop the commit-confirm timer, if it still runs, and wait until it is gone."""
