@@ -23,8 +23,8 @@ from nornir.core.processor import Processor
 from nornir.core.task import AggregatedResult, MultiResult
 
 from vxauto.deploy.tasks import confirm_host, deploy_host, rollback_host
-from vxauto.devices.access import lab_connection_options, login_problems
-from vxauto.devices.nornir_connection import CONNECTION_NAME, INVENTORY_OPTIONS, register
+from vxauto.devices.access import lab_connection_options, login_problems, nornir_napalm_fields
+from vxauto.devices.nornir_connection import CONNECTION_NAME, register
 from vxauto.devices.registry import napalm_driver_for
 from vxauto.errors import Problem, VxautoError
 from vxauto.model.fabric import Fabric
@@ -101,22 +101,11 @@ def connect_nornir(fabric: Fabric, hosts: Sequence[str], workers: int, lab: Path
     from_lab = lab_connection_options(fabric, hosts, lab) if lab is not None else {}
     nornir = nornir_for(fabric, workers).filter(filter_func=lambda host: host.name in chosen)
     for name, host in nornir.inventory.hosts.items():
-        params = host.get_connection_parameters(INVENTORY_OPTIONS)
-        extras = dict(params.extras or {})
-        optional = dict(extras.get("optional_args") or {})
-        lab_params = from_lab.get(name, {})
-        optional.update(lab_params.get("optional_args", {}))
-        extras["optional_args"] = optional
-        host.connection_options[CONNECTION_NAME] = ConnectionOptions(
-            hostname=lab_params.get("hostname", params.hostname),
-            username=lab_params.get("username", params.username),
-            password=params.password,
-            port=lab_params.get("port", params.port),
-            platform=napalm_driver_for(fabric.hosts[name].platform, name),
-            extras=extras,
-        )
-        if host.connection_options[CONNECTION_NAME].platform == "frr":
-            problems += login_problems(name, optional, params.password)
+        fields = nornir_napalm_fields(host, from_lab.get(name))
+        driver = napalm_driver_for(fabric.hosts[name].platform, name)
+        host.connection_options[CONNECTION_NAME] = ConnectionOptions(platform=driver, **fields)
+        if driver == "frr":  # an SSH login: refuse one that cannot work before trying it
+            problems += login_problems(name, fields["extras"]["optional_args"], fields["password"])
     VxautoError.collect(problems)
     return nornir
 

@@ -117,6 +117,20 @@ def lab_driver_params(options: Mapping[str, Any], driver: str) -> DriverParams:
                         password="", optional_args=optional_args)
 
 
+def nornir_napalm_fields(host: Host, from_lab: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The fields of a host's Nornir NAPALM connection (all but the platform): the inventory's
+    `connection_options: napalm:`, with the lab's hostname, username, port and optional_args over them when
+    the host is reached through a lab (`lab_connection_options`)."""
+    params = host.get_connection_parameters("napalm")
+    extras = dict(params.extras or {})
+    optional = dict(extras.get("optional_args") or {})
+    lab = from_lab or {}
+    optional.update(lab.get("optional_args", {}))
+    extras["optional_args"] = optional
+    return {"hostname": lab.get("hostname", params.hostname), "username": lab.get("username", params.username),
+            "password": params.password, "port": lab.get("port", params.port), "extras": extras}
+
+
 # --------------------------------------------------------------------------- inventory
 
 

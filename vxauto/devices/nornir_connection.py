@@ -19,7 +19,6 @@ from vxauto.devices.registry import driver_class
 
 #: The connection name deploy's tasks use (the inventory's options stay under `napalm`).
 CONNECTION_NAME = "vxauto_napalm"
-INVENTORY_OPTIONS = "napalm"
 
 
 class VxautoNapalm(Napalm):
