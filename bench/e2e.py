@@ -35,9 +35,9 @@ from lab import inventory, topology  # bench/lab.py, next to this script (its ge
 from vxauto.deploy.run import DeployOptions, HostOutcome, deploy
 from vxauto.lab import api
 from vxauto.model.fabric import load_fabric
-from vxauto.validate.access import lab_access
+from vxauto.validate.convergence import DEFAULT_WAIT_S, ValidationRun, run_validation
 from vxauto.validate.expected import expected_state
-from vxauto.validate.runner import DEFAULT_WAIT_S, ValidationRun, run_validation
+from vxauto.validate.sessions import lab_access
 
 LAB = "evpn-frr"
 

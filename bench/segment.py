@@ -36,9 +36,9 @@ from e2e import prepare, timed_deploy, validate_once, wait_for_free_lab_name  # 
 from vxauto.deploy.run import DeployOptions, deploy
 from vxauto.lab import api
 from vxauto.model.fabric import load_fabric
-from vxauto.validate.access import lab_access
+from vxauto.validate.convergence import DEFAULT_WAIT_S, ValidationRun, run_validation
 from vxauto.validate.expected import expected_state
-from vxauto.validate.runner import DEFAULT_WAIT_S, ValidationRun, run_validation
+from vxauto.validate.sessions import lab_access
 
 
 def new_segment(index: int) -> dict[str, object]:

@@ -2,9 +2,9 @@
 
 `napalm.get_network_driver("frr")` imports `napalm_frr` and takes the NetworkDriver subclass it finds
 here; nornir-napalm does the same for hosts whose platform is `frr`. The driver lives in
-`vxauto.deploy.napalm_frr`.
+`vxauto.devices.napalm_frr`.
 """
 
-from vxauto.deploy.napalm_frr.driver import FrrDriver
+from vxauto.devices.napalm_frr.driver import FrrDriver
 
 __all__ = ["FrrDriver"]

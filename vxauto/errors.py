@@ -55,31 +55,3 @@ class VxautoError(Exception):
     def __str__(self) -> str:
         return "\n".join(str(problem) for problem in self.problems)
 
-
-#: (words in the error, the fix to suggest), first match wins: what a user can do about a failed connection.
-_CONNECTION_FIXES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("badhostkey", "does not match"), "the host key differs from known_hosts: verify the device is the one "
-                                        "you expect, then update its known_hosts entry"),
-    (("not found in known_hosts", "unknown server", "known_hosts file"),
-     "the host key is unknown: add it to known_hosts (ssh-keyscan, checked by hand) or set known_hosts in "
-     "connection_options; for a lab, pass --lab FILE"),
-    (("authentication", "permission denied", "no authentication methods"),
-     "the login was refused: check username and key_file or password in connection_options; for a lab, pass "
-     "--lab FILE"),
-    (("key_file", "no such file", "private key"), "the key file is missing: set key_file in connection_options, "
-                                                   "or pass --lab FILE for a lab"),
-    (("refused", "unable to connect", "novalidconnections"),
-     "nothing answers SSH there: check hostname and port in hosts.yaml and that sshd runs; for a lab, pass "
-     "--lab FILE and check that it is up"),
-    (("timed out", "timeout", "no route", "unreachable"),
-     "no answer from that address: check hostname in hosts.yaml and the route to the management network"),
-)
-
-
-def connection_fix(cause: str) -> str:
-    """The fix to suggest for a connection error text (host key, login, key file, refused, timeout)."""
-    lowered = cause.lower().replace(" ", "")
-    for words, fix in _CONNECTION_FIXES:
-        if any(word.replace(" ", "") in lowered for word in words):
-            return fix
-    return "check the host's connection_options in the inventory, or pass --lab FILE for a lab"

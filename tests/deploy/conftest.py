@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DEMO_INVENTORY, REPO
-from vxauto.deploy.napalm_frr.driver import FrrDriver
-from vxauto.deploy.run import lab_optional_args
+from vxauto.devices.access import lab_optional_args
+from vxauto.devices.napalm_frr.driver import FrrDriver
 from vxauto.lab import api, netns
 from vxauto.lab.state import LabState
 from vxauto.lab.topology import load_topology

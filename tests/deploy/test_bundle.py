@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vxauto.deploy.napalm_frr.bundle import FORMAT, Bundle
 from vxauto.deploy.tasks import configuration_text
+from vxauto.devices.napalm_frr.bundle import FORMAT, Bundle
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import load_fabric
 from vxauto.render.engine import render_device
@@ -56,7 +56,7 @@ def test_other_platforms_travel_as_their_single_rendered_file(demo_inventory: Pa
 
 
 def test_sanitized_configs_hide_passwords_and_keep_the_rest() -> None:
-    from vxauto.deploy.napalm_frr.driver import _sanitized
+    from vxauto.devices.napalm_frr.driver import _sanitized
 
     text = "router bgp 1\n neighbor 10.0.0.1 password s3cr3t\n neighbor 10.0.0.1 remote-as 2\n"
     assert _sanitized(text) == "router bgp 1\n neighbor 10.0.0.1 password <removed>\n neighbor 10.0.0.1 remote-as 2\n"

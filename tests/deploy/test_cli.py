@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from tests.deploy.conftest import TOPOLOGY
 from vxauto.cli.main import app
-from vxauto.deploy.connection import CONNECTION_NAME
 from vxauto.deploy.run import connect_nornir
+from vxauto.devices.nornir_connection import CONNECTION_NAME
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import load_fabric
 from vxauto.model.generate import GenerateOptions, generate, write_inventory

@@ -23,7 +23,9 @@ from typer.testing import CliRunner
 
 from tests.deploy.conftest import RunningLab, kill_sshd, live_processes, restart_sshd, timer_pid, wait_for_exit
 from vxauto.cli.main import app
-from vxauto.deploy.run import LAB_STATE_SUBDIR, DeployOptions, deploy, lab_optional_args
+from vxauto.deploy.run import DeployOptions, deploy
+from vxauto.devices.access import lab_optional_args
+from vxauto.lab.api import NAPALM_STATE_SUBDIR as LAB_STATE_SUBDIR
 from vxauto.model.fabric import load_fabric
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

@@ -7,6 +7,7 @@ each one first commits the state it starts from, so a failure does not cascade i
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import subprocess
@@ -22,13 +23,13 @@ from napalm.base.exceptions import CommitConfirmException, CommitError, Connecti
 from napalm.base.test.helpers import test_model as fits_model
 
 from tests.deploy.conftest import RunningLab, kill_sshd, live_processes, restart_sshd, timer_pid, wait_for_exit
-from vxauto.deploy.napalm_frr.bundle import Bundle
-from vxauto.deploy.napalm_frr.driver import FrrDriver
-from vxauto.deploy.napalm_frr.frr import DEFAULT_LINES
+from vxauto.devices.contract import vni_table_problems, vtep_table_problems
+from vxauto.devices.napalm_frr.bundle import Bundle
+from vxauto.devices.napalm_frr.driver import FrrDriver
+from vxauto.devices.napalm_frr.frr_reload import DEFAULT_LINES
 from vxauto.lab import netns
 from vxauto.model.fabric import load_fabric
 from vxauto.render.engine import render_device
-from vxauto.validate.models import vni_table_problems, vtep_table_problems
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -54,14 +55,21 @@ def without_blue_web_on_leaf1(inventory: Path, work: Path) -> Path:
     return changed
 
 
-@pytest.fixture(scope="module")
-def leaf1(running_lab: RunningLab) -> Iterator[FrrDriver]:
-    device = running_lab.driver("leaf1")
+@contextlib.contextmanager
+def opened(lab: RunningLab, node: str, **extra: object) -> Iterator[FrrDriver]:
+    """The node's driver as `vxauto deploy --lab` sets it up, open for the block, closed however it ends."""
+    device = lab.driver(node, **extra)
     device.open()
     try:
         yield device
     finally:
         device.close()
+
+
+@pytest.fixture(scope="module")
+def leaf1(running_lab: RunningLab) -> Iterator[FrrDriver]:
+    with opened(running_lab, "leaf1") as device:
+        yield device
 
 
 def commit(device: FrrDriver, config: str) -> None:
@@ -126,17 +134,12 @@ def test_compare_shows_both_parts_and_changes_nothing(running_lab: RunningLab, l
 
 def test_commit_applies_and_a_second_commit_is_a_no_op(running_lab: RunningLab, leaf1: FrrDriver) -> None:
     for node in ROUTERS:
-        device = leaf1 if node == "leaf1" else running_lab.driver(node)
-        if device is not leaf1:
-            device.open()
-        try:
+        with contextlib.ExitStack() as stack:
+            device = leaf1 if node == "leaf1" else stack.enter_context(opened(running_lab, node))
             commit(device, bundle_text(running_lab.fabric.inventory, node))
             device.load_replace_candidate(config=bundle_text(running_lab.fabric.inventory, node))
             assert device.compare_config() == "", node
             device.discard_config()
-        finally:
-            if device is not leaf1:
-                device.close()
     assert {"vxlan10010", "br10010", "vxlan10030"} <= kernel_links(running_lab, "leaf1")
     assert "vni 10030" in frr_running(running_lab, "leaf1")
     last = running_lab.lab.exec_in("leaf1", f"cat {leaf1.state_dir}/last", check=True).stdout
@@ -204,13 +207,9 @@ def test_frr_default_lines_are_defaults_in_this_frr(running_lab: RunningLab) -> 
     # EVPN keeps next hops unchanged towards a peer without `attribute-unchanged next-hop` configured
     detail = json.loads(lab.vtysh("leaf1", "show bgp neighbors 10.1.1.0 json"))
     assert detail["10.1.1.0"]["addressFamilyInfo"]["l2VpnEvpn"]["unchangedNextHopPropogatedToNbr"] is True
-    device = running_lab.driver("spine1")
-    device.open()
-    try:
+    with opened(running_lab, "spine1") as device:
         device.load_replace_candidate(config=bundle_text(running_lab.fabric.inventory, "spine1"))
         assert device.compare_config() == ""
-    finally:
-        device.close()
 
 
 # --------------------------------------------------------------------------- replace, rollback, confirm
@@ -309,9 +308,7 @@ def test_a_commit_from_a_reading_another_commit_outdated_changes_nothing(
                           "leaf1")
     leaf1.load_replace_candidate(config=changed)
     assert "-  vni 10030" in leaf1.compare_config()
-    other = running_lab.driver("leaf1")
-    other.open()
-    try:
+    with opened(running_lab, "leaf1") as other:
         commit(other, with_vni_10099(original))  # the winner
         state = Path(leaf1.state_dir)
         points = sorted(path.name for path in (state / "rollback").iterdir())
@@ -330,8 +327,6 @@ def test_a_commit_from_a_reading_another_commit_outdated_changes_nothing(
         assert "-  vni 10030" in leaf1.compare_config()  # a fresh comparison commits fine
         leaf1.commit_config()
         assert "vni 10030" not in frr_running(running_lab, "leaf1")
-    finally:
-        other.close()
     commit(leaf1, original)
 
 
@@ -456,14 +451,10 @@ def test_ssh_lost_during_the_transaction_leaves_the_device_fully_applied(
     assert wait_for_exit(txn[0], 60), "the transaction did not finish on the device"
     statuses = list(Path(device.state_dir).glob("txn/*/status"))  # its client never came back to remove it
     assert [path.read_text().strip() for path in statuses] == ["applied"]
-    again = running_lab.driver("leaf2")
-    again.open()
-    try:
+    with opened(running_lab, "leaf2") as again:
         again.load_replace_candidate(config=changed)
         assert again.compare_config() == ""  # all of it, not part of it
         commit(again, original)
-    finally:
-        again.close()
 
 
 def test_an_unknown_host_key_is_refused(running_lab: RunningLab, tmp_path: Path) -> None:
@@ -475,6 +466,5 @@ def test_an_unknown_host_key_is_refused(running_lab: RunningLab, tmp_path: Path)
     with pytest.raises(ConnectionException, match=r"172\.20\.20\.21: host key mismatch: the key 172\.20\.20\.21:22 "
                        r"presents is not the one .* has for it"):
         device.open()
-    genuine = running_lab.driver("leaf1")  # positive control: the same login with the lab's own known_hosts
-    genuine.open()
-    genuine.close()
+    with opened(running_lab, "leaf1"):  # positive control: the same login with the lab's own known_hosts
+        pass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.deploy.conftest import fixture_text
-from vxauto.deploy.napalm_frr.frr import (
+from vxauto.devices.napalm_frr.frr_reload import (
     Change,
     normalise_candidate,
     parse_reload_test,

@@ -12,7 +12,7 @@ from napalm.base import models
 from napalm.base.test.helpers import test_model as fits_model
 
 from tests.deploy.conftest import fixture_text
-from vxauto.deploy.napalm_frr import getters
+from vxauto.devices.napalm_frr import parse_core as getters
 
 
 def load(node: str, name: str) -> object:

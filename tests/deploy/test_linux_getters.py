@@ -1,4 +1,4 @@
-"""The Linux/FRR driver's extra getters (linux_getters.py) on the answers recorded from the lab.
+"""The Linux/FRR driver's extra getters (parse_more.py) on the answers recorded from the lab.
 
 tests/napalm_frr/ runs NAPALM's suite on the same recordings, comparing with expected_result.json, which is the
 driver's own answer at recording time. These tests say what the answers must mean, from the lab's intent and
@@ -15,8 +15,8 @@ from napalm.base import models
 from napalm.base.test.helpers import test_model as fits_model
 
 from tests.napalm_frr.double import MOCKED_DATA, mock_key
-from vxauto.deploy.napalm_frr import linux_getters as parse
-from vxauto.deploy.napalm_frr.mixin import AUTHORIZED_KEYS
+from vxauto.devices.napalm_frr import parse_more as parse
+from vxauto.devices.napalm_frr.getters_more import AUTHORIZED_KEYS
 
 CASE = "evpn-frr-leaf1"
 

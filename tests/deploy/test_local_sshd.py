@@ -17,9 +17,9 @@ from jnpr.junos.exception import ConnectError
 from napalm.base.exceptions import ConnectionException
 from ncclient.transport.errors import SessionCloseError, SSHUnknownHostError
 
-from vxauto.deploy.drivers import VxautoJunOSDriver
-from vxauto.deploy.drivers._verify import InsecureTransportWarning
-from vxauto.deploy.napalm_frr.driver import FrrDriver
+from vxauto.devices.drivers import VxautoJunOSDriver
+from vxauto.devices.drivers._verify import InsecureTransportWarning
+from vxauto.devices.napalm_frr.driver import FrrDriver
 from vxauto.lab import netns
 from vxauto.lab.sshkeys import ensure_keypair, sshd_config_text
 

@@ -14,8 +14,8 @@ from typing import get_type_hints
 import napalm
 from napalm.base import NetworkDriver
 
-from vxauto.deploy.napalm_frr.driver import FrrDriver
-from vxauto.deploy.napalm_frr.vxlan import VXLAN_GETTERS, FrrVxlanGetters
+from vxauto.devices.napalm_frr.driver import FrrDriver
+from vxauto.devices.napalm_frr.getters_vxlan import VXLAN_GETTERS, FrrVxlanGetters
 
 
 def test_napalm_finds_the_driver_by_platform_name() -> None:

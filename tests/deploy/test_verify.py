@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from napalm.base.exceptions import ConnectionException
 
-from vxauto.deploy.connection import driver_class
-from vxauto.deploy.drivers import VxautoEOSDriver, VxautoJunOSDriver, VxautoNXOSDriver
-from vxauto.deploy.drivers._verify import InsecureTransportWarning
+from vxauto.devices.drivers import VxautoEOSDriver, VxautoJunOSDriver, VxautoNXOSDriver
+from vxauto.devices.drivers._verify import InsecureTransportWarning
+from vxauto.devices.registry import driver_class
 
 
 @dataclass

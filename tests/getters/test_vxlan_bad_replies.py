@@ -16,9 +16,9 @@ from napalm.nxapi_plumbing.errors import NXAPICommandError
 from pyeapi.eapilib import CommandError
 
 from tests.getters.vxlan_cases import HOSTNAME, Case, all_cases, driver_for
+from vxauto.devices.parsers import eos, frr, iproute2, junos, nxos
+from vxauto.devices.parsers.replies import Reply
 from vxauto.errors import VxautoError
-from vxauto.validate.parsers import eos, frr, iproute2, junos, nxos
-from vxauto.validate.parsers.replies import Reply
 
 CASES = {case.id: case for case in all_cases()}
 

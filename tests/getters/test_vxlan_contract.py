@@ -8,7 +8,7 @@ from typing import get_type_hints
 import pytest
 
 from tests.getters.vxlan_cases import GETTERS, Case, all_cases, getter_for
-from vxauto.validate.models import (
+from vxauto.devices.contract import (
     VNI_FIELDS,
     VTEP_FIELDS,
     VniInfo,

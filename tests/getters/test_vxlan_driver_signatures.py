@@ -13,8 +13,8 @@ from napalm.junos import JunOSDriver
 from napalm.nxos import NXOSDriver
 from napalm.nxos_ssh import NXOSSSHDriver
 
-from vxauto.deploy.drivers import VXLAN_DRIVERS
-from vxauto.validate.models import VniTable, VtepTable
+from vxauto.devices.contract import VniTable, VtepTable
+from vxauto.devices.drivers import VXLAN_DRIVERS
 
 PARENTS = {"eos": EOSDriver, "nxos": NXOSDriver, "nxos_ssh": NXOSSSHDriver, "junos": JunOSDriver}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from tests.getters.vxlan_cases import all_cases
-from vxauto.validate.parsers import frr, iproute2
-from vxauto.validate.parsers.replies import Reply
+from vxauto.devices.parsers import frr, iproute2
+from vxauto.devices.parsers.replies import Reply
 
 CASES = {case.id: case for case in all_cases()}
 

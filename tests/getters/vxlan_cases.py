@@ -23,9 +23,9 @@ from typing import Any
 
 from jnpr.junos.exception import JSONLoadError
 
-from vxauto.deploy.drivers import VXLAN_DRIVERS
-from vxauto.validate.parsers import frr
-from vxauto.validate.parsers.replies import Reply
+from vxauto.devices.drivers import VXLAN_DRIVERS
+from vxauto.devices.parsers import frr
+from vxauto.devices.parsers.replies import Reply
 
 CASES_ROOT = Path(__file__).parent
 GETTERS = ("get_vxlan_vnis", "get_vxlan_vteps")

@@ -14,9 +14,9 @@ import pytest
 from tests.lab.conftest import CONTAINERLAB, assert_gone, cli, footprint, needs_lab_machine, rendered_lab
 from vxauto.lab import api, wan
 from vxauto.model.fabric import load_fabric
-from vxauto.validate.access import lab_access
+from vxauto.validate.convergence import ValidationRun, run_validation
 from vxauto.validate.expected import expected_state
-from vxauto.validate.runner import ValidationRun, run_validation
+from vxauto.validate.sessions import lab_access
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, needs_lab_machine]
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from vxauto.devices.parsers.mobility import EVPN_MACS, FDB, LINKS, VxlanMacTable, get_vxlan_macs
+from vxauto.devices.parsers.replies import Reply
 from vxauto.model.fabric import load_fabric
 from vxauto.validate import checks
 from vxauto.validate.checks import Answer
 from vxauto.validate.expected import ExpectedState, expected_state
-from vxauto.validate.parsers.mobility import EVPN_MACS, FDB, LINKS, VxlanMacTable, get_vxlan_macs
-from vxauto.validate.parsers.replies import Reply
 
 FIXTURES = REPO / "tests" / "fixtures" / "mobility"
 INVENTORY = REPO / "containerlab" / "multisite" / "inventory"

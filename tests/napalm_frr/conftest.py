@@ -15,8 +15,8 @@ import pytest
 from napalm.base.test import conftest as parent_conftest
 
 from tests.napalm_frr.double import RECORDED_HOST, FakeSession
-from vxauto.deploy.napalm_frr.driver import FrrDriver
-from vxauto.deploy.napalm_frr.vxlan import VXLAN_GETTERS
+from vxauto.devices.napalm_frr.driver import FrrDriver
+from vxauto.devices.napalm_frr.getters_vxlan import VXLAN_GETTERS
 
 
 class NapalmFrrDriver(FrrDriver):

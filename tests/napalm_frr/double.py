@@ -14,7 +14,7 @@ from pathlib import Path
 
 from napalm.base.test.double import BaseTestDouble
 
-from vxauto.deploy.napalm_frr.remote import Completed
+from vxauto.devices.napalm_frr.remote import Completed
 
 MOCKED_DATA = Path(__file__).resolve().parent / "mocked_data"
 #: The address the recordings were made through (leaf1's management address, inventory/hosts.yaml): the driver

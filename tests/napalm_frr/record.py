@@ -34,9 +34,9 @@ from napalm.base.test.getters import BaseTestGetters
 from tests.conftest import DEMO_INVENTORY
 from tests.lab.conftest import CONTAINERLAB, rendered_lab
 from tests.napalm_frr.double import MOCKED_DATA, mock_key
-from vxauto.deploy.napalm_frr.driver import DEFAULT_STATE_DIR, FrrDriver
-from vxauto.deploy.napalm_frr.mixin import NTP_CONFIG_FILES
-from vxauto.deploy.napalm_frr.remote import Completed, Session
+from vxauto.devices.napalm_frr.driver import DEFAULT_STATE_DIR, FrrDriver
+from vxauto.devices.napalm_frr.getters_more import NTP_CONFIG_FILES
+from vxauto.devices.napalm_frr.remote import Completed, Session
 from vxauto.lab import api
 
 NODE = "leaf1"

@@ -8,8 +8,8 @@ import pytest
 from napalm.base.test.getters import BaseTestGetters
 
 from tests.napalm_frr.conftest import NapalmFrrDriver
-from vxauto.deploy.napalm_frr.driver import FrrDriver
-from vxauto.deploy.napalm_frr.vxlan import VXLAN_GETTERS, FrrVxlanGetters
+from vxauto.devices.napalm_frr.driver import FrrDriver
+from vxauto.devices.napalm_frr.getters_vxlan import VXLAN_GETTERS, FrrVxlanGetters
 
 
 @pytest.mark.usefixtures("set_device_parameters")

@@ -30,10 +30,10 @@ from vxauto.lab import api, netns
 from vxauto.lab.state import LabState
 from vxauto.lab.topology import load_topology
 from vxauto.model import load_fabric
-from vxauto.validate.access import lab_access
 from vxauto.validate.checks import Check
+from vxauto.validate.convergence import DEFAULT_WAIT_S, ValidationRun, run_validation
 from vxauto.validate.expected import expected_state
-from vxauto.validate.runner import DEFAULT_WAIT_S, ValidationRun, run_validation
+from vxauto.validate.sessions import lab_access
 
 TOPOLOGY = REPO / "containerlab" / "evpn-frr.clab.yml"
 STATIC_INVENTORY = REPO / "containerlab" / "static-linux" / "inventory"

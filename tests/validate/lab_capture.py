@@ -29,14 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from tests.validate.faults import FAULT_WAIT_S, FAULTS, DemoLab, demo_lab, validate
+from vxauto.devices.registry import driver_class
 from vxauto.model import load_fabric
 from vxauto.validate import checks
-from vxauto.validate.access import lab_access
+from vxauto.validate.convergence import call_getter
 from vxauto.validate.expected import expected_state
 from vxauto.validate.report import report_json
-from vxauto.validate.runner import call_getter, driver_class
+from vxauto.validate.sessions import lab_access
 
-#: file name -> command, as the driver runs them (vxauto/deploy/napalm_frr/driver.py).
+#: file name -> command, as the driver runs them (vxauto/devices/napalm_frr/driver.py).
 ROUTER_COMMANDS = {
     "ip_-j_-d_link_show": "ip -j -d link show",
     "ip_-j_-d_link_show_type_vxlan": "ip -j -d link show type vxlan",

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REPO
-from vxauto.deploy.napalm_frr import getters as frr_getters
+from vxauto.devices.napalm_frr import parse_core as frr_getters
+from vxauto.devices.parsers import frr as frr_parser
+from vxauto.devices.parsers.replies import Reply
 from vxauto.model import load_fabric
 from vxauto.model.fabric import Fabric
 from vxauto.validate import checks
 from vxauto.validate.checks import Answer
 from vxauto.validate.dataplane import HostMacs, parse_link_macs
 from vxauto.validate.expected import ExpectedState, expected_state
-from vxauto.validate.parsers import frr as frr_parser
-from vxauto.validate.parsers.replies import Reply
 
 CAPTURE = REPO / "tests" / "fixtures" / "frr" / "lab-capture"
 SCENARIOS = ("healthy", "vni-removed", "wrong-vni", "bgpd-stopped", "mtu-1400", "port-leak")

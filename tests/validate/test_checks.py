@@ -29,9 +29,9 @@ from tests.validate.recorded import (
 from vxauto.model import load_fabric
 from vxauto.validate import checks
 from vxauto.validate.checks import Answer, device_checks
+from vxauto.validate.convergence import DeviceReader, DriverParams, call_getter
 from vxauto.validate.dataplane import HostMacs
 from vxauto.validate.expected import ExpectedState, expected_state
-from vxauto.validate.runner import DeviceReader, DriverParams, call_getter
 
 pytestmark = pytest.mark.skipif(not CAPTURE.exists(), reason="no lab capture")
 

@@ -21,9 +21,9 @@ import pytest
 
 from tests.validate.recorded import CAPTURE, captured_fabric, recorded_answers, scenario_dir
 from vxauto.validate import checks
+from vxauto.validate.convergence import DriverParams, ValidationRun, run_validation
 from vxauto.validate.dataplane import CommandResult
 from vxauto.validate.expected import ExpectedDevice, expected_state
-from vxauto.validate.runner import DriverParams, ValidationRun, run_validation
 
 pytestmark = pytest.mark.skipif(not CAPTURE.exists(), reason="no lab capture")
 

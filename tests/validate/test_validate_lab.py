@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from tests.validate.faults import FAULT_WAIT_S, FAULTS, DemoLab, demo_lab, lab_machine_missing, validate
 from vxauto.cli.main import app
-from vxauto.validate.runner import ValidationRun
+from vxauto.validate.convergence import ValidationRun
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow,
               pytest.mark.skipif(lab_machine_missing() is not None, reason=lab_machine_missing() or "")]

@@ -13,8 +13,8 @@ from vxauto.cli.fabric import GroupsOption, HostsOption, JsonOption, PlatformOpt
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import load_fabric
 from vxauto.model.select import select_hosts
+from vxauto.validate.convergence import DEFAULT_WAIT_S
 from vxauto.validate.report import print_report, report_json, run_facts, write_junit
-from vxauto.validate.runner import DEFAULT_WAIT_S
 
 LabOption = Annotated[
     Path | None,

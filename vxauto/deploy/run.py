@@ -3,10 +3,10 @@
     outcomes = deploy(load_fabric("inventory"), DeployOptions(commit=True, lab=Path("containerlab/evpn-frr.clab.yml")))
 
 Connection parameters come from the inventory (`connection_options: napalm: extras: optional_args:` of a
-host, group or the defaults) or, with `lab`, from the running lab: its login key and known_hosts, each
-node's FRR pathspace and a per-node state directory (lab nodes share one filesystem). In lab mode every
-selected host must be a node of the lab whose management address is the host's inventory `hostname`, so
-a deploy never lands on a different machine than the inventory names.
+host, group or the defaults) or, with `lab`, from the running lab; `vxauto.devices.access` decides which
+(the same module validate uses). In lab mode every selected host must be a node of the lab whose
+management address is the host's inventory `hostname`, so a deploy never lands on a different machine
+than the inventory names.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from nornir.core.inventory import ConnectionOptions, Host
 from nornir.core.processor import Processor
 from nornir.core.task import AggregatedResult, MultiResult
 
-from vxauto.deploy.connection import CONNECTION_NAME, INVENTORY_OPTIONS, register
-from vxauto.deploy.tasks import confirm_host, deploy_host, napalm_driver_for, rollback_host
+from vxauto.deploy.tasks import confirm_host, deploy_host, rollback_host
+from vxauto.devices.access import lab_connection_options, login_problems, nornir_napalm_fields
+from vxauto.devices.nornir_connection import CONNECTION_NAME, register
+from vxauto.devices.registry import napalm_driver_for
 from vxauto.errors import Problem, VxautoError
 from vxauto.model.fabric import Fabric
-from vxauto.model.nornir_inventory import missing_connection_files, nornir_for
-
-LAB_STATE_SUBDIR = "vxauto-deploy"
+from vxauto.model.nornir_inventory import nornir_for
 
 
 @dataclass(frozen=True)
@@ -87,51 +87,6 @@ class _Timing:
         return None
 
 
-def lab_optional_args(lab: Any, node: str) -> dict[str, Any]:
-    """The frr driver's optional_args for a node of a running lab (`vxauto.lab.api.Lab`)."""
-    ssh = lab.ssh_options(node)
-    state = lab.node(node)
-    optional: dict[str, Any] = {
-        "key_file": ssh["key_file"], "known_hosts": ssh["known_hosts"],
-        # lab nodes share one filesystem: each keeps its rollback points in its own node directory
-        "state_dir": str(Path(state.node_dir) / LAB_STATE_SUBDIR),
-    }
-    if state.role == "frr":
-        optional["vtysh_pathspace"] = ssh["namespace"]  # the lab's FRR pathspace is the namespace name
-    else:
-        # a plain host node shares the machine's vtysh binary but runs no FRR: never ask vtysh there
-        optional["frr"] = False
-    return optional
-
-
-def lab_connection_options(fabric: Fabric, hosts: Sequence[str], lab_file: Path) -> dict[str, dict[str, Any]]:
-    """Per host: hostname and NAPALM optional_args from the running lab (raises if anything mismatches)."""
-    from vxauto.lab import api  # the lab is optional for deploy: import it only in lab mode
-
-    try:
-        lab = api.attach(lab_file)
-    except api.LabError as error:
-        raise VxautoError.single(str(lab_file), "", f"--lab: {error}") from None
-    problems: list[Problem] = []
-    options: dict[str, dict[str, Any]] = {}
-    for name in hosts:
-        if name not in lab.nodes:
-            problems.append(Problem("hosts.yaml", name, f"not a node of lab {lab.name} ({lab_file})"))
-            continue
-        node = lab.node(name)
-        written = fabric.hosts[name].hostname
-        if written != node.mgmt_ipv4:
-            problems.append(Problem("hosts.yaml", f"{name}.hostname", f"lab {lab.name} has this node at "
-                                    f"{node.mgmt_ipv4}; deploy refuses to connect elsewhere", written))
-            continue
-        ssh = lab.ssh_options(name)
-        optional = lab_optional_args(lab, name)
-        options[name] = {"hostname": node.mgmt_ipv4, "username": ssh["username"], "port": ssh["port"],
-                         "optional_args": optional}
-    VxautoError.collect(problems)
-    return options
-
-
 def connect_nornir(fabric: Fabric, hosts: Sequence[str], workers: int, lab: Path | None) -> Nornir:
     """Nornir over the selected hosts with each host's NAPALM connection set up."""
     chosen = set(hosts)
@@ -146,36 +101,13 @@ def connect_nornir(fabric: Fabric, hosts: Sequence[str], workers: int, lab: Path
     from_lab = lab_connection_options(fabric, hosts, lab) if lab is not None else {}
     nornir = nornir_for(fabric, workers).filter(filter_func=lambda host: host.name in chosen)
     for name, host in nornir.inventory.hosts.items():
-        params = host.get_connection_parameters(INVENTORY_OPTIONS)
-        extras = dict(params.extras or {})
-        optional = dict(extras.get("optional_args") or {})
-        lab_params = from_lab.get(name, {})
-        optional.update(lab_params.get("optional_args", {}))
-        extras["optional_args"] = optional
-        host.connection_options[CONNECTION_NAME] = ConnectionOptions(
-            hostname=lab_params.get("hostname", params.hostname),
-            username=lab_params.get("username", params.username),
-            password=params.password,
-            port=lab_params.get("port", params.port),
-            platform=napalm_driver_for(fabric.hosts[name].platform, name),
-            extras=extras,
-        )
-        if host.connection_options[CONNECTION_NAME].platform == "frr":
-            problems += login_problems(name, optional, params.password)
+        fields = nornir_napalm_fields(host, from_lab.get(name))
+        driver = napalm_driver_for(fabric.hosts[name].platform, name)
+        host.connection_options[CONNECTION_NAME] = ConnectionOptions(platform=driver, **fields)
+        if driver == "frr":  # an SSH login: refuse one that cannot work before trying it
+            problems += login_problems(name, fields["extras"]["optional_args"], fields["password"])
     VxautoError.collect(problems)
     return nornir
-
-
-def login_problems(host: str, optional: dict[str, Any], password: str | None) -> list[Problem]:
-    """What makes an SSH login of the frr driver impossible before trying it: no key and no password, or
-    a key / known_hosts file that is not there (bad input: exit 2, nothing is contacted)."""
-    where = f"{host}.connection_options.napalm.extras.optional_args"
-    problems = []
-    key_file = optional.get("key_file")
-    if not key_file and not password:
-        problems.append(Problem("hosts.yaml", where, "no SSH login for this host (no key_file, no password): pass "
-                                "--lab FILE, or set key_file in connection_options"))
-    return problems + missing_connection_files(where, optional)
 
 
 def deploy(

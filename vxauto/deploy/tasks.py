@@ -17,27 +17,17 @@ from pathlib import Path
 
 from nornir.core.task import Result, Task
 
-from vxauto.deploy.connection import CONNECTION_NAME
-from vxauto.deploy.napalm_frr.bundle import Bundle
+from vxauto.devices.napalm_frr.bundle import Bundle
+from vxauto.devices.nornir_connection import CONNECTION_NAME
+from vxauto.devices.registry import takes_bundle
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.render.engine import RenderedConfig, render_device
 
-#: vxauto platform -> NAPALM driver name. frr and linux both use vxauto's `napalm_frr` driver.
-NAPALM_DRIVERS = {"frr": "frr", "linux": "frr", "eos": "eos", "nxos": "nxos", "junos": "junos"}
-
-
-def napalm_driver_for(platform: str, host: str) -> str:
-    if platform not in NAPALM_DRIVERS:
-        raise VxautoError.single("hosts.yaml", f"{host}.platform", "no NAPALM driver deploys this platform "
-                                 f"(deployable: {', '.join(sorted(NAPALM_DRIVERS))}); render it with "
-                                 "`vxauto render` and load it with the platform's own tools", platform)
-    return NAPALM_DRIVERS[platform]
-
 
 def configuration_text(rendered: RenderedConfig) -> str:
     """What NAPALM loads: a bundle for the Linux/FRR driver, the single rendered file for the others."""
-    if NAPALM_DRIVERS.get(rendered.platform) == "frr":
+    if takes_bundle(rendered.platform):
         return Bundle.from_rendered(rendered).dumps()
     if len(rendered.files) != 1:
         raise VxautoError.single(rendered.host, "", f"{rendered.platform} renders {len(rendered.files)} files; "
@@ -46,7 +36,7 @@ def configuration_text(rendered: RenderedConfig) -> str:
 
 
 def backup_suffix(platform: str) -> str:
-    return ".json" if NAPALM_DRIVERS.get(platform) == "frr" else ".cfg"
+    return ".json" if takes_bundle(platform) else ".cfg"
 
 
 def backup_running(task: Task, backups: Path) -> Result:

@@ -5,6 +5,7 @@
     lab.wait_bgp()
     with ConnectHandler(**lab.netmiko_params("leaf1")) as conn: ...
     lab.ssh_options("leaf1")   # host, port, username, key_file, known_hosts
+    lab.napalm_params("leaf1") # hostname, username, port, optional_args of the NAPALM frr driver
     lab.exec_in("h1", "ping -c1 10.10.10.2")
     api.down("containerlab/evpn-frr.clab.yml")
 
@@ -20,11 +21,14 @@ from pathlib import Path
 
 from vxauto.lab import runtime
 from vxauto.lab.netns import LabError
-from vxauto.lab.runtime import Lab, NodeStatus, Progress, lab_healthy, node_statuses
+from vxauto.lab.runtime import NAPALM_STATE_SUBDIR, Lab, NodeStatus, Progress, lab_healthy, node_statuses
 from vxauto.lab.state import LabState
 from vxauto.lab.topology import Topology, load_topology
 
-__all__ = ["Lab", "LabError", "LabStatus", "attach", "down", "down_all", "exec_in", "load", "status", "up"]
+__all__ = [
+    "NAPALM_STATE_SUBDIR", "Lab", "LabError", "LabStatus", "attach", "down", "down_all", "exec_in", "load", "status",
+    "up",
+]
 
 
 def load(topology: Topology | Path | str) -> Topology:

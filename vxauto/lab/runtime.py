@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vxauto.errors import Problem, VxautoError
 from vxauto.lab import netns, wan
@@ -158,6 +159,10 @@ class NodeStatus:
     processes: dict[str, bool] = field(default_factory=dict)
 
 
+#: Where a lab node keeps the NAPALM frr driver's rollback points, under its node directory.
+NAPALM_STATE_SUBDIR = "vxauto-deploy"
+
+
 class Lab:
     """A running netns lab: paths of its SSH material, node access, shell-in."""
 
@@ -220,6 +225,21 @@ class Lab:
             "node": node,
             "namespace": state.namespace,
         }
+
+    def napalm_params(self, node: str) -> dict[str, Any]:
+        """How vxauto's NAPALM `frr` driver reaches a node (hostname, username, port, optional_args): key
+        login, host key checked against the lab's known_hosts, rollback points in the node's own directory
+        (lab nodes share one filesystem), vtysh in the node's FRR pathspace (the namespace name)."""
+        ssh = self.ssh_options(node)
+        state = self.node(node)
+        optional: dict[str, Any] = {"key_file": ssh["key_file"], "known_hosts": ssh["known_hosts"],
+                                    "state_dir": str(Path(state.node_dir) / NAPALM_STATE_SUBDIR)}
+        if state.role == "frr":
+            optional["vtysh_pathspace"] = ssh["namespace"]
+        else:
+            optional["frr"] = False  # a plain host shares the machine's vtysh binary but runs no FRR
+        return {"hostname": state.mgmt_ipv4, "username": ssh["username"], "port": ssh["port"],
+                "optional_args": optional}
 
     def netmiko_params(self, node: str, device_type: str = "linux") -> dict[str, object]:
         """Arguments for `netmiko.ConnectHandler`: key login, host key checked against the lab's known_hosts."""

@@ -9,7 +9,6 @@ Registered as entry point `VxautoInventory`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from nornir.core.inventory import (
 )
 from nornir.plugins.runners import SerialRunner, ThreadedRunner
 
-from vxauto.errors import Problem
 from vxauto.model.fabric import Fabric, load_fabric
 
 
@@ -95,17 +93,3 @@ def nornir_for(fabric: Fabric, workers: int = 1) -> Nornir:
     runner: Any = SerialRunner() if workers <= 1 else ThreadedRunner(num_workers=workers)
     return Nornir(inventory=build_inventory(fabric), runner=runner)
 
-
-def missing_connection_files(where: str, options: Mapping[str, Any]) -> list[Problem]:
-    """The key_file / known_hosts that connection `options` name (at field path `where`, e.g.
-    `leaf1.connection_options.napalm.extras.optional_args`) but that do not exist: bad input, found
-    before any connection instead of a traceback from deep inside a connection library. Deploy and
-    validate both call this."""
-    problems = []
-    for field in ("key_file", "known_hosts"):
-        value = options.get(field)
-        if value and not Path(str(value)).expanduser().is_file():
-            problems.append(Problem("hosts.yaml", f"{where}.{field}", f"no such file: fix the path, or pass --lab "
-                                    f"FILE{' (host keys are always checked)' if field == 'known_hosts' else ''}",
-                                    str(value)))
-    return problems

@@ -2,7 +2,7 @@
 
 Commands run on the endpoint hosts through a `Shell`: the lab's `exec_in` (netns lab) or SSH.
 Pings dominate the run time, so every probe runs in its own thread; a positive probe is one
-`ping -c 1 -W 1` (the engine in `vxauto.validate.runner` repeats failed probes until its deadline).
+`ping -c 1 -W 1` (the engine in `vxauto.validate.convergence` repeats failed probes until its deadline).
 
 Isolation must mean something. Pinging another segment's address from a host that has no route to
 it fails whether or not the segments leak, so the negative probe first gives the source interface a
@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from vxauto.devices.access import SshTarget
 from vxauto.validate.expected import Endpoint, ExpectedState, Probe
 
 PING_TIMEOUT_S = 1
@@ -67,16 +68,6 @@ class LabShell:
         except subprocess.TimeoutExpired:
             return CommandResult(124, "", f"timed out after {timeout:g} s: {command}", transport_error=True)
         return CommandResult(done.returncode, done.stdout or "", done.stderr or "")
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-    key_file: str | None
-    known_hosts: str | None
 
 
 class SshShell:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Literal
 
+from vxauto.devices.contract import sorted_ips
 from vxauto.model.fabric import Fabric
 from vxauto.model.facts import DeviceFacts, EndpointFacts
 from vxauto.model.mobility import MobileFacts, mobile_facts
 from vxauto.model.platforms import platform
-from vxauto.validate.models import sorted_ips
 
 #: ICMP echo payload = overlay MTU - IP header - ICMP header.
 ICMP_OVERHEAD = {4: 20 + 8, 6: 40 + 8}

@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from vxauto.errors import connection_fix
+from vxauto.devices.access import connection_fix
 from vxauto.validate.checks import Check
-from vxauto.validate.runner import ValidationRun
+from vxauto.validate.convergence import ValidationRun
 
 
 def run_facts(run: ValidationRun) -> dict[str, object]:

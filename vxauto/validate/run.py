@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vxauto.devices.access import napalm_driver
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric
-from vxauto.validate.access import inventory_access, lab_access
+from vxauto.validate.convergence import DEFAULT_WAIT_S, ValidationRun, run_validation
 from vxauto.validate.dataplane import LabShell
 from vxauto.validate.expected import ExpectedState, expected_state
-from vxauto.validate.runner import DEFAULT_WAIT_S, ValidationRun, napalm_driver, run_validation
+from vxauto.validate.sessions import inventory_access, lab_access
 from vxauto.validate.traffic import traffic_checks, watch_vteps
 
 

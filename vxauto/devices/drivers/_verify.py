@@ -11,13 +11,39 @@ from __future__ import annotations
 
 import ssl
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from napalm.base.exceptions import ConnectionException
 
 OPT_OUT = "insecure_skip_verify"
 
 
 class InsecureTransportWarning(UserWarning):
     """A vendor driver was told not to verify the device's identity (host key or certificate)."""
+
+
+def verified_args(optional_args: dict[str, Any] | None, host: str, what: str) -> tuple[dict[str, Any], bool]:
+    """The opening of every vendor driver: a copy of `optional_args` without the opt-out (NAPALM would
+    pass it on), and whether this host opted out of verifying its `what` (warned when it did)."""
+    args = dict(optional_args or {})
+    return args, skip_verify(args, host, what)
+
+
+@contextmanager
+def certificate_trusted(host: str, what: str, where: str, fix: str,
+                        errors: tuple[type[BaseException], ...] = (ConnectionException,)) -> Iterator[None]:
+    """Around a driver's `open()`: a failed certificate check becomes one ConnectionException naming the
+    host, the reason and the fix; every other connection error passes unchanged."""
+    try:
+        yield
+    except errors as error:
+        reason = untrusted_certificate(error)
+        if reason is None:
+            raise
+        raise ConnectionException(f"{host}: the {what} TLS certificate of {where} is not trusted ({reason}): "
+                                  f"{fix}") from None
 
 
 def skip_verify(optional_args: dict[str, Any], host: str, what: str) -> bool:

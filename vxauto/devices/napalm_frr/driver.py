@@ -22,7 +22,8 @@ optional_args:
 - `lldpd_socket`: lldpd's control socket, when it is not the default one.
 - `frr_reload`: path of frr-reload.py (/usr/lib/frr/frr-reload.py).
 
-Configuration model: see `bundle.py` (format), `kernel.py` (kernel part) and `frr.py` (FRR part).
+Configuration model: see `bundle.py` (format), `kernel_state.py` (kernel part) and `frr_reload.py` (FRR
+part); the shell that runs on the device is built in `device_scripts.py`.
 `compare_config()` is a unified diff of both parts; `commit_config()` saves a rollback point (running FRR
 configuration and kernel state), applies the kernel part and then the FRR part in one detached shell
 transaction on the device (it finishes, or restores the rollback point, even if SSH drops midway),
@@ -38,16 +39,12 @@ a kernel file never touches the kernel.
 
 from __future__ import annotations
 
-import difflib
-import getpass
 import ipaddress
 import json
 import re
 import secrets
 import shlex
-import socket
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,64 +59,22 @@ from napalm.base.exceptions import (
     ReplaceConfigException,
 )
 
-from vxauto.deploy.napalm_frr import frr, getters
-from vxauto.deploy.napalm_frr.bundle import Bundle
-from vxauto.deploy.napalm_frr.kernel import KernelState, RunningKernel, merged, plan, running_view
-from vxauto.deploy.napalm_frr.mixin import LinuxFrrGetters
-from vxauto.deploy.napalm_frr.remote import Completed, Session, SshOptions, tail, write_files_script
-from vxauto.deploy.napalm_frr.vxlan import FrrVxlanGetters
+from vxauto.devices.napalm_frr import device_scripts as scripts
+from vxauto.devices.napalm_frr import frr_reload as frr
+from vxauto.devices.napalm_frr import parse_core
+from vxauto.devices.napalm_frr.bundle import Bundle
+from vxauto.devices.napalm_frr.change import Change, DeviceState, Restored
+from vxauto.devices.napalm_frr.device_scripts import DeviceLayout, Transaction
+from vxauto.devices.napalm_frr.getters_more import LinuxFrrGetters
+from vxauto.devices.napalm_frr.getters_vxlan import FrrVxlanGetters
+from vxauto.devices.napalm_frr.kernel_state import RunningKernel, merged, plan, running_view
+from vxauto.devices.napalm_frr.remote import Completed, Session, SshOptions, tail, write_files_script
 from vxauto.errors import VxautoError
 
 DEFAULT_STATE_DIR = "/var/lib/vxauto"
 TXN_TIMEOUT = 300.0
-#: flock's exit status when another vxauto change holds the device lock (`flock -n -E`).
-LOCKED_EXIT = 75
-#: How long confirm_commit() waits for the stopped revert timer to be gone.
-TIMER_STOP_SECONDS = 5
 #: How long a compare_config() reading may be reused by the commit_config() that follows it.
 COMPARE_REUSE_SECONDS = 60.0
-
-
-@dataclass
-class DeviceState:
-    """One read of everything the configuration model compares."""
-
-    running: RunningKernel
-    frr_running: str | None  # None: no FRR on the device (or it does not answer)
-    frr_delta: frr.FrrDelta | None  # set when a staged FRR file was tested
-    manifest: list[str]
-    pending: dict[str, Any] | None
-    serial: str = ""  # the last change vxauto made on the device (a commit must start from it)
-    first: dict[str, Completed] = field(default_factory=dict)  # commands run before the reading
-
-
-@dataclass
-class Change:
-    """What a commit (or a restore) would do, computed from one `DeviceState`."""
-
-    state: DeviceState
-    view: KernelState | None  # the running kernel as the target sees it; None: kernel not managed
-    target: KernelState | None
-    commands: list[str]
-    frr_delta: frr.FrrDelta | None  # None: FRR not managed
-    frr_text: str | None = None  # the staged FRR candidate the delta was computed from (what a commit applies)
-
-    def kernel_diff(self, host: str) -> str:
-        if self.view is None or self.target is None:
-            return ""
-        lines = list(difflib.unified_diff(self.view.lines(), self.target.lines(), f"{host} kernel (running)",
-                                          f"{host} kernel (candidate)", n=1, lineterm=""))
-        return "\n".join(lines) + "\n" if lines else ""
-
-    def diff(self, host: str) -> str:
-        parts = [self.frr_delta.unified(host) if self.frr_delta else "", self.kernel_diff(host)]
-        return "".join(part for part in parts if part)
-
-    @property
-    def empty(self) -> bool:
-        return not self.commands and not self.frr_delta and not (
-            self.view is not None and self.target is not None and self.view.lines() != self.target.lines()
-        )
 
 
 class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
@@ -154,6 +109,7 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
         self.pathspace = _optional_str(args.get("vtysh_pathspace"))
         self.state_dir = str(args.get("state_dir") or DEFAULT_STATE_DIR).rstrip("/")
         self.frr_reload = str(args.get("frr_reload") or frr.FRR_RELOAD)
+        self.layout = DeviceLayout(self.state_dir, self.pathspace, self.frr_reload)
         self.lldpd_socket = _optional_str(args.get("lldpd_socket"))
         frr_mode = args.get("frr")
         self.frr_mode: bool | None = None if frr_mode is None else bool(frr_mode)
@@ -184,13 +140,13 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
     # ------------------------------------------------------------------ small helpers
 
     def _path(self, *parts: str) -> str:
-        return "/".join([self.state_dir, *parts])
+        return self.layout.path(*parts)
 
     def _q(self, *parts: str) -> str:
-        return shlex.quote(self._path(*parts))
+        return self.layout.quoted(*parts)
 
     def _vtysh(self, *commands: str) -> str:
-        return frr.vtysh_command(self.pathspace, *commands)
+        return self.layout.vtysh(*commands)
 
     def _frr_probe(self, *commands: str) -> str:
         """vtysh, or exit 127 when the device has no vtysh (a plain Linux VTEP or host) or `frr=False`."""
@@ -220,9 +176,9 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
             "serial": "cat /sys/class/dmi/id/product_serial 2>/dev/null || true",
         })
         show_version = self._frr_answer(results["frr"])
-        return getters.facts(
+        return parse_core.facts(
             results["hostname"].checked(self.hostname).stdout, results["fqdn"].stdout, results["uptime"].stdout,
-            results["kernel"].stdout, getters.frr_version(show_version) if show_version else None,
+            results["kernel"].stdout, parse_core.frr_version(show_version) if show_version else None,
             self._json(results["links"]) or [], results["product"].stdout, results["serial"].stdout,
         )
 
@@ -232,10 +188,10 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
             "speeds": 'for dev in /sys/class/net/*; do printf "%s %s\\n" "${dev##*/}" '
                       '"$(cat "$dev/speed" 2>/dev/null || echo -1)"; done',
         })
-        return getters.interfaces(self._json(results["links"]) or [], getters.speeds(results["speeds"].stdout))
+        return parse_core.interfaces(self._json(results["links"]) or [], parse_core.speeds(results["speeds"].stdout))
 
     def get_interfaces_ip(self) -> dict[str, models.InterfacesIPDict]:
-        return getters.interfaces_ip(self._json(self._ssh().run("ip -j addr show")) or [])
+        return parse_core.interfaces_ip(self._json(self._ssh().run("ip -j addr show")) or [])
 
     def get_bgp_neighbors(self) -> dict[str, models.BGPStateNeighborsPerVRFDict]:
         results = self._ssh().batch({
@@ -245,8 +201,8 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
         summary, neighbors = (self._frr_answer(results[name]) for name in ("summary", "neighbors"))
         if summary is None:
             return {}  # no FRR, no BGP
-        return getters.bgp_neighbors(getters.decode(summary, f"{self.hostname} bgp summary"),
-                                     getters.decode(neighbors or "", f"{self.hostname} bgp neighbors"))
+        return parse_core.bgp_neighbors(parse_core.decode(summary, f"{self.hostname} bgp summary"),
+                                     parse_core.decode(neighbors or "", f"{self.hostname} bgp neighbors"))
 
     def get_lldp_neighbors(self) -> dict[str, list[models.LLDPNeighborDict]]:
         """LLDP neighbours from lldpd; `{}` when lldpd is not installed or not running (nothing to ask)."""
@@ -254,10 +210,10 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
         result = self._ssh().run(f"command -v lldpctl >/dev/null 2>&1 || exit 127; lldpctl -f json{socket}")
         if not result.ok:
             return {}
-        return getters.lldp_neighbors(getters.decode(result.stdout, f"{self.hostname} lldpctl"))
+        return parse_core.lldp_neighbors(parse_core.decode(result.stdout, f"{self.hostname} lldpctl"))
 
     def get_mac_address_table(self) -> list[models.MACAdressTable]:
-        return getters.mac_address_table(self._json(self._ssh().run("bridge -j fdb show")) or [])
+        return parse_core.mac_address_table(self._json(self._ssh().run("bridge -j fdb show")) or [])
 
     def get_config(
         self,
@@ -297,7 +253,7 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
         return config
 
     def _json(self, result: Completed) -> Any:
-        return getters.decode(result.checked(self.hostname).stdout, f"{self.hostname} `{result.command}`")
+        return parse_core.decode(result.checked(self.hostname).stdout, f"{self.hostname} `{result.command}`")
 
     # ------------------------------------------------------------------ reading the device
 
@@ -321,7 +277,7 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
             "frr": self._frr_probe("show running-config"),
         }
         if test_frr is not None:
-            commands["test"] = frr.reload_command(test_frr, self.pathspace, "test", self.frr_reload)
+            commands["test"] = self.layout.reload(test_frr, "test")
         if last:
             commands["last"] = last
         results = self._ssh().batch(commands, timeout=timeout)
@@ -329,8 +285,8 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
             results["stage"].checked(self.hostname)
         running = RunningKernel.from_json(self._json(results["links"]) or [], self._json(results["addresses"]) or [],
                                           self._json(results["fdb"]) or [], self.hostname)
-        manifest_doc = getters.decode(results["manifest"].stdout, f"{self.hostname} {self._path('applied.json')}")
-        pending = getters.decode(results["pending"].stdout, f"{self.hostname} pending commit")
+        manifest_doc = parse_core.decode(results["manifest"].stdout, f"{self.hostname} {self._path('applied.json')}")
+        pending = parse_core.decode(results["pending"].stdout, f"{self.hostname} pending commit")
         frr_running = self._frr_answer(results["frr"])
         delta = None
         if test_frr is not None and frr_running is not None:
@@ -506,89 +462,28 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
             files[f"{txn}/frr.conf"] = change.frr_text or ""
             if change.state.frr_running is not None:
                 files[f"{txn}/rollback/frr.conf"] = frr.running_text(change.state.frr_running)
-        files[f"{txn}/rollback/restore.sh"] = self._restore_script(
-            point, restore, self._path("rollback", point, "frr.conf") if managing_frr else None)
-        files[f"{txn}/apply.sh"] = _script(f"vxauto commit {point}: kernel part", change.commands)
+        files[f"{txn}/rollback/restore.sh"] = scripts.restore_script(
+            self.layout, point, restore, self._path("rollback", point, "frr.conf") if managing_frr else None)
+        files[f"{txn}/apply.sh"] = scripts.script(f"vxauto commit {point}: kernel part", change.commands)
         if revert_in is not None:
-            files[f"{txn}/timer.sh"] = self._timer_script(point, int(revert_in))
-            files[f"{txn}/pending.json"] = json.dumps(
-                {"point": point, "revert_in": int(revert_in), "armed": time.time()}) + "\n"
-        files[f"{txn}/txn.sh"] = self._txn_script(point, change.state.serial, message, managing_frr, self._merge,
-                                                  change.target is not None, revert_in is not None)
-        q = shlex.quote(txn)
+            files[f"{txn}/timer.sh"] = scripts.timer_script(self.layout, point, int(revert_in))
+            files[f"{txn}/pending.json"] = scripts.pending_record(point, int(revert_in))
+        files[f"{txn}/txn.sh"] = scripts.txn_script(self.layout, Transaction(
+            point, change.state.serial, message, managing_frr, self._merge, change.target is not None,
+            revert_in is not None))
         # put_files runs this under `set -e`: every failure here is caught
-        run = (f"rc=0; setsid -w flock -n -E {LOCKED_EXIT} -o {self._q('.lock')} sh {q}/txn.sh </dev/null "
-               ">/dev/null 2>&1 || rc=$?\n"
-               f"if [ -s {q}/status ]; then cat {q}/status\n"
-               f"elif [ $rc = {LOCKED_EXIT} ]; then echo locked; cat {self._q('lock.owner')} 2>/dev/null || true\n"
-               "else echo \"no status (exit $rc)\"; fi\n"
-               f"cat {q}/log >&2 2>/dev/null || true")
-        return self._ssh().put_files(files, then=run, timeout=TXN_TIMEOUT)
-
-    def _restore_script(self, point: str, commands: list[str], frr_file: str | None) -> str:
-        lines = [f"{command} || echo {shlex.quote('restore step failed: ' + command)} >&2" for command in commands]
-        if frr_file is not None:
-            lines.append(frr.reload_command(frr_file, self.pathspace, "reload", self.frr_reload))
-            lines.append(self._vtysh("write memory"))
-        return _script(f"vxauto rollback point {point}: back to the state before that commit (best effort)", lines,
-                       strict=False)
-
-    def _txn_script(
-        self, point: str, serial: str, message: str, managing_frr: bool, merge: bool, managing_kernel: bool,
-        confirm: bool,
-    ) -> str:
-        candidate = self._path("txn", point, "frr.conf")
-        if merge:  # merge semantics: FRR only adds, exactly what `vtysh -f` does with a file
-            apply_frr = self._vtysh() + f" -f {shlex.quote(candidate)}"
-        else:
-            apply_frr = frr.reload_command(candidate, self.pathspace, "reload", self.frr_reload)
-        holder = f"commit {point}" + (f" ({message})" if message else "") + f" from {_controller()}"
-        body = [
-            f"S={shlex.quote(self.state_dir)}",
-            f"T=\"$S/txn/{point}\"",
-            # under the lock: name the holder for anyone refused meanwhile
-            _owner_line(holder),
-            # the device must still be where this commit read it; else it changes nothing
-            f'[ "$(cat "$S/serial" 2>/dev/null)" = {shlex.quote(serial)} ] || '
-            '{ printf "stale\\n%s\\n" "$(cat "$S/serial" 2>/dev/null)" > "$T/status"; exit 0; }',
-            f'mkdir -p "$S/rollback" "$S/pending" && mv "$T/rollback" "$S/rollback/{point}"',
-            f'echo "commit {point}" > "$S/serial"',
-            "status=applied",
-            'sh -e "$T/apply.sh" > "$T/log" 2>&1 || status=failed-kernel',
-        ]
-        if managing_frr:
-            body += [
-                f'[ "$status" = applied ] && {{ {apply_frr} >> "$T/log" 2>&1 || status=failed-frr; }}',
-                f'[ "$status" = applied ] && {{ {self._vtysh("write memory")} >> "$T/log" 2>&1 '
-                '|| status=failed-frr-save; }',
-            ]
-        record = [f'echo {point} > "$S/last"']
-        if managing_kernel:
-            record.append('mv "$T/applied.json" "$S/applied.json"')
-        if confirm:
-            # commit-confirm: the timer starts with the change itself, so no lost connection can skip it
-            record += ['rm -f "$S/pending/reverted.json"', 'mv "$T/timer.sh" "$S/pending/timer.sh"',
-                       'mv "$T/pending.json" "$S/pending/commit.json"',
-                       'setsid sh "$S/pending/timer.sh" </dev/null >/dev/null 2>&1 & echo $! > "$S/pending/timer.pgid"']
-        body += [
-            f'[ "$status" = applied ] || {{ sh "$S/rollback/{point}/restore.sh" >> "$T/log" 2>&1; '
-            'status="$status, restored"; }',
-            f'[ "$status" = applied ] && {{ {"; ".join(record)}; }}',
-            'echo "$status" > "$T/status"',
-        ]
-        return _script(f"vxauto commit {point}: apply, or restore the rollback point on any failure", body,
-                       strict=False)
+        return self._ssh().put_files(files, then=scripts.txn_run(self.layout, point), timeout=TXN_TIMEOUT)
 
     # ------------------------------------------------------------------ restore, rollback, confirm
 
-    def _restore(self, point: str) -> _Restored:
+    def _restore(self, point: str) -> Restored:
         """Bring the device back to rollback point `point`, planned from a fresh read (not the script)."""
         listing = self._ssh().batch({
             "kernel": f"cat {self._q('rollback', point, 'kernel.state')}",
             "frr": f"cat {self._q('rollback', point, 'frr.conf')}",
         })
         if not listing["kernel"].ok and not listing["frr"].ok:
-            return _Restored(f"rollback point {point} not found in {self._path('rollback')}")
+            return Restored(f"rollback point {point} not found in {self._path('rollback')}")
         files: dict[str, str] = {}
         if listing["kernel"].ok:
             files["kernel.state"] = listing["kernel"].stdout
@@ -596,49 +491,27 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
             files["frr.conf"] = listing["frr"].stdout
         return self._converge(Bundle(files, f"{self.hostname} rollback point {point}"))
 
-    def _converge(self, bundle: Bundle) -> _Restored:
+    def _converge(self, bundle: Bundle) -> Restored:
         """Replace-apply `bundle` without a rollback point of its own; the result says if it took."""
         name = f"restore-{_timestamp()}"
         frr_file = self._path("txn", name, "frr.conf")  # this restore's own staging, removed at its end
         try:
             change = self._change(bundle, merge=False, frr_file=frr_file)
         except (VxautoError, ConnectionException) as problem:
-            return _Restored(str(problem))
-        lines = [f"S={shlex.quote(self.state_dir)}", _owner_line(f"restore ({name}) from {_controller()}"),
-                 f'echo {shlex.quote(name)} > "$S/serial"']
-        lines += [f"{command} || echo {shlex.quote('step failed: ' + command)} >&2" for command in change.commands]
-        if change.frr_delta is not None:
-            lines.append(frr.reload_command(frr_file, self.pathspace, "reload", self.frr_reload))
-            lines.append(self._vtysh("write memory"))
+            return Restored(str(problem))
         script = self._path("txn", name, "apply.sh")
-        log = self._q("txn", name, "log")
-        run = self._ssh().put_files(
-            {script: _script("vxauto restore", lines, strict=False)},
-            then=f"setsid -w flock -o {self._q('.lock')} sh {shlex.quote(script)} </dev/null > {log} 2>&1 || true; "
-                 f"cat {log}",
-            timeout=TXN_TIMEOUT,
-        )
+        text = scripts.converge_script(self.layout, name, change.commands,
+                                       frr_file if change.frr_delta is not None else None)
+        run = self._ssh().put_files({script: text}, then=scripts.converge_run(self.layout, name, script),
+                                    timeout=TXN_TIMEOUT)
         self._ssh().run(f"rm -rf {self._q('txn', name)}")
         after = self._change(bundle, merge=False)
         if not after.empty:
-            return _Restored(f"still differs: {after.diff(self.hostname)} ({_plain(tail(run.stdout, 4))})")
+            return Restored(f"still differs: {after.diff(self.hostname)} ({_plain(tail(run.stdout, 4))})")
         if bundle.has_kernel:
             owned = sorted(bundle.kernel().created())
             self._ssh().put_files({self._path("applied.json"): json.dumps({"owned": owned}) + "\n"})
-        return _Restored()
-
-    def _timer_script(self, point: str, seconds: int) -> str:
-        """`sleep S; restore` unless confirm_commit() takes the pending token (`mv`) first."""
-        revert = "; ".join(['S="$1"', _owner_line(f"revert of commit {point} (commit-confirm timer)"),
-                            f'echo "revert of commit {point}" > "$S/serial"',
-                            f'sh "$S/rollback/{point}/restore.sh"'])
-        return _script(f"vxauto commit-confirm timer for commit {point}", [
-            f"S={shlex.quote(self.state_dir)}",
-            f"sleep {seconds}",
-            'mv "$S/pending/commit.json" "$S/pending/reverting.json" 2>/dev/null || exit 0',
-            f'flock -o "$S/.lock" sh -c {shlex.quote(revert)} timer "$S" > "$S/rollback/{point}/revert.log" 2>&1',
-            'mv "$S/pending/reverting.json" "$S/pending/reverted.json"',
-        ], strict=False)
+        return Restored()
 
     def _exact_revert(self, point: str, state: DeviceState) -> None:
         """Replace the timer's best-effort restore script with one planned from the verified reading."""
@@ -653,7 +526,7 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
             commands = plan(view, snapshot, self.hostname)
         frr_file = self._path("rollback", point, "frr.conf") if saved["frr"].ok else None
         self._ssh().put_files({self._path("rollback", point, "restore.sh"):
-                               self._restore_script(point, commands, frr_file)})
+                               scripts.restore_script(self.layout, point, commands, frr_file)})
 
     def has_pending_commit(self) -> bool:
         return self._ssh().run(f"test -f {self._q('pending', 'commit.json')}").ok
@@ -673,25 +546,11 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
         )
         if not result.ok:
             return None
-        return getters.decode(result.stdout, f"{self.hostname} pending commit") or {}
+        return parse_core.decode(result.stdout, f"{self.hostname} pending commit") or {}
 
     def _stop_timer(self) -> None:
-        """Kill the timer's process group (setsid made it a group leader), if it is still our timer, and
-        wait (at most TIMER_STOP_SECONDS) until it is gone.
-
-        `kill -TERM -PGID`, not `kill -TERM -- -PGID`: dash (Debian's sh) rejects the `--` form
-        ("kill: Illegal number: -") and the timer would live on. A zombie has an empty cmdline, so the
-        wait ends when the process has exited, reaped or not.
-        """
-        pgid = self._q("pending", "timer.pgid")
-        ticks = TIMER_STOP_SECONDS * 10
-        self._ssh().run(
-            f'g=$(cat {pgid} 2>/dev/null) && [ "$g" -gt 1 ] && grep -q timer.sh /proc/$g/cmdline 2>/dev/null '
-            '|| exit 0\n'
-            'kill -TERM -"$g"\n'
-            f'i=0; while [ $i -lt {ticks} ] && grep -q timer.sh /proc/$g/cmdline 2>/dev/null; do sleep 0.1; '
-            'i=$((i+1)); done\n'
-            f'rm -f {pgid}')
+        """Stop the commit-confirm timer, if it still runs, and wait until it is gone."""
+        self._ssh().run(scripts.stop_timer_command(self.layout))
 
     def rollback(self) -> None:
         """Undo the last commit: a pending commit-confirm is cancelled and restored, else the last
@@ -710,41 +569,12 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
             raise CommitError(f"{self.hostname}: rollback to {point} incomplete: {restored.problem}")
 
 
-@dataclass
-class _Restored:
-    problem: str = ""
-
-    def __bool__(self) -> bool:
-        return not self.problem
-
-
-def _script(title: str, lines: list[str], strict: bool = True) -> str:
-    header = ["#!/bin/sh", f"# {title}", "# generated by vxauto's frr driver"]
-    if strict:
-        header.append("set -e")
-    return "\n".join([*header, *lines]) + "\n"
-
-
 def _timestamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def _optional_str(value: object) -> str | None:
     return None if value in (None, "") else str(value)
-
-
-def _controller() -> str:
-    """Who runs this commit (user@machine), for the lock holder's line on the device."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "?"
-    return f"{user}@{socket.gethostname()}"
-
-
-def _owner_line(holder: str) -> str:
-    """Shell: record the lock holder and since when (in the state dir's `lock.owner`)."""
-    return f'printf "%s since %s\\n" {shlex.quote(holder)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$S/lock.owner"'
 
 
 def _plain(text: str) -> str:

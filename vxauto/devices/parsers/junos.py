@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-from vxauto.validate.models import Learning, VniInfo, VniTable, VtepTable, sorted_ips
-from vxauto.validate.parsers.replies import (
+from vxauto.devices.contract import Learning, VniInfo, VniTable, VtepTable, sorted_ips
+from vxauto.devices.parsers.replies import (
     Fetch,
     Node,
     Reply,

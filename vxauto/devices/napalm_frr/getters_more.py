@@ -2,7 +2,7 @@
 
 `LinuxFrrGetters` is a mixin of `FrrDriver`: each method runs its commands over the driver's one SSH
 session (`self._ssh()`, one round trip per getter where it can) and hands the outputs to the pure
-functions in `linux_getters.py`. FRR questions go through `self._frr_probe`, so a plain Linux host without
+functions in `parse_more.py`. FRR questions go through `self._frr_probe`, so a plain Linux host without
 FRR answers the kernel's part and nothing else. Signatures are NAPALM's own (NetworkDriver), defaults
 included: NAPALM's `test_method_signatures` compares them.
 """
@@ -18,11 +18,11 @@ from napalm.base import constants as c
 from napalm.base import models
 from napalm.base.exceptions import CommandErrorException
 
-from vxauto.deploy.napalm_frr import linux_getters as parse
-from vxauto.deploy.napalm_frr.getters import decode
+from vxauto.devices.napalm_frr import parse_more as parse
+from vxauto.devices.napalm_frr.parse_core import decode
 
 if TYPE_CHECKING:
-    from vxauto.deploy.napalm_frr.remote import Completed, Session
+    from vxauto.devices.napalm_frr.remote import Completed, Session
 
 #: Where NTP clients keep their servers (chrony on Debian and on RHEL, ntpd/ntpsec, systemd-timesyncd). A
 #: driver attribute `ntp_config_files` replaces the list (tests/napalm_frr/record.py points it at a lab node's

@@ -2,33 +2,23 @@
 
 nornir-napalm resolves a platform with `napalm.get_network_driver`, which returns NAPALM's own vendor
 drivers: those verify neither TLS certificates (EOS, NX-API) nor SSH host keys (Junos). This plugin takes
-vxauto's subclasses instead (`vxauto.deploy.drivers.VXLAN_DRIVERS`: verification on, VXLAN getters), and
-NAPALM's lookup for every other name (`frr` is the `napalm_frr` shim). Connection parameters still come
-from the inventory's `connection_options: napalm:`.
+vxauto's subclasses instead (`vxauto.devices.registry.driver_class`: verification on, VXLAN getters),
+and NAPALM's lookup for every other name (`frr` is the `napalm_frr` shim). Connection parameters still
+come from the inventory's `connection_options: napalm:`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import napalm
-from napalm.base import NetworkDriver
 from nornir.core.configuration import Config
 from nornir.core.plugins.connections import ConnectionPluginRegister
 from nornir_napalm.plugins.connections import Napalm
 
+from vxauto.devices.registry import driver_class
+
 #: The connection name deploy's tasks use (the inventory's options stay under `napalm`).
 CONNECTION_NAME = "vxauto_napalm"
-INVENTORY_OPTIONS = "napalm"
-VENDOR_DRIVERS = ("eos", "nxos", "nxos_ssh", "junos")
-
-
-def driver_class(name: str) -> type[NetworkDriver]:
-    if name in VENDOR_DRIVERS:
-        from vxauto.deploy.drivers import VXLAN_DRIVERS  # vendor libraries: imported only when needed
-
-        return VXLAN_DRIVERS[name]
-    return napalm.get_network_driver(name)
 
 
 class VxautoNapalm(Napalm):

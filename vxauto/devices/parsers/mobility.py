@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from typing import Any, TypedDict
 
-from vxauto.validate.parsers.frr import FDB, LINKS
-from vxauto.validate.parsers.iproute2 import ZERO_MAC, parse_fdb, parse_links
-from vxauto.validate.parsers.replies import Fetch, Reply
+from vxauto.devices.parsers.frr import FDB, LINKS
+from vxauto.devices.parsers.iproute2 import ZERO_MAC, parse_fdb, parse_links
+from vxauto.devices.parsers.replies import Fetch, Reply
 
 EVPN_MACS = 'vtysh -c "show evpn mac vni all json"'
 COMMANDS = (EVPN_MACS, LINKS, FDB)

@@ -1,6 +1,6 @@
 """More NAPALM getters of the Linux/FRR driver as pure functions: command outputs in, NAPALM models out.
 
-Sources (JSON where the tool has it; see `mixin.py` for the exact commands):
+Sources (JSON where the tool has it; see `getters_more.py` for the exact commands):
 - ARP / IPv6 neighbours: `ip -j -s -4|-6 neigh show` (`updated`: seconds since the entry last changed),
 - counters: `ip -j -s -s link show` (the kernel's rtnl_link_stats64),
 - routes: `vtysh -c 'show ip route vrf all json'`, BGP path attributes from `show bgp vrf NAME ipv4 unicast P json`,

@@ -17,9 +17,9 @@ a deadline and a record of how long it took:
 
 `wait=0` takes one snapshot. Data-plane probes are repeated within the same deadline.
 
-Drivers: `napalm.get_network_driver(<platform's driver>)`, or the vxauto subclass with the VXLAN
-getters for `eos`/`nxos`/`junos` (`vxauto.deploy.drivers.VXLAN_DRIVERS`); `frr` is the `napalm_frr`
-package. Connection options come from the Nornir inventory (`connection_options: napalm:`, like
+Drivers: the class `vxauto.devices.registry.driver_class` gives for the platform's driver name (the
+vxauto subclass with the VXLAN getters for `eos`/`nxos`/`junos`, NAPALM's lookup otherwise; `frr` is the
+`napalm_frr` package). Connection options come from the Nornir inventory (`connection_options: napalm:`, like
 nornir-napalm) or, with a lab, from the lab API.
 """
 
@@ -33,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from vxauto.devices.access import DriverParams, napalm_driver
+from vxauto.devices.contract import vni_table_problems, vtep_table_problems
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.validate import checks as compare
@@ -49,12 +51,10 @@ from vxauto.validate.dataplane import (
     run_positive,
 )
 from vxauto.validate.expected import Endpoint, ExpectedDevice, ExpectedState, Probe, expected_state
-from vxauto.validate.models import vni_table_problems, vtep_table_problems
 
 #: Long enough for a freshly deployed fabric on a loaded machine (BGP open, EVPN routes, MAC learning);
 #: a green fabric returns as soon as every check passes, so only a broken one waits this long.
 DEFAULT_WAIT_S = 60.0
-DEFAULT_TIMEOUT_S = 30
 PROBE_WORKERS = 32
 #: Pause between rounds: re-reading getters faster only loads the devices while routes propagate.
 POLL_INTERVAL_S = 1.0
@@ -67,39 +67,8 @@ CONTRACTS: dict[str, Callable[[object], list[str]]] = {
 }
 
 
-@dataclass(frozen=True)
-class DriverParams:
-    """How to open one device with NAPALM (the arguments of `NetworkDriver.__init__`)."""
-
-    driver: str
-    hostname: str
-    username: str | None
-    password: str | None
-    optional_args: dict[str, Any] = field(default_factory=dict)
-    timeout: int = DEFAULT_TIMEOUT_S
-
-
 #: Device -> its NAPALM parameters; raises `VxautoError` when the device cannot be reached this way.
 ParamsFor = Callable[[ExpectedDevice], DriverParams]
-
-
-def driver_class(name: str) -> type:
-    """The NAPALM driver class for a driver name; the vxauto subclasses where they add VXLAN getters."""
-    if name in ("eos", "nxos", "nxos_ssh", "junos"):
-        from vxauto.deploy.drivers import VXLAN_DRIVERS  # vendor libraries: import only when needed
-
-        return VXLAN_DRIVERS[name]
-    import napalm
-
-    return napalm.get_network_driver(name)
-
-
-def napalm_driver(params: DriverParams) -> Any:
-    """A NAPALM driver instance (not yet opened) for these parameters."""
-    return driver_class(params.driver)(
-        params.hostname, params.username, params.password, timeout=params.timeout,
-        optional_args=dict(params.optional_args),
-    )
 
 
 #: Parameters -> a driver object with NAPALM's `open`/`close` and getters (NAPALM's own by default).

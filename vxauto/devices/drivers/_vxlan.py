@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from vxauto.validate.parsers.replies import Reply
+from vxauto.devices.parsers.replies import Reply
 
 
 class VxlanReplies:

@@ -15,10 +15,10 @@ from napalm.base.exceptions import ConnectionException
 from napalm.junos import JunOSDriver
 from ncclient.transport.errors import SSHUnknownHostError
 
-from vxauto.deploy.drivers._verify import skip_verify
-from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
-from vxauto.validate.models import VniTable, VtepTable
-from vxauto.validate.parsers import junos as parser
+from vxauto.devices.contract import VniTable, VtepTable
+from vxauto.devices.drivers._verify import verified_args
+from vxauto.devices.drivers._vxlan import VxlanReplies, rejected
+from vxauto.devices.parsers import junos as parser
 
 
 class VxautoJunOSDriver(VxlanReplies, JunOSDriver):
@@ -34,8 +34,7 @@ class VxautoJunOSDriver(VxlanReplies, JunOSDriver):
         timeout: int = 60,
         optional_args: dict[str, Any] | None = None,
     ) -> None:
-        args = dict(optional_args or {})
-        insecure = skip_verify(args, hostname, "SSH host key")
+        args, insecure = verified_args(optional_args, hostname, "SSH host key")
         super().__init__(hostname, username, password, timeout=timeout, optional_args=args)
         # the Device NAPALM built, again, with host-key checking (same arguments otherwise)
         extra: dict[str, Any] = {"ssh_private_key_file": self.key_file} if self.key_file else {}

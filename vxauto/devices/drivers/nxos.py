@@ -13,16 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from napalm.base.exceptions import ConnectionException
 from napalm.nxapi_plumbing.errors import NXAPICommandError
 from napalm.nxos import NXOSDriver
 from napalm.nxos_ssh import NXOSSSHDriver
 
-from vxauto.deploy.drivers._verify import skip_verify, untrusted_certificate, warn_insecure
-from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
+from vxauto.devices.contract import VniTable, VtepTable
+from vxauto.devices.drivers._verify import certificate_trusted, verified_args, warn_insecure
+from vxauto.devices.drivers._vxlan import VxlanReplies, rejected
+from vxauto.devices.parsers import nxos as parser
 from vxauto.errors import VxautoError
-from vxauto.validate.models import VniTable, VtepTable
-from vxauto.validate.parsers import nxos as parser
 
 VXLAN_OUTPUTS = ("json", "text")
 
@@ -40,8 +39,7 @@ class VxautoNXOSDriver(VxlanReplies, NXOSDriver):
         timeout: int = 60,
         optional_args: dict[str, Any] | None = None,
     ) -> None:
-        args = dict(optional_args or {})
-        insecure = skip_verify(args, hostname, "NX-API TLS certificate")
+        args, insecure = verified_args(optional_args, hostname, "NX-API TLS certificate")
         verify = args.get("ssl_verify", True)
         if verify is False and not insecure:
             warn_insecure(hostname, "NX-API TLS certificate", "ssl_verify: false")
@@ -49,15 +47,10 @@ class VxautoNXOSDriver(VxlanReplies, NXOSDriver):
         super().__init__(hostname, username, password, timeout=timeout, optional_args=args)
 
     def open(self) -> None:
-        try:
+        # NAPALM's own error says only "Cannot connect to HOST"
+        with certificate_trusted(self.hostname, "NX-API", f"{self.hostname}:{self.port}",
+                                 "set ssl_verify to the CA bundle that signed it"):
             super().open()
-        except ConnectionException as error:  # NAPALM's says only "Cannot connect to HOST"
-            reason = untrusted_certificate(error)
-            if reason is None:
-                raise
-            raise ConnectionException(f"{self.hostname}: the NX-API TLS certificate of {self.hostname}:{self.port} "
-                                      f"is not trusted ({reason}): set ssl_verify to the CA bundle that signed "
-                                      "it") from None
 
     def _vxlan_output(self, command: str) -> object:
         try:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vxauto.validate.models import VniTable, VtepTable
-from vxauto.validate.parsers import frr as vxlan_parser
-from vxauto.validate.parsers import mobility as mac_parser
-from vxauto.validate.parsers.mobility import VxlanMacTable
-from vxauto.validate.parsers.replies import Reply
+from vxauto.devices.contract import VniTable, VtepTable
+from vxauto.devices.parsers import frr as vxlan_parser
+from vxauto.devices.parsers import mobility as mac_parser
+from vxauto.devices.parsers.mobility import VxlanMacTable
+from vxauto.devices.parsers.replies import Reply
 
 if TYPE_CHECKING:
-    from vxauto.deploy.napalm_frr.remote import Completed, Session
+    from vxauto.devices.napalm_frr.remote import Completed, Session
 
 #: The methods this mixin adds to a NAPALM driver, and what they return (vxauto's contract).
 VXLAN_GETTERS = {"get_vxlan_vnis": VniTable, "get_vxlan_vteps": VtepTable, "get_vxlan_macs": VxlanMacTable}
@@ -33,17 +33,17 @@ class FrrVxlanGetters:
         def _frr_answer(self, result: Completed) -> str | None: ...
 
     def get_vxlan_vnis(self) -> VniTable:
-        """The vxauto VXLAN getter (shape: `vxauto.validate.models.VniInfo`)."""
+        """The vxauto VXLAN getter (shape: `vxauto.devices.contract.VniInfo`)."""
         fetch, has_frr = self._vxlan_fetch()
         return vxlan_parser.get_vxlan_vnis(fetch, evpn=has_frr)
 
     def get_vxlan_vteps(self) -> VtepTable:
-        """The vxauto VXLAN getter (shape: `vxauto.validate.models.VtepInfo`)."""
+        """The vxauto VXLAN getter (shape: `vxauto.devices.contract.VtepInfo`)."""
         fetch, has_frr = self._vxlan_fetch()
         return vxlan_parser.get_vxlan_vteps(fetch, evpn=has_frr)
 
     def get_vxlan_macs(self) -> VxlanMacTable:
-        """Where each MAC of each VNI is (FDB and EVPN): vxauto.validate.parsers.mobility."""
+        """Where each MAC of each VNI is (FDB and EVPN): vxauto.devices.parsers.mobility."""
         fetch, has_frr = self._vxlan_fetch("show evpn mac vni all json", mac_parser.EVPN_MACS)
         return mac_parser.get_vxlan_macs(fetch, evpn=has_frr)
 

@@ -16,10 +16,10 @@ from napalm.eos import EOSDriver
 from pyeapi.eapilib import CommandError
 from pyeapi.eapilib import ConnectionError as PyeapiConnectionError
 
-from vxauto.deploy.drivers._verify import OPT_OUT, skip_verify, untrusted_certificate
-from vxauto.deploy.drivers._vxlan import VxlanReplies, rejected
-from vxauto.validate.models import VniTable, VtepTable
-from vxauto.validate.parsers import eos as parser
+from vxauto.devices.contract import VniTable, VtepTable
+from vxauto.devices.drivers._verify import OPT_OUT, certificate_trusted, verified_args
+from vxauto.devices.drivers._vxlan import VxlanReplies, rejected
+from vxauto.devices.parsers import eos as parser
 
 
 class VxautoEOSDriver(VxlanReplies, EOSDriver):
@@ -35,9 +35,8 @@ class VxautoEOSDriver(VxlanReplies, EOSDriver):
         timeout: int = 60,
         optional_args: dict[str, Any] | None = None,
     ) -> None:
-        args = dict(optional_args or {})
+        args, insecure = verified_args(optional_args, hostname, "eAPI TLS certificate")
         ca_file = args.pop("ca_file", None)
-        insecure = skip_verify(args, hostname, "eAPI TLS certificate")
         super().__init__(hostname, username, password, timeout=timeout, optional_args=args)
         if self.transport == "http" and not insecure:
             raise ConnectionException(f"{hostname}: eAPI over plain HTTP sends the login unencrypted and cannot "
@@ -46,15 +45,10 @@ class VxautoEOSDriver(VxlanReplies, EOSDriver):
             self.eapi_kwargs["context"] = tls_context(ca_file, insecure)
 
     def open(self) -> None:
-        try:
+        port = self.eapi_kwargs.get("port") or 443
+        with certificate_trusted(self.hostname, "eAPI", f"{self.hostname}:{port}",
+                                 "set ca_file to the CA that signed it", (PyeapiConnectionError, ConnectionException)):
             super().open()
-        except (PyeapiConnectionError, ConnectionException) as error:
-            reason = untrusted_certificate(error)
-            if reason is None:
-                raise
-            port = self.eapi_kwargs.get("port") or 443
-            raise ConnectionException(f"{self.hostname}: the eAPI TLS certificate of {self.hostname}:{port} is not "
-                                      f"trusted ({reason}): set ca_file to the CA that signed it") from None
 
     def _vxlan_output(self, command: str) -> object:
         if self.transport == "ssh":

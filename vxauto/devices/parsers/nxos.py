@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 
-from vxauto.validate.models import Learning, VniTable, VtepTable, sorted_ips
-from vxauto.validate.parsers.replies import (
+from vxauto.devices.contract import Learning, VniTable, VtepTable, sorted_ips
+from vxauto.devices.parsers.replies import (
     Fetch,
     Node,
     Reply,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vxauto.validate.parsers.replies import Reply, canonical_ip, decode_json, reply_text
+from vxauto.devices.parsers.replies import Reply, canonical_ip, decode_json, reply_text
 
 ZERO_MAC = "00:00:00:00:00:00"
 

@@ -12,8 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from vxauto.errors import VxautoError
-from vxauto.validate.models import (
+from vxauto.devices.contract import (
     MAX_VNI,
     MIN_VNI,
     Learning,
@@ -23,6 +22,7 @@ from vxauto.validate.models import (
     VtepTable,
     sorted_ips,
 )
+from vxauto.errors import VxautoError
 
 #: What devices print for "no address" in an address field.
 _UNSET_ADDRESSES = frozenset({"", "0.0.0.0", "::", "none", "n/a", "unknown", "not-configured"})

@@ -1,13 +1,14 @@
-"""One SSH session to a Linux/FRR device: Netmiko logs in, commands run in one plain `sh` per session.
+"""One SSH session to a Linux/FRR device: Paramiko logs in, commands run in one plain `sh` per session.
 
-Netmiko (`device_type="linux"`) opens the connection: its SSH client with key or password
-authentication and the host key checked against a known_hosts file with Paramiko's RejectPolicy
-(`ssh_strict=True`); an unknown or changed host key refuses the connection. Host-key checking cannot be
-turned off through this driver.
+A plain `paramiko.SSHClient` opens the connection: key or password authentication, the host key checked
+against a known_hosts file (the one in optional_args, else the user's own) with Paramiko's RejectPolicy;
+an unknown or changed host key refuses the connection. Host-key checking cannot be turned off through
+this driver. An ssh_config file may give the address, port, user and a ProxyCommand/ProxyJump.
 
-Commands then run in one non-interactive `sh` on an SSH channel of Netmiko's own Paramiko transport, not
-by screen-scraping its interactive shell: the driver needs each command's exit status, stdout and stderr
-apart, and several hundred kilobytes of JSON at a time. Each command is framed with a random marker that
+Commands then run in one non-interactive `sh` on an SSH channel of that transport, not by
+screen-scraping an interactive shell (no login shell is started: on hosts with heavy rc files that costs
+as much as a short command): the driver needs each command's exit status, stdout and stderr apart, and
+several hundred kilobytes of JSON at a time. Each command is framed with a random marker that
 carries its exit status; `batch` runs several commands in one round trip; `put_files` writes files
 exactly (base64 through a here-document).
 """
@@ -25,9 +26,10 @@ from typing import Any
 
 import paramiko
 from napalm.base.exceptions import CommandErrorException, CommandTimeoutException, ConnectionException
-from netmiko import ConnectHandler
-from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
 from paramiko.ssh_exception import NoValidConnectionsError
+
+#: Seconds to wait for the server's banner and for the authentication to finish (Netmiko's defaults).
+BANNER_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -69,27 +71,58 @@ class SshOptions:
     conn_timeout: float
 
 
-def netmiko_params(options: SshOptions) -> dict[str, Any]:
-    """ConnectHandler arguments; host keys always checked (known_hosts file, else the user's own)."""
+def ssh_client(options: SshOptions) -> paramiko.SSHClient:
+    """A Paramiko client that refuses unknown and changed host keys (known_hosts file, else the user's own)."""
+    client = paramiko.SSHClient()
+    if options.known_hosts is None:
+        client.load_system_host_keys()
+    else:
+        client.load_host_keys(options.known_hosts)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    return client
+
+
+def connect_params(options: SshOptions) -> dict[str, Any]:
+    """`SSHClient.connect` arguments: a key login unless only a password is given; never the agent."""
     use_keys = bool(options.key_file) or not options.password
-    return {
-        "device_type": "linux",
-        "host": options.host,
+    params: dict[str, Any] = {
+        "hostname": options.host,
         "port": options.port,
         "username": options.username,
         "password": options.password or None,
-        "use_keys": use_keys,
-        "key_file": options.key_file,
+        "look_for_keys": use_keys,
         "allow_agent": False,
-        "ssh_strict": True,
-        "system_host_keys": options.known_hosts is None,
-        "alt_host_keys": options.known_hosts is not None,
-        "alt_key_file": options.known_hosts or "",
-        "ssh_config_file": options.ssh_config_file,
-        "conn_timeout": options.conn_timeout,
-        "timeout": int(options.timeout),
-        "fast_cli": True,
+        "key_filename": options.key_file,
+        "timeout": options.conn_timeout,
+        "banner_timeout": BANNER_TIMEOUT_S,
     }
+    if options.ssh_config_file:
+        params.update(_from_ssh_config(options))
+    return params
+
+
+def _from_ssh_config(options: SshOptions) -> dict[str, Any]:
+    """What an ssh_config file says for the host: its address, a port and user where none was set, and a
+    proxy (ProxyCommand, or one ProxyJump hop through `ssh -W`)."""
+    assert options.ssh_config_file is not None
+    full_path = Path(options.ssh_config_file).expanduser().resolve()
+    source: dict[str, Any] = {}
+    if full_path.exists():
+        config = paramiko.SSHConfig.from_path(str(full_path))
+        source = dict(config.lookup(options.host))
+    port = int(source["port"]) if options.port == 22 and "port" in source else options.port
+    found: dict[str, Any] = {"hostname": source.get("hostname", options.host), "port": port}
+    if not options.username and "user" in source:
+        found["username"] = source["user"]
+    if "proxycommand" in source:
+        found["sock"] = paramiko.ProxyCommand(source["proxycommand"])
+    elif "proxyjump" in source:
+        hops = source["proxyjump"].split(",")
+        if len(hops) > 1:
+            raise ValueError(f"{options.host}: ProxyJump with more than one hop is not supported ({full_path})")
+        target = f"{source.get('hostname', options.host)}:{source.get('port', options.port)}"
+        found["sock"] = paramiko.ProxyCommand(f"ssh -F {full_path} -W {target} {hops[0]}")
+    return found
 
 
 class Session:
@@ -102,44 +135,22 @@ class Session:
             raise ConnectionException(f"{self.host}: known_hosts file {options.known_hosts} not found "
                                       "(host keys are always checked): fix known_hosts in optional_args, or pass "
                                       "--lab FILE")
-        params = netmiko_params(options)
-        if params["use_keys"] and not (options.key_file and Path(options.key_file).expanduser().is_file()):
+        params = connect_params(options)
+        if params["look_for_keys"] and not (options.key_file and Path(options.key_file).expanduser().is_file()):
             found = f"key_file {options.key_file} not found" if options.key_file else "no key_file and no password"
             raise ConnectionException(f"{self.host}: cannot log in: {found}: pass --lab FILE, or set key_file "
                                       "in connection_options")
         self._shell: paramiko.Channel | None = None
+        self.client = ssh_client(options)
         try:
-            self.netmiko = ConnectHandler(**params, auto_connect=False)
-            self._connect()
-        except (NetmikoAuthenticationException, NetmikoTimeoutException, paramiko.SSHException, OSError,
-                EOFError) as error:
+            self.client.connect(**params)
+        except (paramiko.SSHException, OSError, EOFError) as error:
+            self.client.close()
             raise ConnectionException(f"{self.host}: {connect_error(options, error)}") from None
-
-    def _connect(self) -> None:
-        """Netmiko's SSH client (host-key policy, known_hosts, key, ssh_config) connected without the
-        interactive login shell Netmiko would start next: commands never use it, and a login shell
-        runs the user's profile, which costs as much as a short command on hosts with heavy rc files.
-        """
-        build = getattr(self.netmiko, "_build_ssh_client", None)
-        parameters = getattr(self.netmiko, "_connect_params_dict", None)
-        if build is None or parameters is None:  # a Netmiko without these helpers: its public path
-            self.netmiko.establish_connection()
-            return
-        client = build()
-        try:
-            client.connect(**parameters())
-        except paramiko.AuthenticationException as error:
-            client.close()
-            raise NetmikoAuthenticationException(str(error)) from None
-        except (OSError, paramiko.SSHException):
-            client.close()
-            raise
-        self.netmiko.remote_conn_pre = client
 
     @property
     def transport(self) -> paramiko.Transport | None:
-        client = getattr(self.netmiko, "remote_conn_pre", None)
-        return client.get_transport() if client is not None else None
+        return self.client.get_transport()
 
     def alive(self) -> bool:
         transport = self.transport
@@ -150,12 +161,8 @@ class Session:
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 self._shell.close()
             self._shell = None
-        client = getattr(self.netmiko, "remote_conn_pre", None)
-        with contextlib.suppress(OSError, EOFError, paramiko.SSHException, AttributeError):  # peer may be gone
-            if getattr(self.netmiko, "remote_conn", None) is not None:
-                self.netmiko.disconnect()  # the public path opened Netmiko's own shell: let it close it
-            elif client is not None:
-                client.close()
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):  # the peer may be gone
+            self.client.close()
 
     def _open_shell(self, limit: float) -> paramiko.Channel:
         """One `sh` per connection, fed command after command on stdin.
@@ -278,10 +285,10 @@ def connect_error(options: SshOptions, error: BaseException) -> str:
     if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in str(error):
         return (f"unknown host key: {where} is not in {known}: add its verified key to known_hosts (or pass "
                 "--lab FILE); the login was refused")
-    if isinstance(error, NetmikoAuthenticationException | paramiko.AuthenticationException):
+    if isinstance(error, paramiko.AuthenticationException):
         return (f"login refused for user {options.username!r} ({_first_line(error)}): check username and "
                 "key_file/password in connection_options")
-    if isinstance(error, NetmikoTimeoutException | TimeoutError):
+    if isinstance(error, TimeoutError):
         return (f"unreachable: no answer from {where} within {options.conn_timeout:.0f}s: check the address, "
                 "the route and that sshd runs")
     if isinstance(error, NoValidConnectionsError):  # Paramiko's wrapper of the refused connect()s

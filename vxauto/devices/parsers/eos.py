@@ -16,8 +16,8 @@ VLAN; `addrType` evpn/static/learned).
 
 from __future__ import annotations
 
-from vxauto.validate.models import Learning, VniInfo, VniTable, VtepTable, sorted_ips
-from vxauto.validate.parsers.replies import (
+from vxauto.devices.contract import Learning, VniInfo, VniTable, VtepTable, sorted_ips
+from vxauto.devices.parsers.replies import (
     Fetch,
     Node,
     Reply,

@@ -1,4 +1,4 @@
-"""Vendor parsers for the VXLAN getters: device replies in, `vxauto.validate.models` shapes out.
+"""Vendor parsers for the VXLAN getters: device replies in, `vxauto.devices.contract` shapes out.
 
 One module per platform (`eos`, `nxos`, `junos`, `frr` with `iproute2`). Each exposes its command
 strings, pure functions from `Reply` objects to `VniTable`/`VtepTable`, and

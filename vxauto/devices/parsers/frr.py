@@ -21,9 +21,9 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
-from vxauto.validate.models import Learning, VniInfo, VniTable, VtepTable, sorted_ips
-from vxauto.validate.parsers.iproute2 import ZERO_MAC, FdbEntry, VxlanLink, parse_fdb, parse_links
-from vxauto.validate.parsers.replies import (
+from vxauto.devices.contract import Learning, VniInfo, VniTable, VtepTable, sorted_ips
+from vxauto.devices.parsers.iproute2 import ZERO_MAC, FdbEntry, VxlanLink, parse_fdb, parse_links
+from vxauto.devices.parsers.replies import (
     Fetch,
     Node,
     Reply,
