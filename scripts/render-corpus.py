@@ -137,7 +137,7 @@ def _kernel_text(rendered: Any) -> str:
         return str(state.text())
     if rendered.platform not in ("frr", "linux") or not any(n.endswith(".sh") for n in rendered.files):
         return ""
-    from vxauto.deploy.napalm_frr.kernel import KernelState, parse_script
+    from vxauto.devices.napalm_frr.kernel_sync import KernelState, parse_script
 
     parsed = KernelState()
     for name in sorted(rendered.files):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import fixture_text
-from vxauto.devices.napalm_frr.kernel_state import (
+from vxauto.devices.napalm_frr.kernel_sync import (
     KernelState,
     PlanError,
     RunningKernel,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vxauto.deploy.napalm_frr.kernel import KernelState, parse_script
+from vxauto.devices.napalm_frr.kernel_sync import KernelState, parse_script
 from vxauto.model import load_fabric
 from vxauto.render.engine import render_fabric
 
@@ -62,7 +62,7 @@ def test_a_master_keeps_its_case_and_a_mac_does_not_matter() -> None:
 
 
 def test_the_bundle_carries_the_derived_state_and_the_driver_reads_no_script(demo_inventory: Path) -> None:
-    from vxauto.deploy.napalm_frr.bundle import Bundle
+    from vxauto.devices.napalm_frr.bundle import Bundle
 
     (rendered,) = render_fabric(load_fabric(demo_inventory), ["leaf1"])
     assert rendered.kernel_state is not None

@@ -3,7 +3,7 @@
 - `driver.FrrDriver`: the NetworkDriver subclass (getters, candidate/commit/rollback, VXLAN getters).
 - `remote`: the one SSH session (Paramiko, host keys always checked) and its framed `sh`.
 - `bundle`: the configuration bundle (frr.conf + kernel part) that travels as one config text.
-- `kernel_state`: the canonical kernel state and the change planner.
+- `kernel_sync`: scripts and the running kernel read into the canonical kernel state, and the change planner.
 - `frr_reload`: frr-reload.py's deltas as the FRR half of the diff.
 - `change`: one reading of the device and what a commit would change.
 - `device_scripts`: the shell run on the device (commit transaction, restore, commit-confirm timer).

@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from vxauto.devices.napalm_frr.kernel_state import KernelState, parse_script, parse_state
+from vxauto.devices.napalm_frr.kernel_sync import KernelState, parse_script, parse_state
 from vxauto.errors import VxautoError
 from vxauto.render.engine import RenderedConfig
 

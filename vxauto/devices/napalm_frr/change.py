@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vxauto.devices.napalm_frr import frr_reload as frr
-from vxauto.devices.napalm_frr.kernel_state import KernelState, RunningKernel
+from vxauto.devices.napalm_frr.kernel_sync import KernelState, RunningKernel
 from vxauto.devices.napalm_frr.remote import Completed
 
 

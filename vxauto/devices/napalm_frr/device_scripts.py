@@ -1,6 +1,6 @@
 """The shell the frr driver runs on the device: the commit transaction, restores, the commit-confirm timer.
 
-Pure text builders, no SSH. The driver decides *what* to change (`kernel_state.plan`, frr-reload's
+Pure text builders, no SSH. The driver decides *what* to change (`kernel_sync.plan`, frr-reload's
 delta); these scripts say *how* the device does it safely on its own: under the device lock, detached
 from the SSH session (`setsid`), restoring the rollback point by itself when a step fails, so a lost
 connection never leaves a half-applied device.

@@ -22,7 +22,7 @@ optional_args:
 - `lldpd_socket`: lldpd's control socket, when it is not the default one.
 - `frr_reload`: path of frr-reload.py (/usr/lib/frr/frr-reload.py).
 
-Configuration model: see `bundle.py` (format), `kernel_state.py` (kernel part) and `frr_reload.py` (FRR
+Configuration model: see `bundle.py` (format), `kernel_sync.py` (kernel part) and `frr_reload.py` (FRR
 part); the shell that runs on the device is built in `device_scripts.py`.
 `compare_config()` is a unified diff of both parts; `commit_config()` saves a rollback point (running FRR
 configuration and kernel state), applies the kernel part and then the FRR part in one detached shell
@@ -67,7 +67,7 @@ from vxauto.devices.napalm_frr.change import Change, DeviceState, Restored
 from vxauto.devices.napalm_frr.device_scripts import DeviceLayout, Transaction
 from vxauto.devices.napalm_frr.getters_more import LinuxFrrGetters
 from vxauto.devices.napalm_frr.getters_vxlan import FrrVxlanGetters
-from vxauto.devices.napalm_frr.kernel_state import RunningKernel, merged, plan, running_view
+from vxauto.devices.napalm_frr.kernel_sync import RunningKernel, merged, plan, running_view
 from vxauto.devices.napalm_frr.remote import Completed, Session, SshOptions, tail, write_files_script
 from vxauto.errors import VxautoError
 
