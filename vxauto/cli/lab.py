@@ -41,6 +41,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 EXIT_FAILED = 1
 
 
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="lab", help="Run containerlab topologies (containerlab or netns runtime).")
+
+
 @contextmanager
 def _lab_errors() -> Iterator[None]:
     """Bad input -> exit 2 (bad_input_exits); a failed lab operation -> its message and exit 1."""

@@ -19,6 +19,11 @@ from vxauto.monitor.scalar import DEFAULT_PORTS
 
 app = typer.Typer(no_args_is_help=True)
 
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="monitor", help="See inside the tunnels: decode and check VXLAN traffic.")
+
+
 InventoryOption = Annotated[
     Path | None, typer.Option("--inventory", "-i", help="Inventory directory: check the traffic against this intent.")
 ]
