@@ -9,7 +9,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vxauto.cli.common import DEFAULT_INVENTORY, InventoryOption, bad_input_exits, console, err_console
+from vxauto.cli.common import (
+    DEFAULT_INVENTORY,
+    GroupsOption,
+    HostsOption,
+    InventoryOption,
+    JsonOption,
+    PlatformOption,
+    RoleOption,
+    WorkersOption,
+    bad_input_exits,
+    console,
+    err_console,
+)
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric, load_fabric
 from vxauto.model.schema import FabricIntent, HostIntent
@@ -17,13 +29,6 @@ from vxauto.model.select import select_hosts
 
 # Nornir, Jinja and the renderers are imported by the commands that use them: `check` (what CI and editors
 # run most) loads the intent only.
-
-HostsOption = Annotated[list[str] | None, typer.Option("--hosts", help="Only these hosts (repeat or a,b).")]
-GroupsOption = Annotated[list[str] | None, typer.Option("--groups", help="Only members of these groups.")]
-RoleOption = Annotated[list[str] | None, typer.Option("--role", help="Only hosts with this role.")]
-PlatformOption = Annotated[list[str] | None, typer.Option("--platform", help="Only hosts of this platform.")]
-WorkersOption = Annotated[int, typer.Option("--workers", help="Hosts handled concurrently (Nornir).")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 fabric_app = typer.Typer(no_args_is_help=True, help="Fabric-level helpers.")
 

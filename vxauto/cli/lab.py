@@ -19,10 +19,10 @@ import typer
 from rich.table import Table
 
 from vxauto.cli import lab_mobility
-from vxauto.cli.common import bad_input_exits, console, err_console
+from vxauto.cli.common import JsonOption, RuntimeOption, TopologyArgument, bad_input_exits, console, err_console
 from vxauto.lab import api, runtime
 from vxauto.lab.configs import node_startups
-from vxauto.lab.containerlab import RUNTIMES, Containerlab, Environment, choose_runtime, probe_environment
+from vxauto.lab.containerlab import Containerlab, Environment, choose_runtime, probe_environment
 from vxauto.lab.kinds import native_kinds_text
 from vxauto.lab.netns import LabError
 from vxauto.lab.topology import Topology, load_topology
@@ -33,11 +33,6 @@ app = typer.Typer(
     f"(native kinds: {native_kinds_text()}).",
 )
 
-TopologyArgument = Annotated[Path, typer.Argument(help="containerlab topology file (*.clab.yml).")]
-RuntimeOption = Annotated[
-    str, typer.Option("--runtime", help=f"{' | '.join(RUNTIMES)}: auto uses containerlab if Docker answers.")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 EXIT_FAILED = 1
 
 

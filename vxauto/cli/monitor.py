@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.live import Live
 
-from vxauto.cli.common import bad_input_exits, console, err_console
+from vxauto.cli.common import JsonOption, bad_input_exits, console, err_console
 from vxauto.errors import VxautoError
 from vxauto.monitor.analysis import MAX_FLOWS, Analyzer, Report, Thresholds
 from vxauto.monitor.decode import Decoder
@@ -24,10 +24,9 @@ def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="monitor", help="See inside the tunnels: decode and check VXLAN traffic.")
 
 
-InventoryOption = Annotated[
+IntentOption = Annotated[
     Path | None, typer.Option("--inventory", "-i", help="Inventory directory: check the traffic against this intent.")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")]
 CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write the top inner flows as CSV to this file.")]
 HtmlOption = Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report to this file.")]
 PortsOption = Annotated[
@@ -182,7 +181,7 @@ def _capture_view(files: list[Path], settings: Settings, scheduler: str | None, 
 def pcap(
     files: Annotated[list[Path], typer.Argument(help="pcap or pcapng capture files, or directories of them: "
                                                 "merged into one view, a packet seen on several taps counted once.")],
-    inventory: InventoryOption = None,
+    inventory: IntentOption = None,
     as_json: JsonOption = False,
     csv: CsvOption = None,
     html: HtmlOption = None,
@@ -233,7 +232,7 @@ def live(
     node: Annotated[str | None, typer.Option("--node", help="Lab node whose namespace to capture in.")] = None,
     netns: Annotated[str | None, typer.Option("--netns", help="Network namespace to capture in.")] = None,
     seconds: Annotated[float | None, typer.Option("--seconds", help="Stop after this long (default: Ctrl-C).")] = None,
-    inventory: InventoryOption = None,
+    inventory: IntentOption = None,
     as_json: JsonOption = False,
     csv: CsvOption = None,
     html: HtmlOption = None,
