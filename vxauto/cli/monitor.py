@@ -97,7 +97,7 @@ def _stream_flows(analyzer: Analyzer, report: Report) -> None:
     import json
     import sys
 
-    from vxauto.monitor.render import flow_lines
+    from vxauto.monitor.report_formats import flow_lines
 
     for block in flow_lines(analyzer):
         if block:
@@ -112,7 +112,7 @@ def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None,
              analyzer: Analyzer | None = None) -> None:
     """Write the report; with `analyzer` (--flows all) stdout carries every flow as JSON lines instead."""
     from vxauto.monitor.html import write_html
-    from vxauto.monitor.render import print_summary, to_json, write_csv
+    from vxauto.monitor.report_formats import print_summary, to_json, write_csv
 
     if csv is not None:
         write_csv(report, csv)
@@ -246,7 +246,7 @@ def live(
 ) -> None:
     """Capture on an interface (in a lab node's namespace) and show what runs inside the tunnels."""
     from vxauto.monitor.live import LiveCapture, namespace_of_lab
-    from vxauto.monitor.render import summary
+    from vxauto.monitor.report_formats import summary
 
     with bad_input_exits():
         if lab is not None or node is not None:
