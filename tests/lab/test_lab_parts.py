@@ -11,7 +11,7 @@ from tests.lab.conftest import CONTAINERLAB, REPO, render
 from vxauto.errors import VxautoError
 from vxauto.lab.configs import daemons_for, default_frr_config, node_startups
 from vxauto.lab.netns import IFNAMSIZ, node_argv, valid_ifname
-from vxauto.lab.runtime import bridge_name, link_group, mgmt_veth_name
+from vxauto.lab.plan import bridge_name, link_group, mgmt_veth_name
 from vxauto.lab.sshkeys import ensure_keypair, known_hosts_text
 from vxauto.lab.topology import load_topology
 

@@ -11,7 +11,7 @@ import pytest
 from tests.lab.conftest import CONTAINERLAB, cli
 from vxauto.errors import VxautoError
 from vxauto.lab.kinds import Role
-from vxauto.lab.runtime import check_runnable
+from vxauto.lab.preflight import check_runnable
 from vxauto.lab.state import state_path
 from vxauto.lab.topology import Topology, load_topology
 from vxauto.model.fabric import load_fabric

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from tests.monitor.bench_captures import write_bench_capture
 from vxauto.cli.monitor import app
 from vxauto.monitor.analysis import Analyzer
-from vxauto.monitor.render import summary
+from vxauto.monitor.report_formats import summary
 from vxauto.monitor.store import KeyedCounters
 from vxauto.monitor.table import COLUMNS, IPV4_MAPPED, PacketTable
 

@@ -24,7 +24,7 @@ from vxauto.monitor.html import render_html
 from vxauto.monitor.intent import IntentView
 from vxauto.monitor.ipfix import TEMPLATES, IpfixExporter
 from vxauto.monitor.prometheus import serve_metrics
-from vxauto.monitor.render import summary, to_json, write_csv
+from vxauto.monitor.report_formats import summary, to_json, write_csv
 
 
 @pytest.fixture

@@ -22,8 +22,20 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from vxauto.cli.common import DEFAULT_INVENTORY, InventoryOption, bad_input_exits, console, err_console
-from vxauto.cli.fabric import GroupsOption, HostsOption, JsonOption, PlatformOption, RoleOption, WorkersOption
+from vxauto.cli.common import (
+    DEFAULT_INVENTORY,
+    GroupsOption,
+    HostsOption,
+    InventoryOption,
+    JsonOption,
+    LabOption,
+    PlatformOption,
+    RoleOption,
+    WorkersOption,
+    bad_input_exits,
+    console,
+    err_console,
+)
 from vxauto.cli.progress import nornir_progress
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric, load_fabric
@@ -32,10 +44,6 @@ from vxauto.model.select import select_hosts
 if TYPE_CHECKING:
     from vxauto.deploy.run import HostOutcome
 
-LabOption = Annotated[
-    Path | None,
-    typer.Option("--lab", help="Take SSH key, known_hosts and FRR pathspace from this running lab (topology file)."),
-]
 BackupsOption = Annotated[Path, typer.Option("--backups", help="Directory for running-config backups.")]
 
 #: Libraries that log a failed host's traceback (Nornir) or connection noise (Paramiko) to stderr when the

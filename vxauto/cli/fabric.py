@@ -9,22 +9,26 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vxauto.cli.common import DEFAULT_INVENTORY, InventoryOption, bad_input_exits, console, err_console
-from vxauto.cli.progress import nornir_progress
+from vxauto.cli.common import (
+    DEFAULT_INVENTORY,
+    GroupsOption,
+    HostsOption,
+    InventoryOption,
+    JsonOption,
+    PlatformOption,
+    RoleOption,
+    WorkersOption,
+    bad_input_exits,
+    console,
+    err_console,
+)
+from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric, load_fabric
-from vxauto.model.generate import GenerateOptions, generate, write_inventory
-from vxauto.model.nornir_inventory import nornir_for
 from vxauto.model.schema import FabricIntent, HostIntent
 from vxauto.model.select import select_hosts
-from vxauto.render.docs import write_docs
-from vxauto.render.tasks import render_config
 
-HostsOption = Annotated[list[str] | None, typer.Option("--hosts", help="Only these hosts (repeat or a,b).")]
-GroupsOption = Annotated[list[str] | None, typer.Option("--groups", help="Only members of these groups.")]
-RoleOption = Annotated[list[str] | None, typer.Option("--role", help="Only hosts with this role.")]
-PlatformOption = Annotated[list[str] | None, typer.Option("--platform", help="Only hosts of this platform.")]
-WorkersOption = Annotated[int, typer.Option("--workers", help="Hosts handled concurrently (Nornir).")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+# Nornir, Jinja and the renderers are imported by the commands that use them: `check` (what CI and editors
+# run most) loads the intent only.
 
 fabric_app = typer.Typer(no_args_is_help=True, help="Fabric-level helpers.")
 
@@ -66,6 +70,10 @@ def render(
     as_json: JsonOption = False,
 ) -> None:
     """Render configs: one `<host>.<ext>` (or `<host>/` directory) per host under --out."""
+    from vxauto.cli.progress import nornir_progress
+    from vxauto.model.nornir_inventory import nornir_for
+    from vxauto.render.tasks import render_config
+
     with bad_input_exits():
         fabric = load_fabric(inventory)
         selected = select_hosts(fabric, hosts, groups, role, platform)
@@ -104,6 +112,8 @@ def docs(
     inventory: InventoryOption = DEFAULT_INVENTORY,
 ) -> None:
     """Markdown + CSV tables of segments, VTEPs and platform capabilities, with an overlay diagram."""
+    from vxauto.render.docs import write_docs
+
     with bad_input_exits():
         fabric = load_fabric(inventory)
     result = write_docs(fabric, out)
@@ -142,10 +152,10 @@ def fabric_generate(
     tenants: Annotated[int, typer.Option(help="Number of tenants.")] = 4,
 ) -> None:
     """Write a synthetic, valid inventory for benchmarks, scale tests and demos."""
+    from vxauto.model.generate import GenerateOptions, generate, write_inventory
+
     with bad_input_exits():
         if flood not in ("static", "evpn"):
-            from vxauto.errors import VxautoError
-
             raise VxautoError.single("command line", "--flood", "must be static or evpn", flood)
         options = GenerateOptions(
             leaves=leaves, vnis=vnis, platforms=tuple(p.strip() for p in platforms.split(",") if p.strip()),

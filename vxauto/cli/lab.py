@@ -1,7 +1,7 @@
 """`vxauto lab` sub-commands: up, down, status, inspect, exec (move and netem: vxauto.cli.lab_mobility).
 
 With `containerlab` on PATH and a Docker engine answering, the commands hand over to containerlab
-(`--runtime auto`, the default); otherwise the topology runs on network namespaces (vxauto.lab.runtime).
+(`--runtime auto`, the default); otherwise the topology runs on network namespaces (vxauto.lab.build, .teardown).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import typer
 from rich.table import Table
 
 from vxauto.cli import lab_mobility
-from vxauto.cli.common import bad_input_exits, console, err_console
-from vxauto.lab import api, runtime
+from vxauto.cli.common import JsonOption, RuntimeOption, TopologyArgument, bad_input_exits, console, err_console
+from vxauto.lab import api, build, teardown
 from vxauto.lab.configs import node_startups
-from vxauto.lab.containerlab import RUNTIMES, Containerlab, Environment, choose_runtime, probe_environment
+from vxauto.lab.containerlab import Containerlab, Environment, choose_runtime, probe_environment
 from vxauto.lab.kinds import native_kinds_text
 from vxauto.lab.netns import LabError
 from vxauto.lab.topology import Topology, load_topology
@@ -33,12 +33,11 @@ app = typer.Typer(
     f"(native kinds: {native_kinds_text()}).",
 )
 
-TopologyArgument = Annotated[Path, typer.Argument(help="containerlab topology file (*.clab.yml).")]
-RuntimeOption = Annotated[
-    str, typer.Option("--runtime", help=f"{' | '.join(RUNTIMES)}: auto uses containerlab if Docker answers.")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 EXIT_FAILED = 1
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="lab", help="Run containerlab topologies (containerlab or netns runtime).")
 
 
 @contextmanager
@@ -87,7 +86,7 @@ def up(
             startups = node_startups(loaded, configs) if configs else None
             deployed = containerlab.deploy(loaded, startups, reconfigure)
             raise typer.Exit(deployed or lab_mobility.declared_handover(loaded))
-        lab = runtime.up(loaded, configs, reconfigure, _progress)
+        lab = build.up(loaded, configs, reconfigure, _progress)
     for warning in lab.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if as_json:
@@ -112,7 +111,7 @@ def down(
         raise typer.Exit(2)
     with _lab_errors():
         if all_labs:
-            results = runtime.down_all()
+            results = teardown.down_all()
             for name, leftovers in results.items():
                 _report_down(name, leftovers)
             if not results:
@@ -122,7 +121,7 @@ def down(
             return
         assert topology is not None
         if not topology.exists():  # a recorded lab whose topology file moved away: its name is enough
-            leftovers_by_name = runtime.down_by_name(str(topology))
+            leftovers_by_name = teardown.down_by_name(str(topology))
             if leftovers_by_name is not None:
                 _report_down(str(topology), leftovers_by_name)
                 raise typer.Exit(EXIT_FAILED if leftovers_by_name else 0)
@@ -130,7 +129,7 @@ def down(
         _, containerlab = _runtime(runtime_name)
         if containerlab is not None:
             raise typer.Exit(containerlab.destroy(loaded))
-        leftovers = runtime.down(loaded)
+        leftovers = teardown.down(loaded)
     _report_down(loaded.name, leftovers)
     if leftovers:
         raise typer.Exit(EXIT_FAILED)
@@ -178,7 +177,7 @@ def inspect(topology: TopologyArgument, runtime_name: RuntimeOption = "auto", as
     console.print(table)  # interfaces, namespace and process IDs are in --json
 
 
-def _inspect_row(topology: Topology, lab: runtime.Lab, name: str) -> dict:
+def _inspect_row(topology: Topology, lab: api.Lab, name: str) -> dict:
     node = lab.nodes[name]
     states = {s.name: s.state for s in lab.status()}
     return {
@@ -223,7 +222,7 @@ app.command()(lab_mobility.move)
 app.add_typer(lab_mobility.netem_app, name="netem")
 
 
-def _lab_summary(lab: runtime.Lab) -> dict:
+def _lab_summary(lab: api.Lab) -> dict:
     return {
         "lab": lab.name, "lab_dir": str(lab.lab_dir), "key_file": str(lab.key_file),
         "known_hosts": str(lab.known_hosts), "nornir_inventory": str(lab.nornir_inventory),

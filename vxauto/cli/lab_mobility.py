@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from vxauto.cli.common import console
+from vxauto.cli.common import JsonOption, RuntimeOption, TopologyArgument, console
 from vxauto.errors import Problem, VxautoError
 from vxauto.lab import api, wan
 from vxauto.lab import move as lab_move
@@ -25,17 +24,15 @@ from vxauto.lab.topology import Topology
 
 netem_app = typer.Typer(no_args_is_help=True, help="Link impairments, with containerlab's `tools netem` flags.")
 
-TopologyArgument = Annotated[Path, typer.Argument(help="containerlab topology file (*.clab.yml).")]
 NodeOption = Annotated[str, typer.Option("--node", "-n", help="Node name (as in the topology).")]
 InterfaceOption = Annotated[str, typer.Option("--interface", "-i", help="Interface of the node, e.g. eth3.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
 def move(
     topology: TopologyArgument,
     vm: Annotated[str, typer.Argument(help="The VM node to migrate.")],
     to: Annotated[str, typer.Option("--to", help="Target hypervisor or VTEP node.")],
-    runtime_name: Annotated[str, typer.Option("--runtime", help="auto | netns | containerlab")] = "auto",
+    runtime_name: RuntimeOption = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """Live-migrate a VM: it keeps MAC, IP and sockets; its NICs join the target's bridge; it announces itself."""
@@ -77,7 +74,7 @@ def netem_set(
     loss: Annotated[float | None, typer.Option("--loss", help="Packet loss, percent.")] = None,
     rate: Annotated[int | None, typer.Option("--rate", help="Rate limit, kbit/s.")] = None,
     corruption: Annotated[float | None, typer.Option("--corruption", help="Corrupted packets, percent.")] = None,
-    runtime_name: Annotated[str, typer.Option("--runtime", help="auto | netns | containerlab")] = "auto",
+    runtime_name: RuntimeOption = "auto",
 ) -> None:
     """Set the impairments of one node interface (replacing what was set before, as containerlab does)."""
     from vxauto.cli.lab import _lab_errors
@@ -106,7 +103,7 @@ def netem_reset(
     topology: TopologyArgument,
     node: NodeOption,
     interface: InterfaceOption,
-    runtime_name: Annotated[str, typer.Option("--runtime", help="auto | netns | containerlab")] = "auto",
+    runtime_name: RuntimeOption = "auto",
 ) -> None:
     """Remove every impairment of one node interface."""
     from vxauto.cli.lab import _lab_errors
@@ -125,7 +122,7 @@ def netem_show(
     topology: TopologyArgument,
     node: Annotated[str | None, typer.Option("--node", "-n", help="Only this node.")] = None,
     as_json: JsonOption = False,
-    runtime_name: Annotated[str, typer.Option("--runtime", help="auto | netns | containerlab")] = "auto",
+    runtime_name: RuntimeOption = "auto",
 ) -> None:
     """The impairments in place and the method applying each (netem, tbf, delay-line)."""
     from vxauto.cli.lab import _lab_errors

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.live import Live
 
-from vxauto.cli.common import bad_input_exits, console, err_console
+from vxauto.cli.common import JsonOption, bad_input_exits, console, err_console
 from vxauto.errors import VxautoError
 from vxauto.monitor.analysis import MAX_FLOWS, Analyzer, Report, Thresholds
 from vxauto.monitor.decode import Decoder
@@ -19,10 +19,14 @@ from vxauto.monitor.scalar import DEFAULT_PORTS
 
 app = typer.Typer(no_args_is_help=True)
 
-InventoryOption = Annotated[
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="monitor", help="See inside the tunnels: decode and check VXLAN traffic.")
+
+
+IntentOption = Annotated[
     Path | None, typer.Option("--inventory", "-i", help="Inventory directory: check the traffic against this intent.")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")]
 CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write the top inner flows as CSV to this file.")]
 HtmlOption = Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report to this file.")]
 PortsOption = Annotated[
@@ -93,7 +97,7 @@ def _stream_flows(analyzer: Analyzer, report: Report) -> None:
     import json
     import sys
 
-    from vxauto.monitor.render import flow_lines
+    from vxauto.monitor.report_formats import flow_lines
 
     for block in flow_lines(analyzer):
         if block:
@@ -108,7 +112,7 @@ def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None,
              analyzer: Analyzer | None = None) -> None:
     """Write the report; with `analyzer` (--flows all) stdout carries every flow as JSON lines instead."""
     from vxauto.monitor.html import write_html
-    from vxauto.monitor.render import print_summary, to_json, write_csv
+    from vxauto.monitor.report_formats import print_summary, to_json, write_csv
 
     if csv is not None:
         write_csv(report, csv)
@@ -177,7 +181,7 @@ def _capture_view(files: list[Path], settings: Settings, scheduler: str | None, 
 def pcap(
     files: Annotated[list[Path], typer.Argument(help="pcap or pcapng capture files, or directories of them: "
                                                 "merged into one view, a packet seen on several taps counted once.")],
-    inventory: InventoryOption = None,
+    inventory: IntentOption = None,
     as_json: JsonOption = False,
     csv: CsvOption = None,
     html: HtmlOption = None,
@@ -228,7 +232,7 @@ def live(
     node: Annotated[str | None, typer.Option("--node", help="Lab node whose namespace to capture in.")] = None,
     netns: Annotated[str | None, typer.Option("--netns", help="Network namespace to capture in.")] = None,
     seconds: Annotated[float | None, typer.Option("--seconds", help="Stop after this long (default: Ctrl-C).")] = None,
-    inventory: InventoryOption = None,
+    inventory: IntentOption = None,
     as_json: JsonOption = False,
     csv: CsvOption = None,
     html: HtmlOption = None,
@@ -242,7 +246,7 @@ def live(
 ) -> None:
     """Capture on an interface (in a lab node's namespace) and show what runs inside the tunnels."""
     from vxauto.monitor.live import LiveCapture, namespace_of_lab
-    from vxauto.monitor.render import summary
+    from vxauto.monitor.report_formats import summary
 
     with bad_input_exits():
         if lab is not None or node is not None:

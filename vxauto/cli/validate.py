@@ -8,21 +8,27 @@ from typing import Annotated
 
 import typer
 
-from vxauto.cli.common import DEFAULT_INVENTORY, InventoryOption, bad_input_exits, console, err_console
-from vxauto.cli.fabric import GroupsOption, HostsOption, JsonOption, PlatformOption, RoleOption
+from vxauto.cli.common import (
+    DEFAULT_INVENTORY,
+    GroupsOption,
+    HostsOption,
+    InventoryOption,
+    JsonOption,
+    LabOption,
+    PlatformOption,
+    RoleOption,
+    WorkersOption,
+    bad_input_exits,
+    console,
+    err_console,
+)
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import load_fabric
 from vxauto.model.select import select_hosts
 from vxauto.validate.convergence import DEFAULT_WAIT_S
 from vxauto.validate.report import print_report, report_json, run_facts, write_junit
 
-LabOption = Annotated[
-    Path | None,
-    typer.Option("--lab", help="Validate the running lab of this topology: reach its nodes through the lab "
-                 "(SSH key, known_hosts, node shells) instead of the inventory's addresses."),
-]
 JunitOption = Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")]
-WorkersOption = Annotated[int, typer.Option("--workers", help="Devices read concurrently.")]
 WaitOption = Annotated[
     float, typer.Option("--wait", help="Seconds to wait for the fabric to converge: failing checks are read and "
                         "probed again until all pass or this deadline; 0 takes one snapshot.")

@@ -13,6 +13,11 @@ from vxauto.cli.common import bad_input_exits
 
 app = typer.Typer(no_args_is_help=True)
 
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="vtep", help="pyvtep, the Python software VTEP.")
+
+
 ConfigArgument = Annotated[Path, typer.Argument(help="pyvtep YAML config (see docs/pyvtep.md).")]
 SocketOption = Annotated[
     Path | None, typer.Option("--socket", "-s", help="API socket; default from --config or /run/pyvtep/pyvtep.sock.")

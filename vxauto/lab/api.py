@@ -19,9 +19,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from vxauto.lab import runtime
+from vxauto.lab import build, teardown
+from vxauto.lab.build import Progress
+from vxauto.lab.handle import NAPALM_STATE_SUBDIR, Lab, NodeStatus, lab_healthy, node_statuses
 from vxauto.lab.netns import LabError
-from vxauto.lab.runtime import NAPALM_STATE_SUBDIR, Lab, NodeStatus, Progress, lab_healthy, node_statuses
 from vxauto.lab.state import LabState
 from vxauto.lab.topology import Topology, load_topology
 
@@ -42,19 +43,19 @@ def up(
     progress: Progress | None = None,
 ) -> Lab:
     """Bring a lab up (or find it already running, unchanged); returns the running lab."""
-    return runtime.up(
+    return build.up(
         load(topology), Path(configs) if configs is not None else None, reconfigure, progress or (lambda _: None)
     )
 
 
 def down(topology: Topology | Path | str) -> list[str]:
     """Remove a lab; returns what could not be removed (empty when everything is gone)."""
-    return runtime.down(load(topology))
+    return teardown.down(load(topology))
 
 
 def down_all() -> dict[str, list[str]]:
     """Remove every lab on record (lab name -> leftovers)."""
-    return runtime.down_all()
+    return teardown.down_all()
 
 
 def attach(topology: Topology | Path | str) -> Lab:

@@ -19,11 +19,10 @@ from pathlib import Path
 import yaml
 
 from vxauto.lab.configs import NodeStartup
-from vxauto.lab.kinds import Role
+from vxauto.lab.kinds import RUNTIMES, Role
 from vxauto.lab.netns import LabError
 from vxauto.lab.topology import Topology
 
-RUNTIMES = ("auto", "netns", "containerlab")
 # A pyvtep node under Docker: its rendered pyvtep.yaml is bound here and pyvtep is started by containerlab's
 # `exec` (in the background: containerlab waits for each exec command to finish). The image (see
 # containerlab/mixed-pyvtep.clab.yml) is a Python image with vxauto and gobgpd installed.

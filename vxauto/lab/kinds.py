@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+#: Where a lab runs: containerlab (with Docker), network namespaces, or auto (containerlab if Docker answers).
+RUNTIMES = ("auto", "netns", "containerlab")
+
 
 class Role(StrEnum):
     """What a node runs in the netns runtime."""

@@ -505,7 +505,7 @@ class Analyzer:
     # --- the report ----------------------------------------------------------------------------------
 
     def report(self, stats: DecodeStats | None = None, source: str = "<capture>") -> Report:
-        from vxauto.monitor.checks import find_anomalies
+        from vxauto.monitor.anomalies import find_anomalies
 
         self.flush()
         stats = stats or DecodeStats()

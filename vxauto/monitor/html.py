@@ -14,7 +14,7 @@ from html import escape
 from pathlib import Path
 
 from vxauto.monitor.analysis import Report
-from vxauto.monitor.render import flows_text, human_bytes, iso_time
+from vxauto.monitor.report_formats import flows_text, human_bytes, iso_time
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2733;background:#fff}
