@@ -67,8 +67,18 @@ def controller() -> str:
 
 
 def owner_line(holder: str) -> str:
-    """Shell: record the lock holder and since when (in the state dir's `lock.owner`)."""
-    return f'printf "%s since %s\\n" {shlex.quote(holder)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$S/lock.owner"'
+    """Shell: record the lock holder and since when (in the state dir's `lock.owner`).
+
+    Written aside and renamed into place, so that a commit refused meanwhile never reads a half-written line;
+    `OWNER_CLEAR` removes it when the holder is done, so the file names only a holder that holds the lock."""
+    return (f'printf "%s since %s\\n" {shlex.quote(holder)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$S/lock.owner.$$" '
+            '&& mv -f "$S/lock.owner.$$" "$S/lock.owner"')
+
+
+#: Shell, last step of every script that holds the device lock: it no longer holds it.
+OWNER_CLEAR = 'rm -f "$S/lock.owner"'
+#: How long a refused commit waits for the holder's line (the holder writes it first thing under the lock).
+OWNER_WAIT_TICKS = 40  # x 0.05 s
 
 
 def restore_script(layout: DeviceLayout, point: str, commands: list[str], frr_file: str | None) -> str:
@@ -133,6 +143,7 @@ def txn_script(layout: DeviceLayout, txn: Transaction) -> str:
         'status="$status, restored"; }',
         f'[ "$status" = applied ] && {{ {"; ".join(record)}; }}',
         'echo "$status" > "$T/status"',
+        OWNER_CLEAR,
     ]
     return script(f"vxauto commit {point}: apply, or restore the rollback point on any failure", body,
                   strict=False)
@@ -142,10 +153,14 @@ def txn_run(layout: DeviceLayout, point: str) -> str:
     """Run txn.sh detached under the device lock (never waiting for it) and print the status (first line:
     applied, failed-..., locked with the holder, stale with the device's serial) and the log (stderr)."""
     q = shlex.quote(layout.path("txn", point))
+    owner = layout.quoted("lock.owner")
     return (f"rc=0; setsid -w flock -n -E {LOCKED_EXIT} -o {layout.quoted('.lock')} sh {q}/txn.sh </dev/null "
             ">/dev/null 2>&1 || rc=$?\n"
             f"if [ -s {q}/status ]; then cat {q}/status\n"
-            f"elif [ $rc = {LOCKED_EXIT} ]; then echo locked; cat {layout.quoted('lock.owner')} 2>/dev/null || true\n"
+            f"elif [ $rc = {LOCKED_EXIT} ]; then echo locked; i=0\n"
+            # the holder names itself first thing under the lock: wait that long for its line, not more
+            f"  while [ ! -s {owner} ] && [ $i -lt {OWNER_WAIT_TICKS} ]; do sleep 0.05; i=$((i+1)); done\n"
+            f"  cat {owner} 2>/dev/null || true\n"
             "else echo \"no status (exit $rc)\"; fi\n"
             f"cat {q}/log >&2 2>/dev/null || true")
 
@@ -158,7 +173,7 @@ def timer_script(layout: DeviceLayout, point: str, seconds: int) -> str:
     """`sleep S; restore` unless confirm_commit() takes the pending token (`mv`) first."""
     revert = "; ".join(['S="$1"', owner_line(f"revert of commit {point} (commit-confirm timer)"),
                         f'echo "revert of commit {point}" > "$S/serial"',
-                        f'sh "$S/rollback/{point}/restore.sh"'])
+                        f'sh "$S/rollback/{point}/restore.sh"', OWNER_CLEAR])
     return script(f"vxauto commit-confirm timer for commit {point}", [
         f"S={shlex.quote(layout.state_dir)}",
         f"sleep {seconds}",
@@ -194,6 +209,7 @@ def converge_script(layout: DeviceLayout, name: str, commands: list[str], frr_fi
     if frr_file is not None:
         lines.append(layout.reload(frr_file, "reload"))
         lines.append(layout.vtysh("write memory"))
+    lines.append(OWNER_CLEAR)
     return script("vxauto restore", lines, strict=False)
 
 
