@@ -17,11 +17,11 @@ from vxauto.vtep.fdb import Kind, MacTable
 from vxauto.vtep.offload import tunnel_super_frame_header, wire_segments
 from vxauto.vtep.packet import (
     ETH_HEADER_LEN,
-    OUTER_IPV4_OVERHEAD,
     VLAN_TPIDS,
     VXLAN_FLAG_I,
     VXLAN_HEADER_LEN,
     mac_bytes,
+    outer_overhead,
     vxlan_header,
 )
 
@@ -122,7 +122,7 @@ class Datapath:
         self.counters = GlobalCounters()
         self.now = time.monotonic()
         self.local_ip = str(config.local_ip)
-        self.max_encap_frame = config.underlay_mtu - OUTER_IPV4_OVERHEAD
+        self.max_encap_frame = config.underlay_mtu - outer_overhead(config.local_ip.version)
         self.max_decap_frame = 0
         self.started = time.time()
         self.tap_replies: list[tuple[Segment, bytes]] = []  # frames to write back to a TAP (ARP replies)
