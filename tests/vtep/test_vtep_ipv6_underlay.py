@@ -9,17 +9,13 @@ on the underlay counts VXLAN datagrams over IPv6 (the positive control) and over
 
 from __future__ import annotations
 
-import io
 import ipaddress
-import os
-import select
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import dpkt
 import pytest
-from vtep_lab import Lab, have_root_and_tools, sums_to_ffff, wait_for
+from vtep_lab import Capture, Lab, have_root_and_tools, sums_to_ffff, wait_for
 
 from vxauto.vtep.api import request
 
@@ -52,38 +48,6 @@ def _build(lab: Lab) -> Path:
         "vnis": [{"vni": VNI, "tap": f"pvt{VNI}", "bridge": f"br{VNI}", "flood": [KERNEL_IP]}],
     }, "pv6")
     return socket_path
-
-
-class Capture:
-    """tcpdump on an underlay interface, started once it says it listens (its own readiness sign)."""
-
-    def __init__(self, lab: Lab, ns: str, device: str, path: Path) -> None:
-        self.path = path
-        self.process = subprocess.Popen(
-            ["ip", "netns", "exec", ns, "tcpdump", "-i", device, "-U", "-n", "-w", str(path), "udp", "port", "4789"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        lab.processes.append((f"tcpdump-{device}", self.process))  # stopped by the lab even on failure
-        assert self.process.stderr is not None
-        fd, said = self.process.stderr.fileno(), b""
-        while b"listening on" not in said:
-            ready, _, _ = select.select([fd], [], [], 10)
-            chunk = os.read(fd, 4096) if ready else b""
-            assert chunk, f"tcpdump did not start: {said.decode(errors='replace')}"
-            said += chunk
-
-    def frames(self) -> list[bytes]:
-        """Every frame written so far (-U: the file is flushed per packet)."""
-        data = self.path.read_bytes()
-        if len(data) < 24:
-            return []
-        reader = dpkt.pcap.Reader(io.BytesIO(data))
-        frames = []
-        try:
-            for _ts, raw in reader:
-                frames.append(bytes(raw))
-        except dpkt.NeedData:  # the last record may be half written
-            pass
-        return frames
 
 
 def _ping(lab: Lab, ns: str, target: str, size: int) -> bool:

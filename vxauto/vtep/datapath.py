@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 
 from vxauto.vtep.config import PyvtepConfig, VniConfig
 from vxauto.vtep.fdb import Kind, MacTable
+from vxauto.vtep.nd import advertisement, solicitation
 from vxauto.vtep.offload import tunnel_super_frame_header, wire_segments
 from vxauto.vtep.packet import (
     ETH_HEADER_LEN,
@@ -57,6 +58,7 @@ class VniCounters:
     tx_drop_bad_offload: int = 0  # super-frame or partial checksum that cannot be segmented/completed
     tx_drop_send_error: int = 0  # the underlay refused the datagram (e.g. EMSGSIZE from path MTU)
     arp_suppressed: int = 0  # ARP requests answered locally from EVPN MAC+IP routes (not flooded)
+    nd_suppressed: int = 0  # IPv6 Neighbor Solicitations answered locally from EVPN MAC+IP routes
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -107,6 +109,8 @@ class Segment:
     # IPv4 address -> MAC, from remote EVPN MAC+IP routes: ARP requests for these are answered locally
     # (RFC 7432 section 10, ARP suppression); filled by the EVPN agent.
     arp: dict[bytes, bytes] = field(default_factory=dict)
+    # The same for IPv6 addresses (16 bytes): Neighbor Solicitations for these are answered locally.
+    nd: dict[bytes, bytes] = field(default_factory=dict)
 
     def rebuild_flood(self) -> None:
         group = (self.flood_group,) if self.flood_group else ()
@@ -246,6 +250,8 @@ class Datapath:
         if frame[0] & 1:
             if segment.arp and frame[12] == 0x08 and frame[13] == 0x06 and self._suppress_arp(segment, frame):
                 return ()
+            if segment.nd and frame[12] == 0x86 and frame[13] == 0xDD and self._suppress_nd(segment, frame):
+                return ()
             targets = segment.flood
             counters.tx_flood_packets += len(targets) * segments
         else:
@@ -275,6 +281,23 @@ class Datapath:
         reply = (asker_mac + mac + b"\x08\x06" + ARP_REPLY_HEADER + mac + target_ip + asker_mac + asker_ip)
         self.tap_replies.append((segment, reply.ljust(60, b"\0")))
         segment.counters.arp_suppressed += 1
+        return True
+
+    def _suppress_nd(self, segment: Segment, frame: memoryview) -> bool:
+        """Answer a Neighbor Solicitation for an address EVPN placed behind a remote VTEP; True if answered.
+
+        Anything else (an unknown target, duplicate address detection, a malformed or forged message)
+        goes on as any multicast frame does: flooded, so the owner still answers.
+        """
+        asked = solicitation(frame)
+        if asked is None:
+            return False
+        mac = segment.nd.get(asked.target)
+        entry = segment.table.entries.get(mac) if mac is not None else None
+        if mac is None or entry is None or entry.kind != Kind.EVPN:
+            return False  # unknown, or the host lives here now (and answers itself)
+        self.tap_replies.append((segment, advertisement(asked, mac)))
+        segment.counters.nd_suppressed += 1
         return True
 
     def count_sent(self, segment: Segment, packets: int, frame_bytes: int) -> None:

@@ -238,7 +238,8 @@ class Engine:
         segment.table.local_listener = lambda mac, entry, seg=segment: self._local_mac_changed(seg, mac, entry)
 
     def _write_tap_replies(self) -> None:
-        """Frames the datapath answers itself (suppressed ARP requests) go back to their TAP."""
+        """Frames the datapath answers itself (suppressed ARP requests and Neighbor Solicitations) go back to
+        their TAP."""
         for seg, frame in self.datapath.tap_replies:
             try:
                 os.writev(seg.tap_fd, (VNET_ZERO, frame))
