@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
+from vxauto.vtep.coalescing import tunnel_super_frame_header, wire_segments
 from vxauto.vtep.config import PyvtepConfig, VniConfig
 from vxauto.vtep.fdb import Kind, MacTable
 from vxauto.vtep.nd import advertisement, solicitation
-from vxauto.vtep.offload import tunnel_super_frame_header, wire_segments
 from vxauto.vtep.packet import (
     ETH_HEADER_LEN,
     VLAN_TPIDS,
@@ -180,7 +180,7 @@ class Datapath:
         Only the I flag is checked: the other flag bits and the reserved fields are ignored on receive
         (RFC 7348 section 5). Every rejected datagram increments exactly one drop counter. An inner
         frame larger than the TAP MTU is dropped unless it is a GSO super-frame a kernel VTEP handed
-        over unsegmented (see `offload.tunnel_super_frame_header`); it then counts as its wire frames.
+        over unsegmented (see `coalescing.tunnel_super_frame_header`); it then counts as its wire frames.
         """
         counters = self.counters
         length = len(datagram)

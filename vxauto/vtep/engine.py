@@ -8,7 +8,7 @@ the EVPN agent runs its slow `gobgp` commands in a worker thread. Per-packet dec
   overwrites the virtio-net header in place, and queued frames leave by `sendmmsg`, one call per run of
   frames with the same outer source port. TSO/USO super-frames are cut into wire frames and leave as
   one UDP GSO `sendmsg` per remote VTEP; TCP ones are cut by numpy, all segments at once, straight into
-  one contiguous GSO buffer (`offload.segment_tcp_gso`).
+  one contiguous GSO buffer (`vectorised_gso.segment_tcp_gso`).
 * underlay -> TAP: `recvmmsg` (with UDP GRO, several datagrams per slot), `Datapath.accept`, then
   consecutive TCP segments of one flow are written to the TAP as one super-frame (software GRO).
 """
@@ -32,9 +32,27 @@ from typing import Protocol
 
 from vxauto.errors import VxautoError
 from vxauto.vtep import kernel
+from vxauto.vtep.coalescing import (
+    TcpRun,
+    UdpRun,
+    coalescable_key,
+    start_run,
+    start_udp_run,
+    super_frame,
+    tcp_segment_ok,
+    try_extend,
+    try_extend_udp,
+    udp_run_key,
+    udp_super_frame,
+)
 from vxauto.vtep.config import PyvtepConfig, VniConfig, load_config
 from vxauto.vtep.datapath import Datapath, Segment
 from vxauto.vtep.fdb import Entry
+from vxauto.vtep.headers import (
+    OffloadError,
+    parse_layers,
+    partial_checksum_header,
+)
 from vxauto.vtep.kernel import (
     VNET_F_NEEDS_CSUM,
     VNET_GSO_ECN,
@@ -47,28 +65,16 @@ from vxauto.vtep.kernel import (
     SendBatch,
 )
 from vxauto.vtep.links import LinkError, configure_tap, detach_from_bridge, is_bridge, remove_address
-from vxauto.vtep.offload import (
-    OffloadError,
-    TcpRun,
-    UdpRun,
-    coalescable_key,
-    gso_scratch,
-    parse_layers,
-    partial_checksum_header,
+from vxauto.vtep.packet import ETH_HEADER_LEN, IPPROTO_TCP, VXLAN_HEADER_LEN, flow_key, ip_text
+from vxauto.vtep.segmentation import (
     segment,
+)
+from vxauto.vtep.tunnel import OUTER_LEN, KernelSegmenter, gso_tap_name
+from vxauto.vtep.vectorised_gso import (
+    gso_scratch,
     segment_tcp_gso,
-    start_run,
-    start_udp_run,
-    super_frame,
-    tcp_segment_ok,
-    try_extend,
-    try_extend_udp,
-    udp_run_key,
-    udp_super_frame,
     vectorised_segmentation_available,
 )
-from vxauto.vtep.packet import ETH_HEADER_LEN, IPPROTO_TCP, VXLAN_HEADER_LEN, flow_key, ip_text
-from vxauto.vtep.tunnel import OUTER_LEN, KernelSegmenter, gso_tap_name
 
 log = logging.getLogger("vxauto.vtep")
 
@@ -909,7 +915,7 @@ _PARTIAL_UDP4 = VNET_HDR.pack(VNET_F_NEEDS_CSUM, 0, 0, 0, 34, 6, 0)
 
 
 def _ipv4_partial_header(frame: memoryview) -> bytes:
-    """`offload.partial_checksum_header` for IPv4 without options, inlined for small frames."""
+    """`headers.partial_checksum_header` for IPv4 without options, inlined for small frames."""
     protocol = frame[23]
     if protocol == 6:
         where, header = 50, _PARTIAL_TCP4
@@ -928,7 +934,7 @@ def _ipv4_partial_header(frame: memoryview) -> bytes:
 
 
 def _complete_checksum(view: memoryview, start: int, end: int) -> bool:
-    """Finish a CHECKSUM_PARTIAL frame read from the TAP in place (inlined `offload.complete_checksum`).
+    """Finish a CHECKSUM_PARTIAL frame read from the TAP in place (inlined `headers.complete_checksum`).
 
     The virtio-net header sits at TX_HEADROOM in the slot, the frame at `start`..`end`.
     """
