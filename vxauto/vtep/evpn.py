@@ -482,6 +482,7 @@ class EvpnAgent:
         self.engine.unregister(self._wake_reader.fileno())
         self._wake_reader.close()
         self._wake_writer.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)  # gobgpd's config and log: nothing outlives pyvtep
 
     # --- what we advertise ---------------------------------------------------------------------
 
