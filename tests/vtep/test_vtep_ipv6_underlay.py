@@ -10,6 +10,9 @@ on the underlay counts VXLAN datagrams over IPv6 (the positive control) and over
 from __future__ import annotations
 
 import ipaddress
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,3 +132,57 @@ def test_pyvtep_and_kernel_vxlan_over_an_ipv6_underlay(ipv6_lab: Lab, tmp_path: 
     assert learned[kernel_host_mac]["remote"] == KERNEL_IP  # learned from the IPv6 source address
     status = request(socket_path, "status")
     assert status["local_ip"] == PYVTEP_IP and status["kernel_segmentation"] is None
+
+
+_SINK = """
+import hashlib, socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+server = socket.create_server((sys.argv[1], 5301), family=family)
+print("ready", flush=True)
+connection, _ = server.accept()
+digest, count = hashlib.sha256(), 0
+while data := connection.recv(1 << 16):
+    digest.update(data)
+    count += len(data)
+print(count, digest.hexdigest(), flush=True)
+"""
+_SOURCE = """
+import hashlib, random, socket, sys
+data = random.Random(7).randbytes(int(sys.argv[2]))
+with socket.create_connection((sys.argv[1], 5301)) as connection:
+    connection.sendall(data)
+print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
+"""
+
+
+def _tcp_transfer(lab: Lab, source: str, sink: str, sink_ip: str, size: int) -> tuple[str, str]:
+    """Send `size` bytes over one TCP connection; (what the source sent, what the sink got): count + SHA-256."""
+    sink_process = subprocess.Popen(["ip", "netns", "exec", sink, sys.executable, "-c", _SINK, sink_ip],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lab.processes.append(("tcp-sink", sink_process))
+    assert sink_process.stdout is not None
+    said = b""
+    while b"ready\n" not in said:  # the sink's own sign that it listens
+        chunk = os.read(sink_process.stdout.fileno(), 4096)
+        assert chunk, sink_process.stderr.read() if sink_process.stderr else "sink exited"
+        said += chunk
+    sent = lab.run(source, sys.executable, "-c", _SOURCE, sink_ip, str(size), timeout=60).stdout.strip()
+    rest, _ = sink_process.communicate(timeout=30)
+    return sent, (said + rest).decode().split("ready\n", 1)[1].strip()
+
+
+def test_tcp_both_ways_over_the_ipv6_underlay(ipv6_lab: Lab) -> None:
+    """A TCP stream each way: TSO super-frames from the host are cut by pyvtep (no kernel segmentation over
+    IPv6) and leave as UDP GSO to an IPv6 destination; the kernel's stream comes back the other way."""
+    lab = ipv6_lab
+    socket_path = _build(lab)
+    size = 8 * 1024 * 1024
+    sent, got = _tcp_transfer(lab, "pv-6h1", "pv-6h2", HOST_2[0], size)
+    assert got == sent and sent.startswith(f"{size} ")
+    counters = request(socket_path, "counters")
+    assert counters["global"]["super_frames_tx"] > 0 and counters["global"]["kernel_segmented"] == 0
+    sent, got = _tcp_transfer(lab, "pv-6h2", "pv-6h1", HOST_1[1], size)
+    assert got == sent
+    after = request(socket_path, "counters")
+    assert after["vnis"][str(VNI)]["rx_bytes"] > counters["vnis"][str(VNI)]["rx_bytes"] + size
+    assert after["vnis"][str(VNI)]["tx_drop_send_error"] == 0 and after["global"]["internal_errors"] == 0
