@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vxauto.cli.vtep import app
-from vxauto.vtep import gobgp, offload
+from vxauto.vtep import coalescing, gobgp, headers, packet
 from vxauto.vtep.api import handle_request
 from vxauto.vtep.config import VniConfig, config_from_text
 from vxauto.vtep.engine import Engine, _complete_checksum, _ipv4_partial_header
@@ -83,21 +83,21 @@ def test_inlined_checksum_helpers_agree_with_the_reference() -> None:
         l4 = (struct.pack("!HHIIBBHHH", 1, 2, 3, 4, 0x50, 0x10, 5, 0, 0) if protocol == 6
               else struct.pack("!HHHH", 1, 2, 8 + size, 0)) + os.urandom(size)
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, protocol, 0, os.urandom(4), os.urandom(4))
-        ip = ip[:10] + struct.pack("!H", 0xFFFF - offload.fold(offload.ones_sum(ip))) + ip[12:]
+        ip = ip[:10] + struct.pack("!H", 0xFFFF - packet.fold(packet.ones_sum(ip))) + ip[12:]
         frame = bytearray(b"\x02" * 12 + b"\x08\x00" + ip + l4)
         where = 34 + (16 if protocol == 6 else 6)
-        pseudo = offload.ipv4_pseudo_sum(frame, 14, protocol, len(l4))
-        struct.pack_into("!H", frame, where, offload.fold(pseudo))  # what CHECKSUM_PARTIAL leaves
-        assert _ipv4_partial_header(memoryview(frame)) == offload.partial_checksum_header(memoryview(frame))
+        pseudo = packet.ipv4_pseudo_sum(frame, 14, protocol, len(l4))
+        struct.pack_into("!H", frame, where, packet.fold(pseudo))  # what CHECKSUM_PARTIAL leaves
+        assert _ipv4_partial_header(memoryview(frame)) == headers.partial_checksum_header(memoryview(frame))
         assert VNET_HDR.unpack(_ipv4_partial_header(memoryview(frame)))[0] == 1
         slot = bytearray(4) + VNET_HDR.pack(1, 0, 0, 0, 34, where - 34, 0) + frame
         reference = bytearray(frame)
-        offload.complete_checksum(reference, 34, where - 34)
+        headers.complete_checksum(reference, 34, where - 34)
         assert _complete_checksum(memoryview(slot), 16, len(slot))
         assert slot[16:] == reference
-        assert offload.tcp_segment_ok(reference, offload.parse_layers(reference)) or protocol == 17
+        assert coalescing.tcp_segment_ok(reference, headers.parse_layers(reference)) or protocol == 17
         assert _ipv4_partial_header(memoryview(reference)) == VNET_ZERO  # complete checksums stay as they are
-        assert offload.partial_checksum_header(memoryview(reference)) is None
+        assert headers.partial_checksum_header(memoryview(reference)) is None
 
 
 def test_api_answers_and_rejects_bad_requests() -> None:

@@ -150,6 +150,17 @@ def test_evpn_entries_rank_between_static_and_learned(dp: Datapath) -> None:
         ("local_ip: 10.0.0.1\nvnis: [{vni: 5, tapp: x}]\n", "vnis[0].tapp", "unknown field"),
         ("local_ip: 10.0.0.1\nvnis: [{vni: 5, tap: averyveryverylongname}]\n", "vnis[0].tap", "1 to 15"),
         ("vnis: []\n", "local_ip", "required field is missing"),
+        ("local_ip: fd00::1\nvnis: [{vni: 5, flood: [fd00::2, 10.0.0.2]}]\n", "vnis[0].flood[1]",
+         "IPv4 address on an IPv6 underlay: use IPv6 addresses like local_ip (fd00::1)"),
+        ("local_ip: 10.0.0.1\nvnis: [{vni: 5, macs: [{mac: 02:00:00:00:00:01, remote: fd00::2}]}]\n",
+         "vnis[0].macs[0].remote", "IPv6 address on an IPv4 underlay"),
+        ("local_ip: fd00::1\nudp_checksum: false\n", "udp_checksum", "UDP over IPv6 needs checksums"),
+        ("local_ip: fd00::1\nvnis: [{vni: 5, group: 239.1.1.1}]\n", "vnis[0].group", "IPv4 only"),
+        ("local_ip: fd00::1\nvnis: [{vni: 5, mtu: 1431}]\n", "", "exceeds underlay_mtu - 70 = 1430"),
+        ("local_ip: fe80::1\n", "local_ip", "not link-local"),
+        ("local_ip: fd00::1\nevpn: {asn: 65001, neighbors: [{address: 10.0.0.2, asn: 65002}]}\n", "evpn",
+         "EVPN needs an IPv4 local_ip"),
+        ("local_ip: 10.0.0.300\n", "local_ip", "valid IPv4 or IPv6 address"),
     ],
 )
 def test_config_errors_name_the_field(text: str, path: str, message: str, tmp_path: Path) -> None:
@@ -162,6 +173,12 @@ def test_config_errors_name_the_field(text: str, path: str, message: str, tmp_pa
     assert problem.path == path
     assert message in problem.message
     assert problem.line is not None
+
+
+def test_ipv6_underlay_config_leaves_70_bytes_for_the_outer_headers() -> None:
+    config = config_from_text("local_ip: fd00::1\nvnis: [{vni: 10010, flood: ['fd00:0:0::2']}]\n")
+    assert config.ipv6 and config.tap_mtu == 1430 and Datapath(config).max_encap_frame == 1500 - 56
+    assert [str(remote) for remote in config.vnis[0].flood] == ["fd00::2"]  # the form received addresses take
 
 
 def test_config_defaults() -> None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -15,8 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import dpkt
 import pytest
-from vtep_lab import Lab, have_root_and_tools, ping, wait_for
+from vtep_lab import Capture, Lab, have_root_and_tools, ping, wait_for
 
 from vxauto.vtep.api import request
 
@@ -242,3 +244,59 @@ def test_arp_suppression_from_frr_mac_ip_routes(vtep_lab: Lab) -> None:
     assert final["tx_flood_packets"] == after["tx_flood_packets"]
     neighbour = lab.run("pv-e2", "ip", "neigh", "show", "192.168.60.2").stdout
     assert host_mac in neighbour
+
+
+def _solicited_targets(capture: Capture) -> list[str]:
+    """Target addresses of the Neighbor Solicitations tunnelled through the captured underlay."""
+    targets = []
+    for raw in capture.frames():
+        outer = dpkt.ethernet.Ethernet(raw)
+        if not isinstance(outer.data, dpkt.ip.IP) or not isinstance(outer.data.data, dpkt.udp.UDP):
+            continue
+        inner = dpkt.ethernet.Ethernet(bytes(outer.data.data.data)[8:])
+        if isinstance(inner.data, dpkt.ip6.IP6) and inner.data.nxt == 58:
+            icmp = bytes(inner.data.data)
+            if icmp[0] == 135:
+                targets.append(str(ipaddress.IPv6Address(icmp[8:24])))
+    return targets
+
+
+def test_nd_suppression_from_frr_mac_ip_routes(vtep_lab: Lab, tmp_path: Path) -> None:
+    """FRR advertises the host's MAC + IPv6 address; pyvtep answers the Neighbor Solicitation for it, so
+    the solicitation never crosses the tunnel, while one for an address without a route does."""
+    lab = vtep_lab
+    socket_path = _fabric(lab)
+    host, bridge, ours = "fd00:60::2", "fd00:60::254", "fd00:60::1"
+    lab.run("pv-e1", "ip", "-6", "addr", "add", f"{bridge}/64", "dev", f"br{VNI}", "nodad")
+    lab.run("pv-eh2", "ip", "-6", "addr", "add", f"{host}/64", "dev", "eth0", "nodad")
+    lab.run("pv-e2", "ip", "-6", "addr", "add", f"{ours}/64", "dev", f"pvt{VNI}", "nodad")
+    # The host speaks to FRR's bridge address: the kernel (and so zebra) learns its neighbour entry and
+    # FRR advertises a MAC+IP type-2 route for fd00:60::2.
+    assert lab.run("pv-eh2", "ping", "-6", "-c", "1", "-W", "2", bridge, check=False).returncode == 0
+    host_mac = lab.run("pv-eh2", "cat", "/sys/class/net/eth0/address").stdout.strip()
+    wanted = {"vni": VNI, "ip": host, "mac": host_mac}
+    wait_for(lambda: wanted in request(socket_path, "evpn")["received"]["neighbours"], 30,
+             "FRR's MAC+IPv6 route for the host in pyvtep")
+    wait_for(lambda: any(r["mac"] == host_mac and r["type"] == "evpn" for r in request(socket_path, "macs", vni=VNI)),
+             20, "FRR's MAC route for the host in pyvtep")
+
+    def counters() -> dict[str, int]:
+        result: dict[str, int] = request(socket_path, "counters")["vnis"][str(VNI)]
+        return result
+
+    capture = Capture(lab, "pv-e2", "pve2u", tmp_path / "underlay.pcap")
+    before = counters()
+    # The host's address has a route: pyvtep answers the solicitation, the echo then goes unicast.
+    assert lab.run("pv-e2", "ping", "-6", "-c", "1", "-W", "2", host, check=False).returncode == 0, lab.log("pve.log")
+    after = counters()
+    assert after["nd_suppressed"] == before["nd_suppressed"] + 1
+    neighbour = lab.run("pv-e2", "ip", "-6", "neigh", "show", host).stdout
+    assert host_mac in neighbour
+    # Positive control, in the same capture: FRR's bridge address has no MAC+IP route, so that
+    # solicitation is flooded through the tunnel (and FRR's side answers it).
+    assert lab.run("pv-e2", "ping", "-6", "-c", "1", "-W", "2", bridge, check=False).returncode == 0
+    wait_for(lambda: bridge in _solicited_targets(capture), 10, "the control solicitation on the underlay")
+    final = counters()
+    assert final["nd_suppressed"] == after["nd_suppressed"]
+    assert final["tx_flood_packets"] > after["tx_flood_packets"]
+    assert host not in _solicited_targets(capture)  # captured before the control, so it would show

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from vxauto.errors import VxautoError
-from vxauto.vtep import offload
+from vxauto.vtep import coalescing, headers, packet, segmentation
 from vxauto.vtep.config import config_from_text
 from vxauto.vtep.datapath import Datapath
 from vxauto.vtep.engine import Engine
@@ -80,12 +80,12 @@ def _tcp_frame(rng: random.Random, payload: int, partial: bool) -> bytearray:
     tcp_length = 32 + payload
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + tcp_length, rng.getrandbits(16), 0x4000, 64, 6, 0,
                      bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
-    ip = ip[:10] + struct.pack("!H", 0xFFFF - offload.fold(offload.ones_sum(ip))) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", 0xFFFF - packet.fold(packet.ones_sum(ip))) + ip[12:]
     tcp = bytearray(struct.pack("!HHIIBBHHH", 1234, 80, rng.getrandbits(32), 1, 8 << 4, 0x10, 500, 0, 0)
                     + b"\x01\x01\x08\x0a" + bytes(8))
     frame = bytearray(b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00" + ip + tcp + rng.randbytes(payload))
-    pseudo = offload.ipv4_pseudo_sum(frame, 14, 6, tcp_length)
-    value = offload.fold(pseudo) if partial else 0xFFFF - offload.fold(pseudo + offload.ones_sum(frame[34:]))
+    pseudo = packet.ipv4_pseudo_sum(frame, 14, 6, tcp_length)
+    value = packet.fold(pseudo) if partial else 0xFFFF - packet.fold(pseudo + packet.ones_sum(frame[34:]))
     struct.pack_into("!H", frame, 50, value)
     return frame
 
@@ -94,11 +94,11 @@ def _udp_frame(rng: random.Random, payload: int, partial: bool) -> bytearray:
     udp_length = 8 + payload
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_length, rng.getrandbits(16), 0x4000, 64, 17, 0,
                      bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
-    ip = ip[:10] + struct.pack("!H", 0xFFFF - offload.fold(offload.ones_sum(ip))) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", 0xFFFF - packet.fold(packet.ones_sum(ip))) + ip[12:]
     udp = struct.pack("!HHHH", 1234, 5201, udp_length, 0)
     frame = bytearray(b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00" + ip + udp + rng.randbytes(payload))
-    pseudo = offload.ipv4_pseudo_sum(frame, 14, 17, udp_length)
-    value = offload.fold(pseudo) if partial else 0xFFFF - offload.fold(pseudo + offload.ones_sum(frame[34:]))
+    pseudo = packet.ipv4_pseudo_sum(frame, 14, 17, udp_length)
+    value = packet.fold(pseudo) if partial else 0xFFFF - packet.fold(pseudo + packet.ones_sum(frame[34:]))
     struct.pack_into("!H", frame, 40, value or 0xFFFF)
     return frame
 
@@ -227,25 +227,25 @@ def test_offload_functions_raise_only_offload_error_on_garbage() -> None:
     for _ in range(3000):
         data = _mutate(rng, rng.choice(seeds)) if rng.random() < 0.7 else rng.randbytes(rng.randint(0, 200))
         frame = memoryview(bytearray(data))
-        with contextlib.suppress(offload.OffloadError):
-            offload.segment(frame, rng.choice([1, 4, 5, 0x81, 7]), rng.choice([0, 1, 536, 1398]))
-        with contextlib.suppress(offload.OffloadError):
-            offload.complete_checksum(frame, rng.randrange(80), rng.choice([6, 16, 100]))
-        offload.partial_checksum_header(frame)
-        offload.tunnel_super_frame_header(frame, rng.choice([0, 1398]), 1464)
-        with contextlib.suppress(offload.OffloadError):
-            layers = offload.parse_layers(frame)
-            key = offload.coalescable_key(frame, layers)
-            offload.tcp_segment_ok(frame, layers)
+        with contextlib.suppress(headers.OffloadError):
+            segmentation.segment(frame, rng.choice([1, 4, 5, 0x81, 7]), rng.choice([0, 1, 536, 1398]))
+        with contextlib.suppress(headers.OffloadError):
+            headers.complete_checksum(frame, rng.randrange(80), rng.choice([6, 16, 100]))
+        headers.partial_checksum_header(frame)
+        coalescing.tunnel_super_frame_header(frame, rng.choice([0, 1398]), 1464)
+        with contextlib.suppress(headers.OffloadError):
+            layers = headers.parse_layers(frame)
+            key = coalescing.coalescable_key(frame, layers)
+            coalescing.tcp_segment_ok(frame, layers)
             if key is not None:
-                run = offload.start_run(frame, layers, key)
-                offload.try_extend(run, frame, layers, key, 65535)
-                offload.super_frame(run)
-        udp_key = offload.udp_run_key(frame)
+                run = coalescing.start_run(frame, layers, key)
+                coalescing.try_extend(run, frame, layers, key, 65535)
+                coalescing.super_frame(run)
+        udp_key = coalescing.udp_run_key(frame)
         if udp_key is not None:
-            udp_run = offload.start_udp_run(frame, udp_key)
+            udp_run = coalescing.start_udp_run(frame, udp_key)
             if udp_run is not None:
-                offload.try_extend_udp(udp_run, frame, udp_key)
-                offload.udp_super_frame(udp_run)
+                coalescing.try_extend_udp(udp_run, frame, udp_key)
+                coalescing.udp_super_frame(udp_run)
         dp.accept(memoryview(vxlan_header(100) + data), "10.0.0.2", rng.choice([0, 1398]))
         dp.route(dp.segments[100], frame)

@@ -25,8 +25,8 @@ from scapy.packet import Raw
 from vtep_lab import Lab, have_root_and_tools, ping, sums_to_ffff, tunnel_gso_unsupported, wait_for
 
 from vxauto.vtep.api import request
+from vxauto.vtep.headers import parse_layers
 from vxauto.vtep.kernel import VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_GSO_UDP_TUNNEL_IPV4, VNET_TUNNEL_HDR
-from vxauto.vtep.offload import parse_layers
 from vxauto.vtep.packet import vxlan_header
 from vxauto.vtep.tunnel import OUTER_LEN, TunnelHeaders, gso_tap_name
 

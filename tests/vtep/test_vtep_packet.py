@@ -11,7 +11,7 @@ from scapy.layers.inet import IP, TCP, UDP, Ether
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Raw
 
-from vxauto.vtep import offload
+from vxauto.vtep import coalescing, headers, packet, segmentation, vectorised_gso
 from vxauto.vtep.kernel import VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, VNET_HDR
 from vxauto.vtep.packet import (
     checksum_from_sum,
@@ -63,7 +63,7 @@ def test_ones_sum_matches_rfc1071_reference(length: int) -> None:
 def test_chunk_sums_equal_per_slice_sums() -> None:
     payload = memoryview(os.urandom(20001))
     for size in (1398, 1397, 536, 7):
-        sums = offload.chunk_sums(payload, size)
+        sums = segmentation.chunk_sums(payload, size)
         expected = [naive_sum(bytes(payload[i : i + size])) % 0xFFFF for i in range(0, len(payload), size)]
         assert sums == expected
 
@@ -93,7 +93,7 @@ def _checksums_valid(wire: bytes) -> bool:
 def test_tcp_segmentation_produces_valid_wire_frames(ipv6: bool, size: int, mss: int) -> None:
     payload = os.urandom(size)
     frame = _tcp_frame(payload, ipv6, flags="FPA", seq=0xFFFFFF00)  # sequence numbers wrap
-    pieces = offload.segment(frame, VNET_GSO_TCPV6 if ipv6 else VNET_GSO_TCPV4, mss, prefix=b"VXLANHDR")
+    pieces = segmentation.segment(frame, VNET_GSO_TCPV6 if ipv6 else VNET_GSO_TCPV4, mss, prefix=b"VXLANHDR")
     assert len(pieces) == -(-size // mss)
     joined = b""
     for index, (header, chunk) in enumerate(pieces):
@@ -115,7 +115,7 @@ def test_udp_segmentation_is_valid_per_datagram() -> None:
     payload = os.urandom(3000)
     frame = memoryview(bytearray(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5, dport=6)
                                        / Raw(payload))))
-    pieces = offload.segment(frame, VNET_GSO_UDP_L4, 1000)
+    pieces = segmentation.segment(frame, VNET_GSO_UDP_L4, 1000)
     assert [len(chunk) for _h, chunk in pieces] == [1000, 1000, 1000]
     for header, chunk in pieces:
         wire = header + bytes(chunk)
@@ -125,27 +125,28 @@ def test_udp_segmentation_is_valid_per_datagram() -> None:
 
 def test_segmentation_refuses_inconsistent_super_frames() -> None:
     frame = _tcp_frame(os.urandom(3000))
-    with pytest.raises(offload.OffloadError):
-        offload.segment(frame, VNET_GSO_TCPV6, 1000)  # says IPv6, is IPv4
-    with pytest.raises(offload.OffloadError):
-        offload.segment(frame, VNET_GSO_TCPV4, 0)
-    with pytest.raises(offload.OffloadError):
-        offload.segment(frame[:40], VNET_GSO_TCPV4, 100)
+    with pytest.raises(headers.OffloadError):
+        segmentation.segment(frame, VNET_GSO_TCPV6, 1000)  # says IPv6, is IPv4
+    with pytest.raises(headers.OffloadError):
+        segmentation.segment(frame, VNET_GSO_TCPV4, 0)
+    with pytest.raises(headers.OffloadError):
+        segmentation.segment(frame[:40], VNET_GSO_TCPV4, 100)
 
 
 def test_coalescing_rebuilds_one_super_frame_from_contiguous_segments() -> None:
     payload = os.urandom(1398 * 4 + 100)
     frame = _tcp_frame(payload, flags="A")
-    pieces = offload.segment(frame, VNET_GSO_TCPV4, 1398)
+    pieces = segmentation.segment(frame, VNET_GSO_TCPV4, 1398)
     wires = [memoryview(bytearray(header + bytes(chunk))) for header, chunk in pieces]
-    layers = offload.parse_layers(wires[0])
-    key = offload.coalescable_key(wires[0], layers)
-    assert key is not None and offload.tcp_segment_ok(wires[0], layers)
-    run = offload.start_run(wires[0], layers, key)
+    layers = headers.parse_layers(wires[0])
+    key = coalescing.coalescable_key(wires[0], layers)
+    assert key is not None and coalescing.tcp_segment_ok(wires[0], layers)
+    run = coalescing.start_run(wires[0], layers, key)
     for wire in wires[1:]:
-        wire_layers = offload.parse_layers(wire)
-        assert offload.try_extend(run, wire, wire_layers, offload.coalescable_key(wire, wire_layers) or b"", 65535)
-    buffers = offload.super_frame(run)
+        wire_layers = headers.parse_layers(wire)
+        wire_key = coalescing.coalescable_key(wire, wire_layers) or b""
+        assert coalescing.try_extend(run, wire, wire_layers, wire_key, 65535)
+    buffers = coalescing.super_frame(run)
     flags, gso_type, header_len, gso_size, csum_start, csum_offset, _ = VNET_HDR.unpack(buffers[0])
     assert (flags, gso_type, gso_size, csum_start, csum_offset) == (VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, 1398, 34, 16)
     merged = b"".join(bytes(b) for b in buffers[1:])
@@ -159,21 +160,21 @@ def test_coalescing_rebuilds_one_super_frame_from_contiguous_segments() -> None:
 
 def test_coalescing_refuses_gaps_other_flows_and_bad_checksums() -> None:
     frame = _tcp_frame(os.urandom(1398 * 3), flags="A")
-    pieces = offload.segment(frame, VNET_GSO_TCPV4, 1398)
+    pieces = segmentation.segment(frame, VNET_GSO_TCPV4, 1398)
     wires = [memoryview(bytearray(header + bytes(chunk))) for header, chunk in pieces]
-    layers = offload.parse_layers(wires[0])
-    run = offload.start_run(wires[0], layers, offload.coalescable_key(wires[0], layers) or b"")
-    third = offload.parse_layers(wires[2])
-    assert not offload.try_extend(run, wires[2], third, offload.coalescable_key(wires[2], third) or b"", 65535)
+    layers = headers.parse_layers(wires[0])
+    run = coalescing.start_run(wires[0], layers, coalescing.coalescable_key(wires[0], layers) or b"")
+    third = headers.parse_layers(wires[2])
+    assert not coalescing.try_extend(run, wires[2], third, coalescing.coalescable_key(wires[2], third) or b"", 65535)
     other = _tcp_frame(os.urandom(1398), flags="A", sport=40001)
-    other_layers = offload.parse_layers(other)
-    other_key = offload.coalescable_key(other, other_layers)
+    other_layers = headers.parse_layers(other)
+    other_key = coalescing.coalescable_key(other, other_layers)
     assert other_key is not None and other_key != run.key
     corrupt = memoryview(bytearray(wires[1]))
     corrupt[-1] ^= 0xFF
-    assert not offload.tcp_segment_ok(corrupt, offload.parse_layers(corrupt))
+    assert not coalescing.tcp_segment_ok(corrupt, headers.parse_layers(corrupt))
     syn = _tcp_frame(b"x", flags="S")
-    assert offload.coalescable_key(syn, offload.parse_layers(syn)) is None
+    assert coalescing.coalescable_key(syn, headers.parse_layers(syn)) is None
 
 
 def _partial(frame: memoryview) -> memoryview:
@@ -186,23 +187,23 @@ def _partial(frame: memoryview) -> memoryview:
 
 def test_partial_checksums_from_a_kernel_peer_are_recognised() -> None:
     frame = _tcp_frame(os.urandom(100))
-    assert offload.partial_checksum_header(frame) is None  # a complete, valid checksum stays as it is
+    assert headers.partial_checksum_header(frame) is None  # a complete, valid checksum stays as it is
     partial = _partial(frame)
-    header = offload.partial_checksum_header(partial)
+    header = headers.partial_checksum_header(partial)
     assert header is not None
     assert VNET_HDR.unpack(header)[:1] + VNET_HDR.unpack(header)[4:6] == (VNET_F_NEEDS_CSUM, 34, 16)
-    assert offload.tcp_segment_ok(partial, offload.parse_layers(partial))
+    assert coalescing.tcp_segment_ok(partial, headers.parse_layers(partial))
 
 
 def test_tunnel_super_frame_header() -> None:
     super_frame = _partial(_tcp_frame(os.urandom(30000)))
-    header = offload.tunnel_super_frame_header(super_frame, 1398, 1464)
+    header = coalescing.tunnel_super_frame_header(super_frame, 1398, 1464)
     assert header is not None
     assert VNET_HDR.unpack(header)[:4] == (VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, 66, 1398)
-    assert offload.wire_segments(len(super_frame), header) == -(-30000 // 1398)
-    assert offload.tunnel_super_frame_header(super_frame, 1450, 1464) is None  # segments would not fit
-    assert offload.tunnel_super_frame_header(_tcp_frame(os.urandom(30000)), 1398, 1464) is None  # not partial
-    assert offload.tunnel_super_frame_header(super_frame[:-1], 1398, 1464) is None  # length lies
+    assert coalescing.wire_segments(len(super_frame), header) == -(-30000 // 1398)
+    assert coalescing.tunnel_super_frame_header(super_frame, 1450, 1464) is None  # segments would not fit
+    assert coalescing.tunnel_super_frame_header(_tcp_frame(os.urandom(30000)), 1398, 1464) is None  # not partial
+    assert coalescing.tunnel_super_frame_header(super_frame[:-1], 1398, 1464) is None  # length lies
 
 
 def test_flow_hash_is_stable_per_flow_and_ignores_icmp_checksums() -> None:
@@ -225,12 +226,12 @@ def test_vectorised_segmentation_equals_the_reference(ipv6: bool, size: int, mss
     """The numpy GSO buffer holds exactly the datagrams `segment()` builds, back to back, with valid
     checksums; also when a cached layout is reused by a second super-frame of the same shape."""
     pytest.importorskip("numpy")
-    scratch = offload.gso_scratch(1 << 17)
+    scratch = vectorised_gso.gso_scratch(1 << 17)
     gso_type = VNET_GSO_TCPV6 if ipv6 else VNET_GSO_TCPV4
     for seq in (0xFFFFFF00, 12345):  # the second round reuses the layout and must not keep old bytes
         frame = _tcp_frame(os.urandom(size), ipv6, flags=flags, seq=seq)
-        pieces = offload.segment(frame, gso_type, mss, prefix=b"VXLANHDR")
-        gso = offload.segment_tcp_gso(frame, gso_type, mss, b"VXLANHDR", scratch)
+        pieces = segmentation.segment(frame, gso_type, mss, prefix=b"VXLANHDR")
+        gso = vectorised_gso.segment_tcp_gso(frame, gso_type, mss, b"VXLANHDR", scratch)
         assert gso.count == len(pieces) and gso.stride == len(pieces[0][0]) + mss
         assert bytes(gso.data) == b"".join(header + bytes(chunk) for header, chunk in pieces)
         for index in range(gso.count):
@@ -243,8 +244,8 @@ def test_vectorised_segmentation_refuses_what_segment_refuses() -> None:
     frame = _tcp_frame(os.urandom(3000))
     for gso_type, mss, cut in ((VNET_GSO_TCPV6, 1000, None), (VNET_GSO_TCPV4, 0, None),
                                (VNET_GSO_TCPV4, 100, 40), (VNET_GSO_UDP_L4, 1000, None), (VNET_GSO_TCPV4, 999, None)):
-        with pytest.raises(offload.OffloadError):
-            offload.segment_tcp_gso(frame if cut is None else frame[:cut], gso_type, mss, b"VXLANHDR")
+        with pytest.raises(headers.OffloadError):
+            vectorised_gso.segment_tcp_gso(frame if cut is None else frame[:cut], gso_type, mss, b"VXLANHDR")
 
 
 @pytest.mark.parametrize("partial", [False, True])
@@ -257,23 +258,23 @@ def test_udp_runs_merge_into_a_uso_frame_that_cuts_back_into_the_same_datagrams(
                                 / UDP(sport=4000, dport=5000) / Raw(payload)))
         if partial:  # as a kernel VTEP over veth leaves it: the pseudo-header sum only
             pseudo = ipv4_pseudo_sum(frame, 14, 17, len(frame) - 34)
-            struct.pack_into("!H", frame, 40, offload.fold(pseudo))
+            struct.pack_into("!H", frame, 40, packet.fold(pseudo))
         return memoryview(frame)
 
     payloads = [os.urandom(100) for _ in range(9)] + [os.urandom(37)]
     frames = [datagram(payload, 100 + index) for index, payload in enumerate(payloads)]
-    key = offload.udp_run_key(frames[0])
+    key = coalescing.udp_run_key(frames[0])
     assert key is not None
-    run = offload.start_udp_run(frames[0], key)
+    run = coalescing.start_udp_run(frames[0], key)
     assert run is not None
-    assert all(offload.try_extend_udp(run, frame, offload.udp_run_key(frame) or b"") for frame in frames[1:])
-    assert not offload.try_extend_udp(run, frames[1], key), "a shorter datagram closed the run"
-    buffers = offload.udp_super_frame(run)
+    assert all(coalescing.try_extend_udp(run, frame, coalescing.udp_run_key(frame) or b"") for frame in frames[1:])
+    assert not coalescing.try_extend_udp(run, frames[1], key), "a shorter datagram closed the run"
+    buffers = coalescing.udp_super_frame(run)
     flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, _ = VNET_HDR.unpack(buffers[0])
     assert (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset) == (
         VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, 42, 100, 34, 6)
     merged = memoryview(b"".join(bytes(buffer) for buffer in buffers[1:]))
-    pieces = offload.segment(merged, gso_type, gso_size)
+    pieces = segmentation.segment(merged, gso_type, gso_size)
     assert [bytes(chunk) for _header, chunk in pieces] == payloads
     for header, chunk in pieces:
         rebuilt = Ether(header + bytes(chunk))
@@ -288,9 +289,9 @@ def test_udp_runs_merge_into_a_uso_frame_that_cuts_back_into_the_same_datagrams(
     other_flow[37] ^= 1  # another source port
     corrupted = bytearray(frames[1])
     corrupted[50] ^= 0xFF  # payload changed under its checksum (a partial one is not verified: it must match)
-    fresh_run = offload.start_udp_run(frames[0], key)
+    fresh_run = coalescing.start_udp_run(frames[0], key)
     assert fresh_run is not None
-    assert offload.udp_run_key(memoryview(other_flow)) != key
+    assert coalescing.udp_run_key(memoryview(other_flow)) != key
     if not partial:
-        assert not offload.try_extend_udp(fresh_run, memoryview(corrupted), key)
-    assert offload.udp_run_key(memoryview(bytearray(frames[0])[:-1])) is None  # lengths no longer agree
+        assert not coalescing.try_extend_udp(fresh_run, memoryview(corrupted), key)
+    assert coalescing.udp_run_key(memoryview(bytearray(frames[0])[:-1])) is None  # lengths no longer agree

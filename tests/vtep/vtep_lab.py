@@ -6,7 +6,9 @@ Everything a `Lab` creates is recorded and removed by `close()`, which the fixtu
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dpkt
 import yaml
 
 PREFIX = "pv-"
@@ -168,6 +171,38 @@ class Lab:
             self._stop_frr(ns)
         for ns in reversed(self.namespaces):
             sh("ip", "netns", "del", ns, check=False)
+
+
+class Capture:
+    """tcpdump on an underlay interface, started once it says it listens (its own readiness sign)."""
+
+    def __init__(self, lab: Lab, ns: str, device: str, path: Path) -> None:
+        self.path = path
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "tcpdump", "-i", device, "-U", "-n", "-w", str(path), "udp", "port", "4789"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        lab.processes.append((f"tcpdump-{device}", self.process))  # stopped by the lab even on failure
+        assert self.process.stderr is not None
+        fd, said = self.process.stderr.fileno(), b""
+        while b"listening on" not in said:
+            ready, _, _ = select.select([fd], [], [], 10)
+            chunk = os.read(fd, 4096) if ready else b""
+            assert chunk, f"tcpdump did not start: {said.decode(errors='replace')}"
+            said += chunk
+
+    def frames(self) -> list[bytes]:
+        """Every frame written so far (-U: the file is flushed per packet)."""
+        data = self.path.read_bytes()
+        if len(data) < 24:
+            return []
+        reader = dpkt.pcap.Reader(io.BytesIO(data))
+        frames = []
+        try:
+            for _ts, raw in reader:
+                frames.append(bytes(raw))
+        except dpkt.NeedData:  # the last record may be half written
+            pass
+        return frames
 
 
 def _api_ready(socket_path: Path) -> bool:

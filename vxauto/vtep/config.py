@@ -6,20 +6,24 @@ See docs/pyvtep.md for the format. A minimal file:
     vnis:
       - vni: 10010
         flood: [10.0.0.2]
+
+The underlay may be IPv6 instead (`local_ip: fd00::1`, flood and static remotes IPv6 too): VXLAN over
+UDP/IPv6 as RFC 7348 allows, 20 bytes more outer overhead, always with UDP checksums (RFC 8200).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, ValidationError, field_validator, model_validator
 
 from vxauto.errors import Problem, VxautoError
 from vxauto.model.loader import problems_from_validation
 from vxauto.model.yamlsource import YamlSource, format_path, load_yaml_file, load_yaml_text
-from vxauto.vtep.packet import IANA_VXLAN_PORT, TAP_MTU_OVERHEAD, VNI_MAX, mac_bytes
+from vxauto.vtep.packet import IANA_VXLAN_PORT, VNI_MAX, mac_bytes, tap_mtu_overhead
 
 IFNAME_MAX = 15
 DEFAULT_SOCKET_DIR = Path("/run/pyvtep")
@@ -33,7 +37,7 @@ class StaticMac(_Strict):
     """A MAC pinned behind a remote VTEP: never learned over, never aged."""
 
     mac: str
-    remote: IPv4Address
+    remote: IPvAnyAddress
 
     @field_validator("mac")
     @classmethod
@@ -52,7 +56,8 @@ class VniConfig(_Strict):
     bridge: str | None = Field(default=None, description="existing Linux bridge to attach the TAP to")
     address: IPv4Interface | None = Field(default=None, description="IP address on the TAP (labs)")
     mtu: int | None = Field(default=None, ge=68, description="TAP MTU; default underlay_mtu - 50")
-    flood: list[IPv4Address] = Field(default_factory=list, description="static ingress replication list")
+    flood: list[IPvAnyAddress] = Field(default_factory=list,
+                                                   description="static ingress replication list")
     macs: list[StaticMac] = Field(default_factory=list)
     learning: bool = True
     inner_vlan: Literal["drop", "carry"] = "drop"
@@ -114,7 +119,7 @@ class EvpnConfig(_Strict):
 
 class PyvtepConfig(_Strict):
     name: str = "pyvtep"
-    local_ip: IPv4Address
+    local_ip: IPvAnyAddress = Field(description="VTEP address: IPv4, or IPv6 for an IPv6 underlay")
     port: int = Field(default=IANA_VXLAN_PORT, ge=1, le=65535, description="UDP port; 8472 for old Linux")
     underlay_mtu: int = Field(default=1500, ge=576, le=65535)
     source_ports: str = Field(default="49152-49167", description="outer UDP source port range (hashed)")
@@ -149,10 +154,11 @@ class PyvtepConfig(_Strict):
 
     @model_validator(mode="after")
     def _tap_mtus_fit(self) -> PyvtepConfig:
-        limit = self.underlay_mtu - TAP_MTU_OVERHEAD
+        overhead = tap_mtu_overhead(self.local_ip.version)
+        limit = self.underlay_mtu - overhead
         for vni in self.vnis:
             if vni.mtu is not None and vni.mtu > limit:
-                raise ValueError(f"VNI {vni.vni}: mtu {vni.mtu} exceeds underlay_mtu - 50 = {limit}")
+                raise ValueError(f"VNI {vni.vni}: mtu {vni.mtu} exceeds underlay_mtu - {overhead} = {limit}")
         return self
 
     @property
@@ -161,7 +167,12 @@ class PyvtepConfig(_Strict):
 
     @property
     def tap_mtu(self) -> int:
-        return self.underlay_mtu - TAP_MTU_OVERHEAD
+        return self.underlay_mtu - tap_mtu_overhead(self.local_ip.version)
+
+    @property
+    def ipv6(self) -> bool:
+        """An IPv6 underlay (VXLAN over UDP/IPv6)."""
+        return self.local_ip.version == 6
 
     @property
     def socket_path(self) -> Path:
@@ -200,6 +211,10 @@ def _semantic_problems(config: PyvtepConfig, source: YamlSource) -> list[Problem
     def add(path: tuple[str | int, ...], message: str, value: object) -> None:
         problems.append(Problem(source.file, format_path(path), message, value, source.line_of(path)))
 
+    family = config.local_ip.version
+    other = "IPv4" if family == 6 else "IPv6"
+    fix = f"use IPv{family} addresses like local_ip ({config.local_ip}); one underlay family per pyvtep"
+    _underlay_problems(config, add)
     seen_vni: dict[int, int] = {}
     seen_tap: dict[str, int] = {}
     for index, vni in enumerate(config.vnis):
@@ -213,11 +228,36 @@ def _semantic_problems(config: PyvtepConfig, source: YamlSource) -> list[Problem
         for position, remote in enumerate(vni.flood):
             if remote == config.local_ip:
                 add(("vnis", index, "flood", position), "flood list contains our own local_ip", str(remote))
+            elif remote.version != family:
+                add(("vnis", index, "flood", position), f"{other} address on an IPv{family} underlay: {fix}",
+                    str(remote))
+        if vni.group is not None and family == 6:
+            add(("vnis", index, "group"), "the multicast underlay is IPv4 only in pyvtep: remove `group` and "
+                "list the remote VTEPs under `flood` (or use an IPv4 local_ip)", str(vni.group))
         for position, static in enumerate(vni.macs):
-            if static.remote == config.local_ip:
+            if static.remote.version != family:
+                add(("vnis", index, "macs", position, "remote"), f"{other} address on an IPv{family} underlay: "
+                    f"{fix}", str(static.remote))
+            elif static.remote == config.local_ip:
                 add(("vnis", index, "macs", position, "remote"), "static MAC points at our own local_ip",
                     str(static.remote))
     return problems
+
+
+def _underlay_problems(config: PyvtepConfig, add: Callable[[tuple[str | int, ...], str, object], None]) -> None:
+    """What an IPv6 underlay rules out (each with its fix)."""
+    if not config.ipv6:
+        return
+    if not config.udp_checksum:
+        add(("udp_checksum",), "UDP over IPv6 needs checksums (RFC 8200 section 8.1): remove "
+            "`udp_checksum: false` or use an IPv4 local_ip", False)
+    if config.evpn is not None:
+        add(("evpn",), "EVPN needs an IPv4 local_ip for now (FRR 8.4 keeps VTEP addresses as IPv4): use an "
+            "IPv4 local_ip with evpn, or static `flood` lists on the IPv6 underlay", str(config.local_ip))
+    if config.local_ip.is_multicast or config.local_ip.is_unspecified or config.local_ip.is_link_local:
+        add(("local_ip",), "local_ip must be a unicast IPv6 address that is not link-local (fe80::/10 needs "
+            "an interface scope VXLAN does not carry): use a global or unique-local (fd00::/8) address",
+            str(config.local_ip))
 
 
 def parse_config(source: YamlSource) -> PyvtepConfig:

@@ -12,16 +12,17 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
+from vxauto.vtep.coalescing import tunnel_super_frame_header, wire_segments
 from vxauto.vtep.config import PyvtepConfig, VniConfig
 from vxauto.vtep.fdb import Kind, MacTable
-from vxauto.vtep.offload import tunnel_super_frame_header, wire_segments
+from vxauto.vtep.nd import advertisement, solicitation
 from vxauto.vtep.packet import (
     ETH_HEADER_LEN,
-    OUTER_IPV4_OVERHEAD,
     VLAN_TPIDS,
     VXLAN_FLAG_I,
     VXLAN_HEADER_LEN,
     mac_bytes,
+    outer_overhead,
     vxlan_header,
 )
 
@@ -57,6 +58,7 @@ class VniCounters:
     tx_drop_bad_offload: int = 0  # super-frame or partial checksum that cannot be segmented/completed
     tx_drop_send_error: int = 0  # the underlay refused the datagram (e.g. EMSGSIZE from path MTU)
     arp_suppressed: int = 0  # ARP requests answered locally from EVPN MAC+IP routes (not flooded)
+    nd_suppressed: int = 0  # IPv6 Neighbor Solicitations answered locally from EVPN MAC+IP routes
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -107,6 +109,8 @@ class Segment:
     # IPv4 address -> MAC, from remote EVPN MAC+IP routes: ARP requests for these are answered locally
     # (RFC 7432 section 10, ARP suppression); filled by the EVPN agent.
     arp: dict[bytes, bytes] = field(default_factory=dict)
+    # The same for IPv6 addresses (16 bytes): Neighbor Solicitations for these are answered locally.
+    nd: dict[bytes, bytes] = field(default_factory=dict)
 
     def rebuild_flood(self) -> None:
         group = (self.flood_group,) if self.flood_group else ()
@@ -122,7 +126,7 @@ class Datapath:
         self.counters = GlobalCounters()
         self.now = time.monotonic()
         self.local_ip = str(config.local_ip)
-        self.max_encap_frame = config.underlay_mtu - OUTER_IPV4_OVERHEAD
+        self.max_encap_frame = config.underlay_mtu - outer_overhead(config.local_ip.version)
         self.max_decap_frame = 0
         self.started = time.time()
         self.tap_replies: list[tuple[Segment, bytes]] = []  # frames to write back to a TAP (ARP replies)
@@ -176,7 +180,7 @@ class Datapath:
         Only the I flag is checked: the other flag bits and the reserved fields are ignored on receive
         (RFC 7348 section 5). Every rejected datagram increments exactly one drop counter. An inner
         frame larger than the TAP MTU is dropped unless it is a GSO super-frame a kernel VTEP handed
-        over unsegmented (see `offload.tunnel_super_frame_header`); it then counts as its wire frames.
+        over unsegmented (see `coalescing.tunnel_super_frame_header`); it then counts as its wire frames.
         """
         counters = self.counters
         length = len(datagram)
@@ -246,6 +250,8 @@ class Datapath:
         if frame[0] & 1:
             if segment.arp and frame[12] == 0x08 and frame[13] == 0x06 and self._suppress_arp(segment, frame):
                 return ()
+            if segment.nd and frame[12] == 0x86 and frame[13] == 0xDD and self._suppress_nd(segment, frame):
+                return ()
             targets = segment.flood
             counters.tx_flood_packets += len(targets) * segments
         else:
@@ -275,6 +281,23 @@ class Datapath:
         reply = (asker_mac + mac + b"\x08\x06" + ARP_REPLY_HEADER + mac + target_ip + asker_mac + asker_ip)
         self.tap_replies.append((segment, reply.ljust(60, b"\0")))
         segment.counters.arp_suppressed += 1
+        return True
+
+    def _suppress_nd(self, segment: Segment, frame: memoryview) -> bool:
+        """Answer a Neighbor Solicitation for an address EVPN placed behind a remote VTEP; True if answered.
+
+        Anything else (an unknown target, duplicate address detection, a malformed or forged message)
+        goes on as any multicast frame does: flooded, so the owner still answers.
+        """
+        asked = solicitation(frame)
+        if asked is None:
+            return False
+        mac = segment.nd.get(asked.target)
+        entry = segment.table.entries.get(mac) if mac is not None else None
+        if mac is None or entry is None or entry.kind != Kind.EVPN:
+            return False  # unknown, or the host lives here now (and answers itself)
+        self.tap_replies.append((segment, advertisement(asked, mac)))
+        segment.counters.nd_suppressed += 1
         return True
 
     def count_sent(self, segment: Segment, packets: int, frame_bytes: int) -> None:

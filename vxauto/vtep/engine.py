@@ -8,7 +8,7 @@ the EVPN agent runs its slow `gobgp` commands in a worker thread. Per-packet dec
   overwrites the virtio-net header in place, and queued frames leave by `sendmmsg`, one call per run of
   frames with the same outer source port. TSO/USO super-frames are cut into wire frames and leave as
   one UDP GSO `sendmsg` per remote VTEP; TCP ones are cut by numpy, all segments at once, straight into
-  one contiguous GSO buffer (`offload.segment_tcp_gso`).
+  one contiguous GSO buffer (`vectorised_gso.segment_tcp_gso`).
 * underlay -> TAP: `recvmmsg` (with UDP GRO, several datagrams per slot), `Datapath.accept`, then
   consecutive TCP segments of one flow are written to the TAP as one super-frame (software GRO).
 """
@@ -32,9 +32,27 @@ from typing import Protocol
 
 from vxauto.errors import VxautoError
 from vxauto.vtep import kernel
+from vxauto.vtep.coalescing import (
+    TcpRun,
+    UdpRun,
+    coalescable_key,
+    start_run,
+    start_udp_run,
+    super_frame,
+    tcp_segment_ok,
+    try_extend,
+    try_extend_udp,
+    udp_run_key,
+    udp_super_frame,
+)
 from vxauto.vtep.config import PyvtepConfig, VniConfig, load_config
 from vxauto.vtep.datapath import Datapath, Segment
 from vxauto.vtep.fdb import Entry
+from vxauto.vtep.headers import (
+    OffloadError,
+    parse_layers,
+    partial_checksum_header,
+)
 from vxauto.vtep.kernel import (
     VNET_F_NEEDS_CSUM,
     VNET_GSO_ECN,
@@ -47,28 +65,16 @@ from vxauto.vtep.kernel import (
     SendBatch,
 )
 from vxauto.vtep.links import LinkError, configure_tap, detach_from_bridge, is_bridge, remove_address
-from vxauto.vtep.offload import (
-    OffloadError,
-    TcpRun,
-    UdpRun,
-    coalescable_key,
-    gso_scratch,
-    parse_layers,
-    partial_checksum_header,
+from vxauto.vtep.packet import ETH_HEADER_LEN, IPPROTO_TCP, VXLAN_HEADER_LEN, flow_key, ip_text
+from vxauto.vtep.segmentation import (
     segment,
+)
+from vxauto.vtep.tunnel import OUTER_LEN, KernelSegmenter, gso_tap_name
+from vxauto.vtep.vectorised_gso import (
+    gso_scratch,
     segment_tcp_gso,
-    start_run,
-    start_udp_run,
-    super_frame,
-    tcp_segment_ok,
-    try_extend,
-    try_extend_udp,
-    udp_run_key,
-    udp_super_frame,
     vectorised_segmentation_available,
 )
-from vxauto.vtep.packet import ETH_HEADER_LEN, IPPROTO_TCP, VXLAN_HEADER_LEN, flow_key
-from vxauto.vtep.tunnel import OUTER_LEN, KernelSegmenter, gso_tap_name
 
 log = logging.getLogger("vxauto.vtep")
 
@@ -140,9 +146,10 @@ class Engine:
         self.tx_views = [whole[i * SLOT_SIZE : (i + 1) * SLOT_SIZE] for i in range(batch)]
         self.tx_read_iov = [(view[TX_HEADROOM:],) for view in self.tx_views]
         self.tx_slot = 0
-        self.send_batch = SendBatch(batch * 4)
+        name_size = kernel.sockaddr_size(self.config.ipv6)  # sockaddr_in or sockaddr_in6 per destination
+        self.send_batch = SendBatch(batch * 4, name_size)
         self.send_meta: list[tuple[int, int]] = []  # per queued datagram: (source port index, frame bytes)
-        self.segment_batch = kernel.SegmentBatch(GSO_MAX_SEGMENTS)
+        self.segment_batch = kernel.SegmentBatch(GSO_MAX_SEGMENTS, name_size)
         self.gso_scratch = gso_scratch() if vectorised_segmentation_available() else None
         self.gso_controls: dict[int, list[tuple[int, int, bytes]]] = {}
 
@@ -159,7 +166,7 @@ class Engine:
             raise
         self._install_signals()
         self.running = True
-        log.info("pyvtep %s up: %s:%d, VNIs %s", self.config.name, self.config.local_ip, self.config.port,
+        log.info("pyvtep %s up: %s port %d, VNIs %s", self.config.name, self.config.local_ip, self.config.port,
                  sorted(self.datapath.segments))
 
     def _open_underlay(self) -> None:
@@ -190,7 +197,10 @@ class Engine:
         self.source_ports = list(range(low, high + 1))
         # UDP GSO refuses SO_NO_CHECK sockets; without it segments leave in one sendmmsg instead.
         self.gso = config.offload and config.udp_checksum
-        if config.offload and config.kernel_segmentation:
+        if config.offload and config.kernel_segmentation and config.ipv6:
+            # The GSO TAP path builds outer IPv4 headers (VIRTIO_NET_HDR_GSO_UDP_TUNNEL_IPV4) only.
+            log.info("kernel segmentation off (IPv6 underlay): pyvtep cuts TCP super-frames itself")
+        elif config.offload and config.kernel_segmentation:
             self.segmenter = self._open_segmenter()
 
     def _open_segmenter(self) -> KernelSegmenter | None:
@@ -234,7 +244,8 @@ class Engine:
         segment.table.local_listener = lambda mac, entry, seg=segment: self._local_mac_changed(seg, mac, entry)
 
     def _write_tap_replies(self) -> None:
-        """Frames the datapath answers itself (suppressed ARP requests) go back to their TAP."""
+        """Frames the datapath answers itself (suppressed ARP requests and Neighbor Solicitations) go back to
+        their TAP."""
         for seg, frame in self.datapath.tap_replies:
             try:
                 os.writev(seg.tap_fd, (VNET_ZERO, frame))
@@ -387,7 +398,7 @@ class Engine:
         if text is None:
             if len(self.remote_cache) > 65536:
                 self.remote_cache.clear()
-            text = self.remote_cache[packed] = socket.inet_ntoa(packed)
+            text = self.remote_cache[packed] = ip_text(packed)
         return text
 
     def _sync_groups(self) -> None:
@@ -540,7 +551,7 @@ class Engine:
     def _sockaddr(self, remote: str) -> bytes:
         address = self.sockaddr_cache.get(remote)
         if address is None:
-            address = self.sockaddr_cache[remote] = kernel.sockaddr_in(remote, self.config.port)
+            address = self.sockaddr_cache[remote] = kernel.sockaddr(remote, self.config.port)
         return address
 
     def _drain_tap(self, seg: Segment, budget: int = 256) -> None:
@@ -557,7 +568,7 @@ class Engine:
         max_frame = self.datapath.max_encap_frame
         ports, header = len(self.tx_fds), seg.header
         batch, meta = self.send_batch, self.send_meta
-        iovecs, names, slot_names = batch.iovecs, batch.name_view, batch.slot_names
+        iovecs, names, slot_names, name_size = batch.iovecs, batch.name_view, batch.slot_names, batch.name_size
         pack_iov = kernel.IOVEC.pack_into
         decisions: dict[bytes, tuple[tuple[bytes, ...], int, int]] = {}  # flow -> (sockaddrs, port index, floods)
         start = TX_HEADROOM + VNET_HDR_LEN
@@ -614,7 +625,7 @@ class Engine:
                 used = batch.used
                 pack_iov(iovecs, used * 16, address, length + VXLAN_HEADER_LEN)
                 if slot_names[used] is not sockaddr:  # the message slot may still hold this destination
-                    names[used * 16 : used * 16 + 16] = sockaddr
+                    names[used * name_size : (used + 1) * name_size] = sockaddr
                     slot_names[used] = sockaddr
                 batch.used = used + 1
                 meta.append((index, length))
@@ -904,7 +915,7 @@ _PARTIAL_UDP4 = VNET_HDR.pack(VNET_F_NEEDS_CSUM, 0, 0, 0, 34, 6, 0)
 
 
 def _ipv4_partial_header(frame: memoryview) -> bytes:
-    """`offload.partial_checksum_header` for IPv4 without options, inlined for small frames."""
+    """`headers.partial_checksum_header` for IPv4 without options, inlined for small frames."""
     protocol = frame[23]
     if protocol == 6:
         where, header = 50, _PARTIAL_TCP4
@@ -923,7 +934,7 @@ def _ipv4_partial_header(frame: memoryview) -> bytes:
 
 
 def _complete_checksum(view: memoryview, start: int, end: int) -> bool:
-    """Finish a CHECKSUM_PARTIAL frame read from the TAP in place (inlined `offload.complete_checksum`).
+    """Finish a CHECKSUM_PARTIAL frame read from the TAP in place (inlined `headers.complete_checksum`).
 
     The virtio-net header sits at TX_HEADROOM in the slot, the frame at `start`..`end`.
     """

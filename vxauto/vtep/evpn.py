@@ -482,6 +482,7 @@ class EvpnAgent:
         self.engine.unregister(self._wake_reader.fileno())
         self._wake_reader.close()
         self._wake_writer.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)  # gobgpd's config and log: nothing outlives pyvtep
 
     # --- what we advertise ---------------------------------------------------------------------
 
@@ -594,8 +595,10 @@ class EvpnAgent:
             segment.rebuild_flood()
             log.info("EVPN: VNI %d floods to %s", segment.vni, event.remote)
         elif event.mac is not None:
-            if event.ip is not None and ipaddress.ip_address(event.ip).version == 4:
-                segment.arp[ipaddress.ip_address(event.ip).packed] = event.mac  # for ARP suppression
+            if event.ip is not None:
+                address = ipaddress.ip_address(event.ip)  # for ARP (IPv4) or ND (IPv6) suppression
+                neighbours = segment.arp if address.version == 4 else segment.nd
+                neighbours[address.packed] = event.mac
             self._resolve_mac(segment.vni, event.mac)
 
     def _uninstall(self, event: RouteEvent) -> None:
@@ -609,11 +612,12 @@ class EvpnAgent:
                 segment.flood_evpn.discard(event.remote)
                 segment.rebuild_flood()
         elif event.mac is not None:
-            if event.ip is not None and ipaddress.ip_address(event.ip).version == 4:
-                packed = ipaddress.ip_address(event.ip).packed
-                if segment.arp.get(packed) == event.mac and not any(
+            if event.ip is not None:
+                address = ipaddress.ip_address(event.ip)
+                neighbours = segment.arp if address.version == 4 else segment.nd
+                if neighbours.get(address.packed) == event.mac and not any(
                         e.ip == event.ip for e in self._remote_routes(segment.vni, event.mac)):
-                    del segment.arp[packed]
+                    del neighbours[address.packed]
             self._resolve_mac(segment.vni, event.mac)
 
     def _resolve_mac(self, vni: int | None, mac: bytes) -> None:
@@ -657,6 +661,10 @@ class EvpnAgent:
                             if e.route_type == ROUTE_TYPE_IMET}, key=str),
             "macs": [{"vni": e.vni, "mac": mac_text(e.mac), "remote": e.remote, "sequence": e.sequence}
                      for e in self.installed.values() if e.mac is not None],
+            # What ARP and ND suppression answer from (IPv4 and IPv6 addresses of MAC+IP routes).
+            "neighbours": [{"vni": seg.vni, "ip": str(ipaddress.ip_address(packed)), "mac": mac_text(mac)}
+                           for seg in sorted(self.engine.datapath.segments.values(), key=lambda s: s.vni)
+                           for packed, mac in (*seg.arp.items(), *seg.nd.items())],
         }
         return {
             "asn": self.config.asn,

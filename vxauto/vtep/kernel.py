@@ -59,6 +59,7 @@ UDP_GRO = 104
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
 IP_PMTUDISC_DO = 2
+IPV6_MTU_DISCOVER = 23  # <linux/in6.h>; takes the same IP_PMTUDISC_* values
 SO_NO_CHECK = 11
 SO_RCVBUFFORCE = 33
 SO_SNDBUFFORCE = 32
@@ -152,11 +153,16 @@ def tap_offload_flags(tso: bool, uso: bool) -> int:
 def udp_socket(
     bind_ip: str, port: int, *, df: bool, checksum: bool, gro: bool, buffer_bytes: int
 ) -> socket.socket:
-    """A UDP socket for the underlay: DF as configured, large buffers, GRO on receive if asked."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    """A UDP socket for the underlay (IPv4 or IPv6, as `bind_ip` is): DF as configured, large buffers,
+    GRO on receive if asked. Over IPv6 "DF" means no fragmentation by this host (routers never fragment)."""
+    ipv6 = ":" in bind_ip
+    sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if df else IP_PMTUDISC_DONT)
+        level, option = (socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER) if ipv6 else (socket.IPPROTO_IP, IP_MTU_DISCOVER)
+        sock.setsockopt(level, option, IP_PMTUDISC_DO if df else IP_PMTUDISC_DONT)
+        if ipv6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if not checksum:
             sock.setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
         _set_buffers(sock, buffer_bytes)
@@ -190,7 +196,12 @@ def multicast_socket(group: str, port: int, interface: str | None, *, gro: bool,
 
 
 def send_multicast_on(sock: socket.socket, interface: str | None) -> None:
-    """Multicast from this socket leaves by `interface` (else by the route) and is not looped back to us."""
+    """Multicast from this socket leaves by `interface` (else by the route) and is not looped back to us.
+
+    IPv4 sockets only: the multicast underlay is IPv4 (the config refuses `group` on an IPv6 underlay).
+    """
+    if sock.family != socket.AF_INET:
+        return
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
     if interface:
         mreqn = bytes(8) + struct.pack("=i", socket.if_nametoindex(interface))
@@ -228,6 +239,8 @@ _sendmsg.restype = ctypes.c_ssize_t
 IOVEC = struct.Struct("=QQ")
 MMSGHDR_SIZE = 64
 SOCKADDR_IN_SIZE = 16
+SOCKADDR_IN6_SIZE = 28
+SOCKADDR_MAX = SOCKADDR_IN6_SIZE  # receive slots hold either
 CONTROL_SIZE = 32
 # Offsets in units of uint32 inside one mmsghdr, used through a memoryview cast to "I".
 _U32_NAMELEN = 2
@@ -254,7 +267,7 @@ class RecvBatch:
         self.slot_size = slot_size
         self.headroom = headroom
         self.data = ctypes.create_string_buffer(count * slot_size)
-        self.names = ctypes.create_string_buffer(count * SOCKADDR_IN_SIZE)
+        self.names = ctypes.create_string_buffer(count * SOCKADDR_MAX)
         self.controls = ctypes.create_string_buffer(count * CONTROL_SIZE)
         self.iovecs = ctypes.create_string_buffer(count * IOVEC.size)
         self.headers = ctypes.create_string_buffer(count * MMSGHDR_SIZE)
@@ -269,7 +282,7 @@ class RecvBatch:
             IOVEC.pack_into(self.iovecs, i * IOVEC.size, data_base + i * slot_size + headroom,
                             slot_size - headroom)
             template += _MMSG_TEMPLATE.pack(
-                names_base + i * SOCKADDR_IN_SIZE, SOCKADDR_IN_SIZE, iov_base + i * IOVEC.size, 1,
+                names_base + i * SOCKADDR_MAX, SOCKADDR_MAX, iov_base + i * IOVEC.size, 1,
                 controls_base + i * CONTROL_SIZE, CONTROL_SIZE, 0, 0,
             )
         self.template = bytes(template)
@@ -293,7 +306,10 @@ class RecvBatch:
         return bool(self.header_words[i * 16 + _U32_FLAGS] & MSG_TRUNC)
 
     def source_ip(self, i: int) -> bytes:
-        offset = i * SOCKADDR_IN_SIZE
+        """The sender's address: 4 bytes (sockaddr_in) or 16 (sockaddr_in6, family 10 in the first byte)."""
+        offset = i * SOCKADDR_MAX
+        if self.name_view[offset] == socket.AF_INET6:
+            return bytes(self.name_view[offset + 8 : offset + 24])
         return bytes(self.name_view[offset + 4 : offset + 8])
 
     def gro_size(self, i: int) -> int:
@@ -314,15 +330,16 @@ class SendBatch:
     ctypes buffers owned by the engine), so no bytes are copied in Python.
     """
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, name_size: int = SOCKADDR_IN_SIZE) -> None:
         self.count = count
-        self.names = ctypes.create_string_buffer(count * SOCKADDR_IN_SIZE)
+        self.name_size = name_size  # bytes per destination: sockaddr_in (16) or sockaddr_in6 (28)
+        self.names = ctypes.create_string_buffer(count * name_size)
         self.iovecs = ctypes.create_string_buffer(count * IOVEC.size)
         self.headers = ctypes.create_string_buffer(count * MMSGHDR_SIZE)
         names_base, iov_base = _address_of(self.names), _address_of(self.iovecs)
         for i in range(count):
             _MMSG_TEMPLATE.pack_into(
-                self.headers, i * MMSGHDR_SIZE, names_base + i * SOCKADDR_IN_SIZE, SOCKADDR_IN_SIZE,
+                self.headers, i * MMSGHDR_SIZE, names_base + i * name_size, name_size,
                 iov_base + i * IOVEC.size, 1, 0, 0, 0, 0,
             )
         self.headers_address = _address_of(self.headers)
@@ -360,7 +377,7 @@ class SendBatch:
         """Send messages start..start+count-1 as one UDP GSO sendmsg: their buffers back to back, cut by
         the kernel every `segment_size` bytes. They must share message start's destination and size
         (the last may be shorter). False when the kernel refused it (nothing was sent then)."""
-        _MSGHDR.pack_into(self.gso_header, 0, self.names_base + start * SOCKADDR_IN_SIZE, SOCKADDR_IN_SIZE,
+        _MSGHDR.pack_into(self.gso_header, 0, self.names_base + start * self.name_size, self.name_size,
                           self.iov_base + start * IOVEC.size, count, self.gso_control_address, _GSO_CMSG.size, 0)
         _GSO_CMSG.pack_into(self.gso_control, 0, 18, SOL_UDP, UDP_SEGMENT, segment_size)  # CMSG_LEN(2) == 18
         while _sendmsg(fd, self.gso_header_address, 0) < 0:
@@ -375,17 +392,18 @@ class SegmentBatch:
 
     HEADER_SLOT = 256
 
-    def __init__(self, count: int = 64) -> None:
+    def __init__(self, count: int = 64, name_size: int = SOCKADDR_IN_SIZE) -> None:
         self.count = count
         self.header_buffer = ctypes.create_string_buffer(count * self.HEADER_SLOT)
         self.iovecs = ctypes.create_string_buffer(count * 2 * IOVEC.size)
-        self.names = ctypes.create_string_buffer(count * SOCKADDR_IN_SIZE)
+        self.name_size = name_size
+        self.names = ctypes.create_string_buffer(count * name_size)
         self.headers = ctypes.create_string_buffer(count * MMSGHDR_SIZE)
         self.header_base = _address_of(self.header_buffer)
         names_base, iov_base = _address_of(self.names), _address_of(self.iovecs)
         for i in range(count):
             _MMSG_TEMPLATE.pack_into(
-                self.headers, i * MMSGHDR_SIZE, names_base + i * SOCKADDR_IN_SIZE, SOCKADDR_IN_SIZE,
+                self.headers, i * MMSGHDR_SIZE, names_base + i * name_size, name_size,
                 iov_base + i * 2 * IOVEC.size, 2, 0, 0, 0, 0,
             )
         self.headers_address = _address_of(self.headers)
@@ -405,7 +423,7 @@ class SegmentBatch:
                 pack(self.iovecs, i * 32, self.header_base + where, len(header),
                      payload_address + (first + i) * stride, len(payload))
                 # c_char arrays take bytes for a slice; mypy's ctypes plugin only allows a list there.
-                self.names[i * SOCKADDR_IN_SIZE : (i + 1) * SOCKADDR_IN_SIZE] = sockaddr  # type: ignore[call-overload]
+                self.names[i * self.name_size : (i + 1) * self.name_size] = sockaddr  # type: ignore[call-overload]
             start, end = 0, len(group)
             while start < end:
                 got = _sendmmsg(fd, self.headers_address + start * MMSGHDR_SIZE, end - start, 0)
@@ -421,6 +439,19 @@ class SegmentBatch:
 def sockaddr_in(ip: str, port: int) -> bytes:
     """A struct sockaddr_in, the form sendmmsg wants for the destination."""
     return struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(ip) + bytes(8)
+
+
+def sockaddr(ip: str, port: int) -> bytes:
+    """struct sockaddr_in (16 bytes) for an IPv4 address, struct sockaddr_in6 (28 bytes) for IPv6."""
+    if ":" not in ip:
+        return sockaddr_in(ip, port)
+    # family, port, flow info 0, address, scope id 0 (the config refuses link-local addresses)
+    return (struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", port, 0) + socket.inet_pton(socket.AF_INET6, ip)
+            + bytes(4))
+
+
+def sockaddr_size(ipv6: bool) -> int:
+    return SOCKADDR_IN6_SIZE if ipv6 else SOCKADDR_IN_SIZE
 
 
 def buffer_address(buffer: ctypes.Array, offset: int = 0) -> int:

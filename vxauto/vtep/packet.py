@@ -20,6 +20,7 @@ VNI_MAX = (1 << 24) - 1
 ETH_HEADER_LEN = 14
 ETH_MIN_FRAME = ETH_HEADER_LEN
 OUTER_IPV4_OVERHEAD = 20 + 8 + VXLAN_HEADER_LEN  # outer IPv4 + UDP + VXLAN in front of the inner frame
+OUTER_IPV6_OVERHEAD = 40 + 8 + VXLAN_HEADER_LEN  # the same over an IPv6 underlay (no extension headers)
 TAP_MTU_OVERHEAD = OUTER_IPV4_OVERHEAD + ETH_HEADER_LEN  # what a 1500 underlay leaves for the inner IP MTU
 
 ETHERTYPE_IPV4 = 0x0800
@@ -34,6 +35,16 @@ IANA_VXLAN_PORT = 4789
 LINUX_LEGACY_VXLAN_PORT = 8472
 
 _HEADER = struct.Struct("!II")
+
+
+def outer_overhead(ip_version: int) -> int:
+    """Bytes the underlay adds in front of an inner frame: outer IP + UDP + VXLAN headers."""
+    return OUTER_IPV6_OVERHEAD if ip_version == 6 else OUTER_IPV4_OVERHEAD
+
+
+def tap_mtu_overhead(ip_version: int) -> int:
+    """Underlay MTU minus TAP MTU: 50 bytes over IPv4, 70 over IPv6 (as kernel VXLAN devices default to)."""
+    return outer_overhead(ip_version) + ETH_HEADER_LEN
 
 
 def vxlan_header(vni: int) -> bytes:
@@ -69,7 +80,8 @@ def is_multicast_mac(mac: bytes | memoryview) -> bool:
 
 
 def ip_text(packed: bytes) -> str:
-    return socket.inet_ntoa(packed)
+    """4 or 16 bytes as text (RFC 5952 form for IPv6, the form `str(IPv6Address)` gives)."""
+    return socket.inet_ntoa(packed) if len(packed) == 4 else socket.inet_ntop(socket.AF_INET6, packed)
 
 
 # ---------------------------------------------------------------------------------------------------

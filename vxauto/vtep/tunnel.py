@@ -8,7 +8,7 @@ or a veth with tunnel segmentation off) the kernel's GSO cuts it into MSS-sized 
 their own inner TCP/IP and outer headers and checksums, exactly as for its own VXLAN devices. Over a
 veth with tunnel offload on, the super-packet reaches the peer uncut, as a kernel VTEP's would.
 
-This replaces cutting the frame in Python (`offload.segment_tcp_gso`): one `writev` per super-frame
+This replaces cutting the frame in Python (`vectorised_gso.segment_tcp_gso`): one `writev` per super-frame
 and destination instead of numpy work, a 64 KiB copy and two UDP GSO `sendmsg` calls. It needs IPv4
 forwarding on the GSO TAP only (see `links.prepare_forwarding_tap`); a netfilter FORWARD policy that
 drops must let the underlay's VXLAN packets out of that TAP.
@@ -27,9 +27,9 @@ import zlib
 from pathlib import Path
 
 from vxauto.vtep import kernel
+from vxauto.vtep.headers import Layers
 from vxauto.vtep.kernel import VNET_F_NEEDS_CSUM, VNET_F_UDP_TUNNEL_CSUM, VNET_GSO_UDP_TUNNEL_IPV4, VNET_TUNNEL_HDR
 from vxauto.vtep.links import LinkError, prepare_forwarding_tap
-from vxauto.vtep.offload import Layers
 from vxauto.vtep.packet import VXLAN_HEADER_LEN, fold
 
 OUTER_LEN = 14 + 20 + 8 + VXLAN_HEADER_LEN  # outer Ethernet + IPv4 + UDP + VXLAN
