@@ -128,8 +128,7 @@ def announce_vm(state: LabState, vm: str, left: list[str]) -> Announcement:
     _release_chatter(state.nodes[vm], interfaces)
     sent = _announce(state.nodes[vm], interfaces)
     announced = time.monotonic()
-    hosts = {node for node, _ in _records(state).get(vm, {}).values()}
-    stale = _wait_relearned(state, {vm, *hosts}, _macs(state.nodes[vm], interfaces), set(left))
+    stale = _wait_relearned(state, {vm}, _macs(state.nodes[vm], interfaces), set(left))
     return Announcement(sent, round(time.monotonic() - announced, 3), stale)
 
 
@@ -161,14 +160,20 @@ def _macs(vm: NodeState, interfaces: list[str]) -> set[str]:
 def _stale_entries(state: LabState, skip: set[str], macs: set[str], old_vteps: set[str]) -> list[str]:
     """`node: mac -> address` for every FDB entry of the lab that still sends one of `macs` to an old VTEP.
 
-    `skip` holds the VM and its new host: there the bridge has learned the MAC on the VM's port, which
-    takes precedence over an entry its VXLAN device may keep until it ages out (unused, so not stale)."""
+    A node whose bridge has learned the MAC on a local port (the VM's new host, once the VM talked) is not
+    stale: the port entry takes precedence over what its VXLAN device may keep until it ages out. `skip`
+    holds the VM itself."""
     found = []
     for name, node in sorted(state.nodes.items()):
         if name in skip:
             continue
-        for entry in json.loads(_in_node(node, "bridge", "-j", "fdb", "show") or "[]"):
-            if str(entry.get("mac", "")).lower() in macs and entry.get("dst") in old_vteps:
+        table = json.loads(_in_node(node, "bridge", "-j", "fdb", "show") or "[]")
+        entries = [e for e in table if str(e.get("mac", "")).lower() in macs]
+        vxlan_ports = {e.get("ifname") for e in table if e.get("dst")}  # ports with remote entries: VXLAN
+        local = {str(e["mac"]).lower() for e in entries
+                 if e.get("master") and not e.get("dst") and e.get("ifname") not in vxlan_ports}
+        for entry in entries:
+            if entry.get("dst") in old_vteps and str(entry["mac"]).lower() not in local:
                 found.append(f"{name}: {entry['mac']} -> {entry['dst']}")
     return found
 
