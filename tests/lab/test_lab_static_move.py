@@ -85,21 +85,23 @@ def test_validate_names_the_stale_entry_of_an_unannounced_move_and_the_announcem
     for peer in ("10.30.10.1", "10.30.10.3"):  # vm2 talks to both: hv1 and hv3 learn it behind hv2
         assert lab.wait_reachable("vm2", peer, 60) >= 0
     assert learned_at(lab, "hv1", mac) == learned_at(lab, "hv3", mac) == ["10.0.1.12"]
-    moved = move.move(lab.topology, lab.state, "vm2", "hv1", announce=False)
-    assert f"hv3: {mac} -> 10.0.1.12" in moved.stale, moved.stale
+    code, output = cli("lab", "move", str(TOPOLOGY), "vm2", "--to", "hv1", "--no-announce", "--json")
+    assert code == 0, output
+    moved = json.loads(output)
+    assert f"hv3: {mac} -> 10.0.1.12" in moved["stale"] and moved["announcements"] == 0, moved
     code, found = forwarding(inventory)
     assert code == 1 and set(found) == {"hv1", "hv2", "hv3"}
     for holder in ("hv1", "hv3"):  # both still send vm2 to hv2, which no longer has it
         assert not found[holder]["passed"], found[holder]
         assert found[holder]["actual"].startswith("stale: forwards behind 10.0.1.12 (hv2), which no longer has it")
     # the announcement re-teaches every VTEP: green, and hv3 forwards to hv1, where vm2 is local
-    told = move.announce_vm(lab.state, "vm2", moved.left)
+    told = move.announce_vm(api.attach(TOPOLOGY).state, "vm2", moved["left"])
     assert told.sent > 0 and told.stale == []
     code, found = forwarding(inventory)
     assert code == 0 and all(c["passed"] for c in found.values()), found
     assert found["hv3"]["actual"] == "behind 10.0.1.11 (hv1), where it is local"
     # positive control in the same lab: the same kind of move with the announcement is green at once
-    back = move.move(lab.topology, lab.state, "vm2", "hv2")
-    assert back.stale == []
+    code, output = cli("lab", "move", str(TOPOLOGY), "vm2", "--to", "hv2", "--json")
+    assert code == 0 and json.loads(output)["stale"] == [], output
     code, found = forwarding(inventory)
     assert code == 0 and found["hv1"]["actual"] == "behind 10.0.1.12 (hv2), where it is local", found
