@@ -8,7 +8,9 @@ directions flowed again by the end (`converged`); `pps` is the rate each end act
 
   evpn-leaf          multisite: vm1 hv1 -> hv2 (leaf1 -> leaf2, EVPN), peer vm4 in dc2, WAN delay off
   cross-site         multisite: vm1 hv2 -> hv3 (dc1 -> dc2 over the WAN, declared 10 ms each way), peer vm2
-  static-hypervisor  static-linux: vm2 hv2 -> hv1 (VTEP hypervisors, static flood, data-plane learning), peer vm3
+  static-hypervisor  static-linux: vm2 hv2 -> hv1 (VTEP hypervisors, static flood, data-plane learning), peer vm3;
+                     before it (untimed) the same move without announcement: `stale_before_announce` lists the
+                     FDB entries left pointing at hv2, `stale_after_announce` what the announcement left
   pyvtep             mixed-pyvtep: h1 back from pv1 to leaf1 (pyvtep <-> FRR leaf over EVPN), peer h2 on pv1
 
 Targets (issue 16): EVPN outage <= 1 s; cross-site <= 1 s + WAN RTT. There is no reference tool that moves
@@ -51,19 +53,34 @@ class Case:
     peer: str
     peer_ip: str
     target: str
-    #: Untimed steps after the lab is up (a move into the starting position, the WAN delay for the case).
-    prepare: Callable[[api.Lab], None]
+    #: Untimed steps after the lab is up (a move into the starting position, the WAN delay for the case);
+    #: what they return goes into the case's figures.
+    prepare: Callable[[api.Lab], dict]
 
 
-def _wan(delay_ms: float) -> Callable[[api.Lab], None]:
-    def apply(lab: api.Lab) -> None:
+def _wan(delay_ms: float) -> Callable[[api.Lab], dict]:
+    def apply(lab: api.Lab) -> dict:
         for node in ("spine1", "spine2"):
             wan.apply(lab.state, node, "eth3", wan.Impairment(delay_ms=delay_ms))
+        return {}
     return apply
 
 
-def _pyvtep_start(lab: api.Lab) -> None:
+def _pyvtep_start(lab: api.Lab) -> dict:
     move.move(lab.topology, lab.state, "h1", "pv1")
+    return {}
+
+
+def _static_stale(lab: api.Lab) -> dict:
+    """Before the timed move: the same move without the announcement (a silent VM), the FDB entries data-plane
+    learning left pointing at hv2, then the announcement and what is left after it; then back to hv2."""
+    for peer in ("10.30.10.1", "10.30.10.3"):  # every VTEP learns vm2 behind hv2
+        lab.wait_reachable("vm2", peer, 60)
+    silent = move.move(lab.topology, lab.state, "vm2", "hv1", announce=False)
+    told = move.announce_vm(lab.state, "vm2", silent.left)
+    move.move(lab.topology, lab.state, "vm2", "hv2")
+    return {"stale_before_announce": silent.stale, "stale_after_announce": told.stale,
+            "relearned_s": told.relearned_s}
 
 
 CASES = (
@@ -72,7 +89,7 @@ CASES = (
     Case("cross-site", "multisite.clab.yml", "multisite/inventory", "vm1", "10.40.10.1", "vm2", "10.40.10.2",
          "hv3", _wan(10.0)),
     Case("static-hypervisor", "static-linux.clab.yml", "static-linux/inventory", "vm2", "10.30.10.2", "vm3",
-         "10.30.10.3", "hv1", lambda lab: None),
+         "10.30.10.3", "hv1", _static_stale),
     Case("pyvtep", "mixed-pyvtep.clab.yml", "mixed-pyvtep/inventory", "h1", "10.10.10.1", "h2", "10.10.10.2",
          "leaf1", _pyvtep_start),
 )
@@ -111,7 +128,7 @@ def run_case(case: Case, pps: int, after: float, configs: Path, work: Path) -> d
     lab = api.up(topology, configs)
     try:
         lab.wait_bgp(timeout=90)
-        case.prepare(lab)
+        extra = case.prepare(lab)
         lab.wait_reachable(case.vm, case.peer_ip, 60)
         lab.wait_reachable(case.peer, case.vm_ip, 60)
         ends = [Probe(lab, case.vm, case.vm_ip, case.peer_ip, pps, work),
@@ -129,7 +146,7 @@ def run_case(case: Case, pps: int, after: float, configs: Path, work: Path) -> d
         achieved = min(result["sent"] / result["elapsed"] for result in results)
         return {"case": case.name, "outage_ms": round(max(d[0] for d in directions), 1),
                 "lost": sum(d[1] for d in directions), "converged": all(d[2] for d in directions),
-                "pps": round(achieved)}
+                "pps": round(achieved), **extra}
     finally:
         api.down(topology)
 
@@ -161,6 +178,10 @@ def main() -> None:
             if not args.json:
                 print(f"{moves[-1]['case']:18} outage {moves[-1]['outage_ms']:8.1f} ms  lost {moves[-1]['lost']:5}  "
                       f"converged {moves[-1]['converged']}  ({moves[-1]['pps']} pps each way)", flush=True)
+                if "stale_before_announce" in moves[-1]:
+                    print(f"{'':18} unannounced move: stale {moves[-1]['stale_before_announce'] or 'none'}; "
+                          f"after the announcement ({moves[-1]['relearned_s']} s): "
+                          f"{moves[-1]['stale_after_announce'] or 'none'}", flush=True)
     if args.json:
         print(json.dumps({"moves": moves}))
 

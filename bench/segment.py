@@ -35,6 +35,7 @@ from e2e import prepare, timed_deploy, validate_once, wait_for_free_lab_name  # 
 
 from vxauto.deploy.run import DeployOptions, deploy
 from vxauto.lab import api
+from vxauto.model.changes import changed_hosts
 from vxauto.model.fabric import load_fabric
 from vxauto.validate.convergence import DEFAULT_WAIT_S, ValidationRun, run_validation
 from vxauto.validate.expected import expected_state
@@ -63,12 +64,12 @@ def add_segment(inventory_dir: Path, topology_file: Path, work: Path, index: int
                 concerned_only: bool) -> dict[str, object]:
     fabric_file = inventory_dir / "fabric.yaml"
     started = time.monotonic()
-    before = load_fabric(inventory_dir).devices
+    before = load_fabric(inventory_dir)
     intent = yaml.safe_load(fabric_file.read_text())
     intent["segments"].append(new_segment(index))
     fabric_file.write_text(yaml.safe_dump(intent, sort_keys=False))
     fabric = load_fabric(inventory_dir)
-    concerned = [name for name, facts in fabric.devices.items() if before.get(name) != facts]
+    concerned = changed_hosts(before, fabric)
     hosts = concerned if concerned_only else list(fabric.hosts)
     outcomes = deploy(fabric, hosts, DeployOptions(commit=True, backups=work / "backups", workers=workers,
                                                    lab=topology_file))

@@ -140,8 +140,8 @@ def test_validate_finds_each_vm_and_names_a_stale_fdb_entry_on_its_vtep(lab: api
     assert code == 0, output
     run = validate()  # right after the move: the product's own wait covers convergence
     assert run.passed, [(c.host, c.check, c.actual) for c in run.failed]
-    # 4 leaves x 4 VMs x (place, DAD), and the sequence where each VM is local
-    assert sum(c.kind == "mobile" for c in run.checks) == 4 * 4 * 2 + 4
+    # 4 leaves x 4 VMs x (place, DAD, forwarding judged across the leaves), and the sequence where each is local
+    assert sum(c.kind == "mobile" for c in run.checks) == 4 * 4 * 3 + 4
     assert places(run, "vm2") == {"leaf1": "behind 10.0.4.14 (leaf4)", "leaf2": "behind 10.0.4.14 (leaf4)",
                                   "leaf3": "behind 10.0.4.14 (leaf4)", "leaf4": places(run, "vm2")["leaf4"]}
     assert places(run, "vm2")["leaf4"].startswith("local on eth3")
@@ -151,6 +151,8 @@ def test_validate_finds_each_vm_and_names_a_stale_fdb_entry_on_its_vtep(lab: api
     failed = {(c.host, c.check): c.actual for c in stale.failed}
     assert failed[("leaf1", "mobile vm2 (vni 40010) place")] == (
         "stale: FDB forwards behind 10.0.4.12 (leaf2), EVPN has it behind 10.0.4.14 (leaf4)")
+    assert failed[("leaf1", "mobile vm2 (vni 40010) forwarding")] == (
+        "stale: forwards behind 10.0.4.12 (leaf2), which no longer has it; it is now at leaf4")
     assert {host for host, _ in failed} <= {"leaf1", "leaf2", "leaf3", "leaf4"}
     assert all("vm2" in check for _, check in failed), failed
     # repair: the stale entry goes, the VM moves home and announces itself again

@@ -101,3 +101,114 @@ def test_only_vteps_with_mobile_segments_read_the_getter(state: ExpectedState, t
     assert checks.GET_VXLAN_MACS not in checks.needed_getters(state.devices["spine1"], None)
     demo = expected_state(load_fabric(REPO / "inventory"))  # no mobile endpoints: nothing more to read
     assert all(checks.GET_VXLAN_MACS not in checks.needed_getters(d, None) for d in demo.devices.values())
+
+
+# --------------------------------------------------------------------------- forwarding, judged across VTEPs
+
+LEAVES = ("leaf1", "leaf2", "leaf3", "leaf4")
+
+
+def only_vm1(table: VxlanMacTable) -> VxlanMacTable:
+    return {40010: {VM1: copy.deepcopy(table[40010][VM1])}}
+
+
+def behind(*vteps: str) -> VxlanMacTable:
+    """A VTEP whose kernel forwards vm1 to `vteps` (its only entry): the getter's shape, not a device capture."""
+    return {40010: {VM1: {"ports": [], "vteps": list(vteps), "evpn": None}}}
+
+
+def after_move() -> dict[str, VxlanMacTable]:
+    """vm1 moved from leaf1 to leaf3 (recorded on both), leaf2 and leaf4 forward it to leaf3."""
+    return {"leaf1": only_vm1(recorded("leaf1")), "leaf3": only_vm1(recorded("leaf3")),
+            "leaf2": behind("10.0.4.13"), "leaf4": behind("10.0.4.13")}
+
+
+def forwarding(state: ExpectedState, tables: dict[str, VxlanMacTable | None]) -> dict[str, checks.Check]:
+    answers = {name: {checks.GET_VXLAN_MACS: Answer(table) if table is not None else Answer(error="timed out")}
+               for name, table in tables.items()}
+    found = checks.check_stale_forwarding(state, answers)
+    return {c.host: c for c in found if c.check == "mobile vm1 (vni 40010) forwarding"}
+
+
+def test_every_vtep_of_the_segment_is_judged_together(state: ExpectedState) -> None:
+    assert checks.stale_forwarding_devices(state) == LEAVES
+    found = forwarding(state, dict(after_move()))
+    assert all(c.passed for c in found.values()), [(c.host, c.actual) for c in found.values() if not c.passed]
+    assert found["leaf1"].actual == "behind 10.0.4.13 (leaf3), where it is local"
+    assert found["leaf3"].actual == "local here"
+
+
+def test_a_vtep_forwarding_to_the_old_place_is_named(state: ExpectedState) -> None:
+    """leaf4 kept the entry data-plane learning gave it before the move (vm1 behind leaf1); the others are
+    right, and stay green in the same judgement (positive control)."""
+    tables = dict(after_move(), leaf4=behind("10.0.4.11"))
+    found = forwarding(state, dict(tables))
+    assert not found["leaf4"].passed and found["leaf4"].kind == "mobile"
+    assert found["leaf4"].actual == ("stale: forwards behind 10.0.4.11 (leaf1), which no longer has it; "
+                                     "it is now at leaf3")
+    assert all(found[name].passed for name in ("leaf1", "leaf2", "leaf3"))
+
+
+def test_a_vm_that_never_announced_itself_is_at_no_vtep(state: ExpectedState) -> None:
+    tables = dict(after_move(), leaf3=behind("10.0.4.11"))  # silent since it moved: no VTEP has it locally
+    found = forwarding(state, dict(tables))
+    assert found["leaf3"].actual.endswith("it is now at no VTEP (not heard from since it moved)")
+    assert not found["leaf1"].passed and "10.0.4.13 (leaf3), which no longer has it" in found["leaf1"].actual
+
+
+def test_two_local_places_and_an_unreadable_table_fail(state: ExpectedState) -> None:
+    tables: dict[str, VxlanMacTable | None] = dict(after_move())
+    tables["leaf2"] = {40010: {VM1: {"ports": ["eth3"], "vteps": [], "evpn": None}}}
+    found = forwarding(state, tables)
+    assert found["leaf2"].actual == "local here and also local at leaf3" and not found["leaf2"].passed
+    assert found["leaf3"].actual == "local here and also local at leaf2" and not found["leaf3"].passed
+    tables = dict(after_move(), leaf3=None)
+    found = forwarding(state, tables)
+    assert found["leaf3"].actual == "unknown: timed out" and not found["leaf3"].passed
+    assert found["leaf1"].actual.startswith("unknown: forwards behind 10.0.4.13 (leaf3), whose table is unreadable")
+    assert found["leaf4"].actual.startswith("unknown: ") and not found["leaf4"].passed
+
+
+def test_a_partial_selection_is_not_judged_across_vteps() -> None:
+    """Without every VTEP of the segment in the run, a stale entry cannot be told from a right one: no check
+    (rather than one that passes without evidence)."""
+    partial = expected_state(load_fabric(INVENTORY), ["leaf1", "leaf3"])
+    assert checks.stale_forwarding_devices(partial) == ()
+    assert checks.check_stale_forwarding(partial, {}) == []
+
+
+class ScriptedDriver:
+    """NAPALM-shaped double: `get_vxlan_macs` answers from a list, one entry per read (the last one repeats);
+    every other getter is not implemented (those checks fail, which keeps the engine going round)."""
+
+    def __init__(self, answers: list[VxlanMacTable], reads: list[str], name: str) -> None:
+        self.answers, self.reads, self.name = answers, reads, name
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def get_vxlan_macs(self) -> VxlanMacTable:
+        self.reads.append(self.name)
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def test_the_engine_re_reads_every_vtep_until_the_stale_entry_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """leaf4 forwards vm1 to its old place in the first read and to the new one from the second on: the engine
+    re-reads, judges again across the VTEPs, and the check converges (fail, then pass, not flapping)."""
+    from vxauto.validate import runner
+
+    monkeypatch.setattr(runner, "POLL_INTERVAL_S", 0.05)
+    tables = after_move()
+    script = {name: [tables[name]] for name in LEAVES}
+    script["leaf4"] = [behind("10.0.4.11"), behind("10.0.4.13")]
+    reads: list[str] = []
+    run = runner.run_validation(
+        load_fabric(INVENTORY), list(LEAVES), shell=None,  # type: ignore[arg-type]  # no endpoints: no probes
+        params_for=lambda device: runner.DriverParams("frr", device.name, None, None),
+        wait=0.5, factory=lambda params: ScriptedDriver(script[params.hostname], reads, params.hostname))
+    check = next(c for c in run.checks if c.host == "leaf4" and c.check == "mobile vm1 (vni 40010) forwarding")
+    assert check.passed and check.first_passed_s is not None and check.first_passed_s > 0 and not check.flapping
+    assert run.rounds >= 2 and reads.count("leaf4") >= 2

@@ -34,6 +34,9 @@ def move(
     to: Annotated[str, typer.Option("--to", help="Target hypervisor or VTEP node.")],
     runtime_name: RuntimeOption = "auto",
     as_json: JsonOption = False,
+    no_announce: Annotated[bool, typer.Option(
+        "--no-announce", help="Do not have the VM announce itself (shows what data-plane learning leaves stale).")
+    ] = False,
 ) -> None:
     """Live-migrate a VM: it keeps MAC, IP and sockets; its NICs join the target's bridge; it announces itself."""
     from vxauto.cli.lab import _lab_errors
@@ -44,7 +47,7 @@ def move(
             raise LabError("lab move needs the netns runtime (it moves a VM's veth end between network "
                            "namespaces, which containerlab's containers do not allow): use --runtime netns")
         lab = api.attach(loaded)
-        result = lab_move.move(loaded, lab.state, vm, to)
+        result = lab_move.move(loaded, lab.state, vm, to, announce=not no_announce)
     if as_json:
         print(json.dumps(result.as_dict()))
         return
@@ -52,6 +55,11 @@ def move(
         segment = f"VNI {nic.vni}" if nic.vni is not None else f"bridge {nic.bridge}"
         console.print(f"{vm}:{nic.vm_interface}: {nic.source}:{nic.source_interface} -> {nic.target}:"
                       f"{nic.target_interface} ({segment}, bridge {nic.bridge})", highlight=False)
+    if no_announce:
+        console.print(f"{vm} moved to {to}; not announced", highlight=False)
+        for entry in result.stale:
+            console.print(f"stale: {entry}", style="yellow", highlight=False)
+        return
     console.print(f"{vm} moved to {to}; {result.announcements} announcements sent (gratuitous ARP / unsolicited NA); "
                   f"the other VTEPs forward to the new place after {result.relearned_s:.2f} s", highlight=False)
     for entry in result.stale:

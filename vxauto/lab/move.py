@@ -8,6 +8,10 @@ announces itself (gratuitous ARP, unsolicited NA: vxauto.lab.announce), as a hyp
 migration. `move` then waits (at most `RELEARN_TIMEOUT_S`) until no VTEP of the lab forwards the VM's MACs to the
 VTEP it left any more, and reports how long that took and any entry still stale at the deadline.
 
+`move(..., announce=False)` (`vxauto lab move --no-announce`) is a hypervisor that does not have the VM
+announce itself: the VM stays silent (see `_hold_chatter`) and the result lists every FDB entry left pointing
+at the old place, until `announce_vm` has it announce itself.
+
 Where each VM's NICs are now is recorded in the lab directory (`mobility.json`), so a VM can move on and back.
 """
 
@@ -55,8 +59,11 @@ class MoveResult:
     detached_s: float
     #: Seconds from the announcement until no VTEP forwarded the VM's MACs to the old place any more.
     relearned_s: float = 0.0
-    #: `node: mac -> old VTEP` entries still there at the deadline (none when the move converged).
+    #: `node: mac -> old VTEP` entries still there at the deadline (none when the move converged); without
+    #: the announcement, those right after the move (what data-plane learning left behind).
     stale: list[str] = field(default_factory=list)
+    #: VTEP addresses of the node(s) the VM left (where a stale entry points).
+    left: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,7 +81,18 @@ def locations(topology: Topology, state: LabState, vm: str) -> dict[str, tuple[s
     return found
 
 
-def move(topology: Topology, state: LabState, vm: str, target: str) -> MoveResult:
+@dataclass
+class Announcement:
+    """A VM announcing itself where it is now, and how long until no VTEP forwarded it to the old place."""
+
+    sent: int
+    relearned_s: float
+    stale: list[str]
+
+
+def move(topology: Topology, state: LabState, vm: str, target: str, announce: bool = True) -> MoveResult:
+    """Move the VM's NICs to `target`; then (unless `announce` is False, a hypervisor that does not have the
+    VM announce itself) the VM announces itself and the move waits until the other VTEPs relearned it."""
     if target not in state.nodes:
         raise LabError(f"lab {state.name} has no node {target} (the target of the move)")
     nics = locations(topology, state, vm)
@@ -83,18 +101,43 @@ def move(topology: Topology, state: LabState, vm: str, target: str) -> MoveResul
         raise LabError(f"{vm} already runs on {target}")
     target_state = state.nodes[target]
     plans = [_plan(state, vm, nic, node, interface, target_state) for nic, (node, interface) in sorted(nics.items())]
+    if not announce:
+        _hold_chatter(state.nodes[vm], [plan.vm_interface for plan in plans])
     started = time.monotonic()
     for plan in plans:
         _move_link(state.nodes[plan.source], plan.source_interface, target_state, plan.target_interface, plan.bridge)
     detached = time.monotonic() - started
-    old_vteps = {address for name in sources for address in _vtep_addresses(state.nodes[name])}
-    sent = _announce(state.nodes[vm], [plan.vm_interface for plan in plans])
+    old_vteps = sorted({address for name in sources for address in _vtep_addresses(state.nodes[name])})
     _record(state, vm, plans)
+    result = MoveResult(vm, ", ".join(sorted(sources)), target, plans, 0, detached, left=old_vteps)
+    if not announce:
+        # nothing re-teaches the VTEPs: every entry to the old place stays, also the target's own VXLAN
+        # entry (its bridge has not seen the VM on the new port yet)
+        macs = _macs(state.nodes[vm], [plan.vm_interface for plan in plans])
+        result.stale = _stale_entries(state, {vm}, macs, set(old_vteps)) if old_vteps else []
+        return result
+    told = announce_vm(state, vm, old_vteps)
+    result.announcements, result.relearned_s, result.stale = told.sent, told.relearned_s, told.stale
+    return result
+
+
+def announce_vm(state: LabState, vm: str, left: list[str]) -> Announcement:
+    """The VM announces itself on every NIC (gratuitous ARP / unsolicited NA); then wait until no VTEP of the
+    lab forwards its MACs to the VTEPs at `left` (the place it left), at most `RELEARN_TIMEOUT_S`."""
+    interfaces = locations_now(state, vm)
+    _release_chatter(state.nodes[vm], interfaces)
+    sent = _announce(state.nodes[vm], interfaces)
     announced = time.monotonic()
-    stale = _wait_relearned(state, {vm, target}, _macs(state.nodes[vm], [plan.vm_interface for plan in plans]),
-                            old_vteps)
-    return MoveResult(vm, ", ".join(sorted(sources)), target, plans, sent, detached,
-                      round(time.monotonic() - announced, 3), stale)
+    stale = _wait_relearned(state, {vm}, _macs(state.nodes[vm], interfaces), set(left))
+    return Announcement(sent, round(time.monotonic() - announced, 3), stale)
+
+
+def locations_now(state: LabState, vm: str) -> list[str]:
+    """The VM's NICs that a move placed somewhere (from the record)."""
+    moved = sorted(_records(state).get(vm, {}))
+    if not moved:
+        raise LabError(f"{vm} has not moved in lab {state.name}: nothing to announce")
+    return moved
 
 
 def _in_node(node: NodeState, *argv: str) -> str:
@@ -117,14 +160,20 @@ def _macs(vm: NodeState, interfaces: list[str]) -> set[str]:
 def _stale_entries(state: LabState, skip: set[str], macs: set[str], old_vteps: set[str]) -> list[str]:
     """`node: mac -> address` for every FDB entry of the lab that still sends one of `macs` to an old VTEP.
 
-    `skip` holds the VM and its new host: there the bridge has learned the MAC on the VM's port, which
-    takes precedence over an entry its VXLAN device may keep until it ages out (unused, so not stale)."""
+    A node whose bridge has learned the MAC on a local port (the VM's new host, once the VM talked) is not
+    stale: the port entry takes precedence over what its VXLAN device may keep until it ages out. `skip`
+    holds the VM itself."""
     found = []
     for name, node in sorted(state.nodes.items()):
         if name in skip:
             continue
-        for entry in json.loads(_in_node(node, "bridge", "-j", "fdb", "show") or "[]"):
-            if str(entry.get("mac", "")).lower() in macs and entry.get("dst") in old_vteps:
+        table = json.loads(_in_node(node, "bridge", "-j", "fdb", "show") or "[]")
+        entries = [e for e in table if str(e.get("mac", "")).lower() in macs]
+        vxlan_ports = {e.get("ifname") for e in table if e.get("dst")}  # ports with remote entries: VXLAN
+        local = {str(e["mac"]).lower() for e in entries
+                 if e.get("master") and not e.get("dst") and e.get("ifname") not in vxlan_ports}
+        for entry in entries:
+            if entry.get("dst") in old_vteps and str(entry["mac"]).lower() not in local:
                 found.append(f"{name}: {entry['mac']} -> {entry['dst']}")
     return found
 
@@ -207,6 +256,38 @@ def _move_link(source: NodeState, interface: str, target: NodeState, name: str, 
     if interface in source.interfaces:
         source.interfaces.remove(interface)
     target.interfaces.append(name)
+
+
+#: tc filter priority of the hold on a VM's IPv6 link-up chatter (`move(announce=False)`).
+CHATTER_PREF = "4242"
+
+
+def _hold_chatter(vm: NodeState, interfaces: list[str]) -> None:
+    """Keep the VM silent through the move, as a migrated guest is.
+
+    The lab's veth makes the VM see its link go down and up, which a live-migrated guest does not see; Linux
+    answers a link flap with an MLD report and a router solicitation, which would re-teach the FDBs just
+    like an announcement. So a move without announcement keeps the VM's IPv6 egress on its NICs inside the VM
+    (a tc egress filter redirects it to the VM's own loopback: this kernel has no drop action) until the VM
+    announces itself (`announce_vm`). IPv4 stays: Linux sends no gratuitous ARP on link-up unless
+    `arp_notify` is set."""
+    for interface in interfaces:
+        _in_node(vm, "tc", "qdisc", "add", "dev", interface, "clsact")  # fails harmlessly if it is there
+        if not _in_node_ok(vm, "tc", "filter", "add", "dev", interface, "egress", "pref", CHATTER_PREF,
+                           "protocol", "ipv6", "u32", "match", "u32", "0", "0", "action", "mirred", "egress",
+                           "redirect", "dev", "lo"):
+            raise LabError(f"{vm.name}: cannot hold back the IPv6 link-up chatter on {interface} (tc filter)")
+
+
+def _release_chatter(vm: NodeState, interfaces: list[str]) -> None:
+    for interface in interfaces:
+        _in_node(vm, "tc", "filter", "del", "dev", interface, "egress", "pref", CHATTER_PREF)  # absent: fine
+
+
+def _in_node_ok(node: NodeState, *argv: str) -> bool:
+    done = subprocess.run(["ip", "netns", "exec", node.namespace, *argv], capture_output=True, text=True,
+                          timeout=30, check=False)
+    return done.returncode == 0
 
 
 def _announce(vm: NodeState, interfaces: list[str]) -> int:

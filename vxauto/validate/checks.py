@@ -539,6 +539,100 @@ def check_mobile_endpoints(device: ExpectedDevice, answers: Answers, state: Expe
     return out.checks
 
 
+# --------------------------------------------------------------------------- stale forwarding (across VTEPs)
+
+
+def _is_local(place: Mapping[str, Any] | None) -> bool:
+    """Whether a VTEP has the MAC behind itself: on a bridge port, or as a local EVPN MAC."""
+    evpn = (place or {}).get("evpn")
+    return bool((place or {}).get("ports")) or bool(evpn and evpn.get("type") == "local")
+
+
+def _judged_vtep_set(state: ExpectedState, vm: MobileFacts) -> tuple[str, ...] | None:
+    """Every VTEP carrying the VM's segment, when all of them are validated in this run; None otherwise
+    (a stale entry can only be told from a right one with the tables of every VTEP of the segment)."""
+    carriers = state.carriers.get(vm.vni, ())
+    if not carriers or any(name not in state.devices for name in carriers):
+        return None
+    return carriers
+
+
+def stale_forwarding_devices(state: ExpectedState) -> tuple[str, ...]:
+    """The VTEPs whose `get_vxlan_macs` answers the stale-forwarding check judges together."""
+    names: dict[str, None] = {}
+    for vm in state.mobile:
+        for name in _judged_vtep_set(state, vm) or ():
+            names[name] = None
+    return tuple(names)
+
+
+def _vtep_names(state: ExpectedState, vm: MobileFacts) -> dict[str, str]:
+    names = {device.vtep_ip: name for name, device in state.devices.items() if device.vtep_ip}
+    names.update({ip: name for name, ip in vm.vteps.items()})
+    return names
+
+
+def _forwarding_verdict(holder: str, place: Mapping[str, Any] | None, vm: MobileFacts,
+                        places: Mapping[str, Mapping[str, Any] | None], errors: Mapping[str, str],
+                        names: Mapping[str, str]) -> tuple[str, bool]:
+    """Where `holder` forwards the VM, judged against where the other VTEPs have it now."""
+    local_at = [name for name, other in places.items() if _is_local(other)]
+    now = ", ".join(local_at) if local_at else "no VTEP (not heard from since it moved)"
+    if _is_local(place):
+        others = [name for name in local_at if name != holder]
+        if others:
+            return f"local here and also local at {', '.join(others)}", False
+        return "local here", True  # a VXLAN entry beside the local port forwards nothing
+    vteps = list((place or {}).get("vteps") or [])
+    if not vteps:
+        return "no VXLAN entry (forwards nowhere else)", True
+    verdicts = []
+    for address in vteps:
+        owner = names.get(address)
+        label = f"{address} ({owner})" if owner else address
+        if owner is None or (owner not in places and owner not in errors):
+            verdicts.append((f"stale: forwards behind {label}, no VTEP of the segment; it is now at {now}", False))
+        elif owner in errors:
+            verdicts.append((f"unknown: forwards behind {label}, whose table is unreadable: {errors[owner]}", False))
+        elif _is_local(places[owner]):
+            verdicts.append((f"behind {label}, where it is local", True))
+        else:
+            verdicts.append((f"stale: forwards behind {label}, which no longer has it; it is now at {now}", False))
+    return "; ".join(text for text, _ in verdicts), all(ok for _, ok in verdicts)
+
+
+def check_stale_forwarding(state: ExpectedState, answers: Mapping[str, Answers]) -> list[Check]:
+    """No VTEP forwards a mobile endpoint to a place it left: every VXLAN FDB entry for the VM's MAC points
+    at a VTEP that has the MAC locally now (EVPN type-2 local / a bridge port), and the MAC is local at one
+    VTEP at most. On static-flood VTEPs this is the entry data-plane learning leaves behind until the VM
+    announces itself; it is named on the VTEP that holds it. Judged across every VTEP of the segment, so
+    only when all of them are validated in this run."""
+    found: list[Check] = []
+    for vm in state.mobile:
+        judged = _judged_vtep_set(state, vm)
+        if judged is None:
+            continue
+        places: dict[str, Mapping[str, Any] | None] = {}
+        errors: dict[str, str] = {}
+        for name in judged:
+            answer = _answer(answers.get(name, {}), GET_VXLAN_MACS)
+            if answer.ok:
+                places[name] = ((answer.value or {}).get(vm.vni) or {}).get(vm.mac)
+            else:
+                errors[name] = str(answer.error)
+        names = _vtep_names(state, vm)
+        for name in judged:
+            out = _Emitter(name, "mobile")
+            check = f"mobile {vm.name} (vni {vm.vni}) forwarding"
+            expected = "only to the VTEP that has it now"
+            if name in errors:
+                out.add(check, expected, f"unknown: {errors[name]}", False)
+            else:
+                out.add(check, expected, *_forwarding_verdict(name, places[name], vm, places, errors, names))
+            found += out.checks
+    return found
+
+
 # --------------------------------------------------------------------------- one device
 
 
@@ -601,6 +695,27 @@ CHECK_KINDS: tuple[CheckKind, ...] = (
     CheckKind("mobile-endpoint", (GET_VXLAN_MACS,), _mobile_endpoints,
               lambda device: device.is_vtep and bool(device.mobile_vnis)),
 )
+
+
+@dataclass(frozen=True)
+class FabricCheckKind:
+    """A check kind judged across devices: it reads its getters on `devices(state)` and evaluates all of their
+    answers together (a stale entry on one VTEP is only stale given where the others have the MAC)."""
+
+    name: str
+    getters: tuple[str, ...]
+    evaluate: Callable[[ExpectedState, Mapping[str, Answers]], list[Check]]
+    devices: Callable[[ExpectedState], tuple[str, ...]]
+
+
+FABRIC_CHECK_KINDS: tuple[FabricCheckKind, ...] = (
+    FabricCheckKind("mobile-forwarding", (GET_VXLAN_MACS,), check_stale_forwarding, stale_forwarding_devices),
+)
+
+
+def fabric_kinds_for(state: ExpectedState, name: str) -> tuple[FabricCheckKind, ...]:
+    """The fabric-wide kinds that read this device's getters."""
+    return tuple(kind for kind in FABRIC_CHECK_KINDS if name in kind.devices(state))
 
 
 def kinds_for(device: ExpectedDevice) -> tuple[CheckKind, ...]:

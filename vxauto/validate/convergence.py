@@ -4,14 +4,16 @@ A fabric that was just deployed is still converging (BGP sessions opening, EVPN 
 being learned), so one snapshot says little. The engine waits the way a network engineer would, but with
 a deadline and a record of how long it took:
 
-1. round 0 reads every getter the checks declare (`vxauto.validate.checks.CHECK_KINDS`), one NAPALM
-   session per device kept open for the whole run, while the main thread reads the endpoint MACs from
+1. round 0 reads every getter the checks declare (`vxauto.validate.checks.CHECK_KINDS`, and the fabric-wide
+   `FABRIC_CHECK_KINDS`, judged across devices), one NAPALM session per device kept open for the whole
+   run, while the main thread reads the endpoint MACs from
    the hosts and runs the `ping` and `mtu` probes (this traffic is also what makes the leaves learn the
    endpoint MACs); then the MAC tables are read while the isolation probes run;
 2. every check is evaluated;
 3. while a check fails and the deadline (`wait` seconds from the start) has not passed, the next round
-   re-reads only the getters of the failing check kinds on the devices where they fail, re-runs only the
-   failed probes (an isolation session with its positive control), and evaluates again;
+   re-reads only the getters of the failing check kinds on the devices where they fail (those of a failing
+   fabric-wide kind on every device it judges), re-runs only the failed probes (an isolation session with
+   its positive control), and evaluates again;
 4. each check keeps the time it first passed (its time to converge) and whether it passed and then
    failed (flapping); the final verdict is its last evaluation.
 
@@ -249,6 +251,8 @@ class Engine:
         self.read_at: dict[tuple[str, str], float] = {}
         #: (device, check kind) -> the checks of its latest evaluation.
         self.device_results: dict[tuple[str, str], list[compare.Check]] = {}
+        #: Fabric-wide check kind -> the checks of its latest evaluation (judged across devices).
+        self.fabric_results: dict[str, list[compare.Check]] = {}
         self.positive: dict[Probe, ProbeResult] = {}
         #: Probe -> when its latest result arrived; isolation session index -> likewise.
         self.probed_at: dict[Probe, float] = {}
@@ -301,8 +305,15 @@ class Engine:
 
     def _getters_to_read(self, name: str, first: bool, after_traffic: bool) -> list[str]:
         if first:
-            return compare.needed_getters(self.state.devices[name], after_traffic=after_traffic)
-        return compare.getters_of(self._failing_kinds(name), after_traffic=after_traffic)
+            wanted = compare.needed_getters(self.state.devices[name], after_traffic=after_traffic)
+        else:
+            wanted = compare.getters_of(self._failing_kinds(name), after_traffic=after_traffic)
+        if after_traffic:  # fabric-wide kinds read with the device's first getters
+            return wanted
+        # a fabric-wide kind that fails is re-read on every device it judges: the fix may be anywhere
+        fabric = [kind for kind in compare.fabric_kinds_for(self.state, name)
+                  if first or any(not c.passed for c in self.fabric_results.get(kind.name, []))]
+        return list(dict.fromkeys([*wanted, *(g for kind in fabric for g in kind.getters)]))
 
     def _read_host_macs(self, first: bool) -> None:
         probe_endpoints = [e for p in self.state.probes for e in (p.source, p.target)]
@@ -358,6 +369,11 @@ class Engine:
                 if (name, kind.name) in self.device_results and not stale and not kind.after_traffic:
                     continue
                 self.device_results[(name, kind.name)] = kind.evaluate(device, self.answers[name], context)
+        for fabric_kind in compare.FABRIC_CHECK_KINDS:
+            judged = fabric_kind.devices(self.state)
+            if judged and (fabric_kind.name not in self.fabric_results
+                           or any((name, g) in refreshed for name in judged for g in fabric_kind.getters)):
+                self.fabric_results[fabric_kind.name] = fabric_kind.evaluate(self.state, self.answers)
 
     # ----------------------------------------------------------------- results
 
@@ -368,6 +384,11 @@ class Engine:
             for kind in compare.kinds_for(device):
                 seen_at = max((self.read_at.get((name, g), now) for g in kind.getters), default=now)
                 found += [(check, seen_at) for check in self.device_results.get((name, kind.name), [])]
+        for fabric_kind in compare.FABRIC_CHECK_KINDS:
+            judged = fabric_kind.devices(self.state)
+            seen_at = max((self.read_at.get((name, g), now) for name in judged for g in fabric_kind.getters),
+                          default=now)
+            found += [(check, seen_at) for check in self.fabric_results.get(fabric_kind.name, [])]
         mtu = self.state.overlay_mtu
         for probe in self.state.probes:
             if probe in self.positive:

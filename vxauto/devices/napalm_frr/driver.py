@@ -225,8 +225,10 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
         """running/startup/candidate as bundle texts (see `bundle.py`).
 
         running: `show running-config` as `frr.conf` plus the kernel state vxauto manages as
-        `kernel.state`; startup: the FRR configuration file (the kernel has none); candidate: the loaded
-        candidate bundle. `full` and `format` other than "text" are not supported by this platform.
+        `kernel.state` (between compare_config() and the commit_config() that reuses its reading, that
+        reading: what the commit replaces and its rollback point holds); startup: the FRR configuration
+        file (the kernel has none); candidate: the loaded candidate bundle. `full` and `format` other
+        than "text" are not supported by this platform.
         """
         if format != "text":
             raise NotImplementedError("the frr driver returns configurations as text bundles only")
@@ -238,7 +240,7 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
 
         config: models.ConfigDict = {"running": "", "startup": "", "candidate": ""}
         if retrieve in ("all", "running"):
-            state = self._read_state()
+            state = self._reusable_reading() or self._read_state()
             files = {"kernel.state": running_view(state.running, None, state.manifest, self._keep_out(state)).text()}
             if state.frr_running is not None:
                 files["frr.conf"] = frr.running_text(state.frr_running)
@@ -435,6 +437,14 @@ class FrrDriver(FrrVxlanGetters, LinuxFrrGetters, NetworkDriver):
         if self._compared is not None and time.monotonic() - self._compared[0] < COMPARE_REUSE_SECONDS:
             return self._compared[1]
         return self._compare(self._candidate, self._merge)  # type: ignore[arg-type]
+
+    def _reusable_reading(self) -> DeviceState | None:
+        """The compare_config() reading while commit_config() may still reuse it: a backup of the running
+        configuration taken between the two then holds exactly the state the commit replaces (the commit
+        refuses if the device was changed since that reading), for one device round trip less."""
+        if self._compared is not None and time.monotonic() - self._compared[0] < COMPARE_REUSE_SECONDS:
+            return self._compared[1].state
+        return None
 
     def _transaction(self, point: str, change: Change, message: str, revert_in: int | None) -> Completed:
         """One round trip: write the commit's private staging directory `txn/<point>/`, run its txn.sh
