@@ -198,7 +198,7 @@ class ScriptedDriver:
 def test_the_engine_re_reads_every_vtep_until_the_stale_entry_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
     """leaf4 forwards vm1 to its old place in the first read and to the new one from the second on: the engine
     re-reads, judges again across the VTEPs, and the check converges (fail, then pass, not flapping)."""
-    from vxauto.validate import runner
+    from vxauto.validate import convergence as runner
 
     monkeypatch.setattr(runner, "POLL_INTERVAL_S", 0.05)
     tables = after_move()
