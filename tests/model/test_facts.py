@@ -10,6 +10,7 @@ import yaml
 from tests.conftest import DEMO_INVENTORY
 from vxauto.errors import VxautoError
 from vxauto.model import load_fabric
+from vxauto.model.derive import route_distinguisher
 from vxauto.model.generate import GenerateOptions, generate, write_inventory
 from vxauto.model.nornir_inventory import VxautoInventory, nornir_for
 from vxauto.model.select import select_hosts
@@ -42,7 +43,8 @@ def test_route_targets_are_fabric_wide_and_rds_per_vtep(fabric) -> None:
     assert rts[("leaf1", 10010)] == rts[("leaf2", 10010)] == "65000:10010"
     assert fabric.device("leaf1").asn != fabric.device("leaf2").asn
     rd = {s.vni: s.route_distinguisher for s in fabric.device("leaf2").segments}
-    assert rd[10010] == "10.0.0.12:10"
+    # FRR leaf: the router ID 10.0.0.12 as a number (never one of bgpd's automatic type-1 RDs), then the VLAN
+    assert rd[10010] == f"{(10 << 24) + 12}:10"
 
 
 def test_underlay_neighbors_resolved_from_both_link_ends(fabric) -> None:
@@ -116,3 +118,22 @@ def test_generated_inventory_is_valid(tmp_path: Path, platforms: tuple[str, ...]
     assert {fabric.hosts[f"leaf{i}"].platform for i in range(1, 7)} == set(platforms)
     # Round robin: leaf1 gets the first platform, leaf2 the second (or the first again).
     assert fabric.hosts["leaf2"].platform == platforms[1 % len(platforms)]
+
+
+def test_rds_on_frr_are_never_one_of_bgpds_automatic_rds() -> None:
+    # bgpd advertises a new VNI under `<router-id>:<index>` (type 1) until the configured RD replaces it, so a
+    # configured type-1 RD of the same router could be taken over (docs/mobility.md, "Route distinguishers").
+    assert route_distinguisher("10.254.0.3", 10, "frr") == "184418307:10"  # type 2 (4-byte administrator)
+    assert route_distinguisher("0.0.1.2", 10, "frr") == "258:10"  # type 0; still not type 1
+    for name in ("cumulus", "sonic"):  # FRR under NVUE and in SONiC's bgp container
+        assert route_distinguisher("10.254.0.3", 10, name) == "184418307:10"
+    # platforms with their own BGP keep the type-1 RD; nothing without a router ID or number
+    for name in ("eos", "nxos", "junos", "srlinux"):
+        assert route_distinguisher("10.254.0.3", 10, name) == "10.254.0.3:10"
+    assert route_distinguisher(None, 10, "frr") is None and route_distinguisher("10.0.0.1", None, "frr") is None
+
+
+def test_rds_stay_unique_per_router_and_vlan(fabric) -> None:
+    rds = [s.route_distinguisher for name in fabric.hosts for s in fabric.device(name).segments]
+    rds += [v.route_distinguisher for name in fabric.hosts for v in fabric.device(name).vrfs]
+    assert len(rds) == len(set(rds)) and all(rd and "." not in rd.split(":")[0] for rd in rds)

@@ -25,6 +25,8 @@ from vxauto.render import render_fabric
 
 INTENTS = Path(__file__).resolve().parents[1] / "fixtures" / "intents"
 DEFAULT_UDP_PORT = 4789
+#: Platforms whose BGP is FRR's bgpd (automatic RDs `<router-id>:<index>`, docs/mobility.md "Route distinguishers").
+FRR_BASED = frozenset({"frr", "cumulus", "sonic"})
 
 
 # --- what the intent says (computed from the YAML files alone) -------------------------------------------
@@ -100,6 +102,20 @@ def expected_devices(directory: Path) -> dict[str, ExpectedDevice]:
         merged.update(hosts[name].get("data", {}))
         return merged
 
+    def platform_of(name: str) -> str | None:
+        for source in (hosts[name], *(groups[g] for g in hosts[name].get("groups", []))):
+            if "platform" in source:
+                return str(source["platform"])
+        return None
+
+    def rd(name: str, number: int) -> str:
+        """`<router-id>:<n>`; on FRR-based platforms (FRR, Cumulus, SONiC) the router ID as a 32-bit number,
+        never one of bgpd's automatic `<router-id>:<index>` RDs."""
+        router_id = data(name)["router_id"]
+        if platform_of(name) in FRR_BASED:
+            return f"{int(ipaddress.IPv4Address(router_id))}:{number}"
+        return f"{router_id}:{number}"
+
     vtep_ip = {name: data(name)["vtep"]["ip"] for name in hosts if "vtep" in data(name)}
     tenants = {t["name"]: t for t in intent.get("tenants", [])}
     attached: dict[str, list[str]] = {}
@@ -137,7 +153,7 @@ def expected_devices(directory: Path) -> dict[str, ExpectedDevice]:
                 flood=segment.get("flood", settings.get("flood", "evpn")),
                 peers=frozenset(vtep_ip[h] for h in attached[segment["name"]] if h != name),
                 route_target=segment.get("route_target") or f"{asn}:{segment['vni']}",
-                route_distinguisher=f"{host['router_id']}:{vlan}",
+                route_distinguisher=rd(name, vlan),
                 gateway=segment.get("gateway"),
                 vrf=(tenant.get("vrf") or tenant["name"]) if routed else None,
             )
@@ -145,7 +161,7 @@ def expected_devices(directory: Path) -> dict[str, ExpectedDevice]:
                 vrf = tenant.get("vrf") or tenant["name"]
                 device.vrfs[vrf] = ExpectedVrf(
                     vrf, tenant["l3vni"], tenant["l3vlan"], f"{asn}:{tenant['l3vni']}",
-                    f"{host['router_id']}:{tenant['l3vlan']}",
+                    rd(name, tenant["l3vlan"]),
                 )
         for link in host.get("underlay", []):
             device.interfaces[link["interface"]] = (link["ip"], link.get("mtu") or settings.get("underlay_mtu", 9100))

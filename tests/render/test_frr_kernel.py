@@ -6,6 +6,7 @@ derived facts the templates were fed, so a bug in fact derivation cannot hide be
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import subprocess
 from pathlib import Path
@@ -111,7 +112,9 @@ def test_evpn_rd_rt_and_vtep_source(rendered: dict) -> None:
         assert f"{vtep_ip}/32" in frr["networks"]
         for vni, info in frr["vnis"].items():
             assert info["import"] == info["export"] == {f"65000:{vni}"}
-            assert info["rd"].startswith(f"{hosts[host]['data']['router_id']}:")
+            # the router ID as a 32-bit number: never one of bgpd's automatic `<router-id>:<index>` RDs
+            router_id = int(ipaddress.IPv4Address(hosts[host]["data"]["router_id"]))
+            assert info["rd"].startswith(f"{router_id}:")
         for vxlan in kernel["vxlans"].values():
             assert (vxlan["local"], vxlan["port"], vxlan["learning"]) == (vtep_ip, 4789, "nolearning")
         assert kernel["floods"] == {}  # EVPN: FRR installs flood entries from type-3 routes

@@ -27,6 +27,29 @@ from vxauto.model.schema import HostIntent, Segment
 VRF_TABLE_BASE = 1001  # kernel table of a tenant's VRF device: base + tenant index
 
 
+def route_distinguisher(router_id: str | None, number: int | None, host_platform: str) -> str | None:
+    """The RD of a host's segment (number: its VLAN there) or L3 VRF (number: the L3 VLAN).
+
+    `<router-id>:<number>` (RFC 4364 type 1), except where FRR's bgpd originates the routes. bgpd gives every
+    VNI and VRF it learns an automatic RD `<router-id>:<index>` (type 1, the lowest free index of its
+    rd_idspace, 1..65535) and advertises under it until the configured `rd` replaces it; it learns a VNI as soon
+    as the kernel VXLAN device appears (advertise-all-vni), which the FRR driver creates before it applies the
+    FRR configuration. A configured `<router-id>:<VLAN>` is in that range: the 6th VNI added to a leaf with
+    three got `<router-id>:10`, its type-3 route (key: RD + originator) replaced VLAN 10's on every peer, and
+    the withdrawal of the transient route removed VLAN 10's for good (docs/mobility.md, "Route
+    distinguishers"). So on FRR the administrator field is the router ID as a 32-bit number
+    (`<router-id as integer>:<number>`, type 2; type 0 for router IDs below 0.1.0.0): never a type 1 RD, so
+    never one of bgpd's automatic RDs, and still unique per router and VLAN. Reordering the apply
+    (FRR configuration before the kernel device) would close only that one path; a VNI device made by anything
+    else, or present when `vni N` is configured, would still advertise under an automatic RD.
+    """
+    if not router_id or not number:
+        return None
+    if platform(host_platform).automatic_rds:
+        return f"{int(ipaddress.IPv4Address(router_id))}:{number}"
+    return f"{router_id}:{number}"
+
+
 if TYPE_CHECKING:
     from vxauto.model.fabric import Fabric
 
@@ -142,7 +165,7 @@ class FactDerivation(FabricLookups):
             common = {**common, "route_target": mobility.site_route_target(cast("Fabric", self), segment, host.name)}
         return SegmentFacts(
             vlan=vlan,
-            route_distinguisher=f"{router_id}:{vlan}" if router_id else None,
+            route_distinguisher=route_distinguisher(router_id, vlan, host.platform),
             local_vtep=vtep_ip,
             access_ports=tuple(access),
             trunk_ports=tuple(trunk),
@@ -161,7 +184,7 @@ class FactDerivation(FabricLookups):
                     l3vni=tenant.l3vni,
                     l3vlan=tenant.l3vlan,
                     route_target=f"{self.intent.fabric.asn}:{tenant.l3vni}" if tenant.l3vni else None,
-                    route_distinguisher=f"{router_id}:{tenant.l3vlan}" if router_id and tenant.l3vlan else None,
+                    route_distinguisher=route_distinguisher(router_id, tenant.l3vlan, host.platform),
                     table=VRF_TABLE_BASE + self._position[id(tenant)],
                 )
             )

@@ -108,6 +108,9 @@ class Platform:
     #: For `vxauto fabric generate`: (underlay port pattern, VTEP loopback); the pattern takes {n} (1-based
     #: port), {m} (0-based) and {k} ((n-1)*4, SONiC's lane-numbered ports). None: not generated.
     interface_names: tuple[str, str] | None = None
+    #: BGP is FRR's bgpd, which advertises a new VNI or VRF under an automatic RD `<router-id>:<index>` until the
+    #: configured one replaces it: the model renders RDs outside that range (derive.route_distinguisher).
+    automatic_rds: bool = False
 
     def outputs_for(self, role: str, flavour: str | None) -> tuple[Output, ...]:
         """The files of a device with this role and flavour."""
@@ -185,7 +188,7 @@ PLATFORMS: dict[str, Platform] = {
             reserved_vlans=((3725, 3999),), max_vrf_name=15, router_id_interface="lo",
             reference="NVIDIA Cumulus Linux User Guide: Network Virtualization (NVUE)",
             outputs=(Output("config.yaml", builder="vxauto.render.nvue:render"),),
-            interface_names=("swp{n}", "lo"),
+            interface_names=("swp{n}", "lo"), automatic_rds=True,  # Cumulus Linux routes with FRR
             versions=("5.0", "5.14"), default_version="5.12",
             version_rule=("the template writes the NVUE object model of Cumulus Linux 5.0-5.14 (`enable: on`); "
                           "later releases renamed it (`state: enabled`, Cumulus Linux 5.15 \"New and Changed "
@@ -197,14 +200,14 @@ PLATFORMS: dict[str, Platform] = {
             router_id_interface="Loopback0",
             reference="SONiC EVPN VXLAN HLD (VXLAN_TUNNEL, VXLAN_TUNNEL_MAP, EVPN_NVO)",
             outputs=(Output("config_db.json", builder="vxauto.render.sonic:render"),),
-            interface_names=("Ethernet{k}", "Loopback0"),
+            interface_names=("Ethernet{k}", "Loopback0"), automatic_rds=True,  # SONiC's bgp container runs FRR
         ),
         Platform(
             "frr", "FRR + Linux kernel VXLAN", _NO_V6, _SWITCH_ROLES, napalm_driver="frr", max_vrf_name=15,
             router_id_interface="lo", reference="FRR User Guide: BGP EVPN; ip-link(8) vxlan, bridge(8)",
             outputs=(Output("frr.conf", "frr/frr.conf.j2"),
                      Output("interfaces.sh", "linux/iproute2.sh.j2", kernel=True)),
-            directory=True, parser="frr", interface_names=("eth{n}", "lo"),
+            directory=True, parser="frr", interface_names=("eth{n}", "lo"), automatic_rds=True,
         ),
         Platform(
             "linux", "Linux host (kernel VXLAN)",
