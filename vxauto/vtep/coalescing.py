@@ -8,12 +8,13 @@ USO super-frame (`UdpRun`); a super-frame a kernel VTEP handed over whole is pas
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from vxauto.vtep.headers import (
     TCP_ACK,
     TCP_PSH,
+    U16,
+    U32,
     Layers,
     OffloadError,
     checksum_is_partial,
@@ -38,9 +39,6 @@ from vxauto.vtep.packet import (
     ipv4_pseudo_sum,
     ones_sum,
 )
-
-_U16 = struct.Struct("!H")
-_U32 = struct.Struct("!I")
 
 
 def tcp_segment_ok(frame: memoryview | bytes | bytearray, layers: Layers) -> bool:
@@ -100,7 +98,7 @@ def coalescable_key(frame: memoryview, layers: Layers) -> bytes | None:
 
 def start_run(frame: memoryview, layers: Layers, key: bytes) -> TcpRun:
     payload = frame[layers.payload :]
-    seq = _U32.unpack_from(frame, layers.l4 + 4)[0]
+    seq = U32.unpack_from(frame, layers.l4 + 4)[0]
     flags = frame[layers.l4 + 13]
     return TcpRun(key, frame, layers, len(payload), (seq + len(payload)) & 0xFFFFFFFF, [payload],
                   len(payload), flags, closed=bool(flags & TCP_PSH))
@@ -110,7 +108,7 @@ def try_extend(run: TcpRun, frame: memoryview, layers: Layers, key: bytes, limit
     """Append `frame` to `run` if it continues the same flow (GRO rules); False leaves both untouched."""
     if run.closed or key != run.key or layers.payload != run.layers.payload:
         return False
-    if _U32.unpack_from(frame, layers.l4 + 4)[0] != run.next_seq:
+    if U32.unpack_from(frame, layers.l4 + 4)[0] != run.next_seq:
         return False
     payload = frame[layers.payload :]
     size = len(payload)
@@ -135,12 +133,12 @@ def super_frame(run: TcpRun) -> list[bytes | memoryview]:
     l3, l4, header_len = layers.l3, layers.l4, layers.payload
     header = bytearray(run.first[:header_len])
     total = header_len - l3 + run.size
-    _U16.pack_into(header, l3 + 2, total)
+    U16.pack_into(header, l3 + 2, total)
     header[l3 + 10 : l3 + 12] = b"\0\0"
-    _U16.pack_into(header, l3 + 10, checksum_from_sum(ones_sum(header[l3:l4])))
+    U16.pack_into(header, l3 + 10, checksum_from_sum(ones_sum(header[l3:l4])))
     header[l4 + 13] = run.flags
     tcp_length = header_len - l4 + run.size
-    _U16.pack_into(header, l4 + 16, fold(pseudo_sum(header, layers, tcp_length)))
+    U16.pack_into(header, l4 + 16, fold(pseudo_sum(header, layers, tcp_length)))
     vnet = VNET_HDR.pack(VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, header_len, run.mss, l4, 16, 0)
     return [vnet, bytes(header), *run.payloads]
 
@@ -226,11 +224,11 @@ def udp_super_frame(run: UdpRun) -> list[bytes | memoryview]:
     UDP checksum is left partial: the kernel computes each datagram's own when it cuts them apart."""
     total = sum(len(payload) for payload in run.payloads)
     header = bytearray(run.first[:_IPV4_UDP_HEADER])
-    _U16.pack_into(header, 16, 28 + total)
+    U16.pack_into(header, 16, 28 + total)
     header[24:26] = b"\0\0"
-    _U16.pack_into(header, 24, checksum_from_sum(ones_sum(header[14:34])))
-    _U16.pack_into(header, 38, 8 + total)
-    _U16.pack_into(header, 40, fold(ipv4_pseudo_sum(header, ETH_HEADER_LEN, IPPROTO_UDP, 8 + total)))
+    U16.pack_into(header, 24, checksum_from_sum(ones_sum(header[14:34])))
+    U16.pack_into(header, 38, 8 + total)
+    U16.pack_into(header, 40, fold(ipv4_pseudo_sum(header, ETH_HEADER_LEN, IPPROTO_UDP, 8 + total)))
     vnet = VNET_HDR.pack(VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, _IPV4_UDP_HEADER, run.size, 34, 6, 0)
     return [vnet, bytes(header), *run.payloads]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from types import ModuleType
 
 from vxauto.vtep.kernel import (
     VNET_F_NEEDS_CSUM,
@@ -32,7 +33,17 @@ TCP_FIN = 0x01
 TCP_PSH = 0x08
 TCP_ACK = 0x10
 TCP_CWR = 0x80
-_U16 = struct.Struct("!H")
+
+#: Network-order fields packed and read in place by the segmentation, coalescing and numpy GSO paths.
+U16 = struct.Struct("!H")
+U32 = struct.Struct("!I")
+TWO_U16 = struct.Struct("!HH")
+
+optional_numpy: ModuleType | None
+try:  # optional accelerator for payload checksums and vectorised GSO; everything works without it
+    import numpy as optional_numpy
+except ImportError:  # pragma: no cover - depends on the environment
+    optional_numpy = None
 
 
 class OffloadError(ValueError):
@@ -88,7 +99,7 @@ def complete_checksum(frame: memoryview | bytearray, start: int, offset: int) ->
     value = checksum_from_sum(ones_sum(frame[start:]))
     if offset == 6 and value == 0:
         value = 0xFFFF  # UDP: a computed zero is sent as all ones (RFC 768)
-    _U16.pack_into(frame, where, value)
+    U16.pack_into(frame, where, value)
 
 
 def pseudo_sum(frame: memoryview | bytes | bytearray, layers: Layers, length: int) -> int:

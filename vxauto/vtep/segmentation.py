@@ -10,10 +10,20 @@ too (`tunnel`).
 from __future__ import annotations
 
 import struct
-from types import ModuleType
-from typing import TYPE_CHECKING
 
-from vxauto.vtep.headers import TCP_CWR, TCP_FIN, TCP_PSH, Layers, OffloadError, parse_layers, pseudo_sum
+from vxauto.vtep.headers import (
+    TCP_CWR,
+    TCP_FIN,
+    TCP_PSH,
+    TWO_U16,
+    U16,
+    U32,
+    Layers,
+    OffloadError,
+    optional_numpy,
+    parse_layers,
+    pseudo_sum,
+)
 from vxauto.vtep.kernel import (
     VNET_GSO_ECN,
     VNET_GSO_TCPV4,
@@ -29,19 +39,6 @@ from vxauto.vtep.packet import (
     ipv4_pseudo_sum,
     ones_sum,
 )
-
-if TYPE_CHECKING:  # numpy stays optional at run time; annotations only name its array type
-    pass
-
-_numpy: ModuleType | None
-try:  # optional accelerator for payload checksums; everything works without it
-    import numpy as _numpy
-except ImportError:  # pragma: no cover - depends on the environment
-    _numpy = None
-
-_U16 = struct.Struct("!H")
-_U32 = struct.Struct("!I")
-_TWO_U16 = struct.Struct("!HH")
 
 
 def segment(
@@ -84,9 +81,10 @@ def chunk_sums(payload: memoryview, size: int) -> list[int]:
     full = len(payload) // size
     sums: list[int] = []
     done = 0
-    if _numpy is not None and not size & 1 and full >= 4:
-        words = _numpy.frombuffer(payload, dtype=_numpy.uint16, count=full * size // 2).reshape(full, size // 2)
-        sums = [((v & 0xFF) << 8) | (v >> 8) for v in (words.sum(axis=1, dtype=_numpy.uint64) % 0xFFFF).tolist()]
+    np = optional_numpy
+    if np is not None and not size & 1 and full >= 4:
+        words = np.frombuffer(payload, dtype=np.uint16, count=full * size // 2).reshape(full, size // 2)
+        sums = [((v & 0xFF) << 8) | (v >> 8) for v in (words.sum(axis=1, dtype=np.uint64) % 0xFFFF).tolist()]
         done = full * size
     from_bytes = int.from_bytes
     for offset in range(done, len(payload), size):
@@ -111,9 +109,9 @@ def _segment_tcp4(
     pack = struct.Struct(
         f"!{len(head)}sHH4sH{len(ip_tail)}s4sI5sB2sH{len(options)}s"
     ).pack
-    seq0 = _U32.unpack_from(frame, l4 + 4)[0]
+    seq0 = U32.unpack_from(frame, l4 + 4)[0]
     flags0 = frame[l4 + 13]
-    ip_id0 = _U16.unpack_from(frame, l3 + 4)[0]
+    ip_id0 = U16.unpack_from(frame, l3 + 4)[0]
     ip_constant = fold(int.from_bytes(frame[l3 : l3 + 2], "big") + ones_sum(ip_mid) + ones_sum(ip_tail))
     # TCP sum without sequence number, flags, checksum and the length in the pseudo header.
     tcp_constant = fold(
@@ -164,9 +162,9 @@ def _segment_tcp(
     l3, l4, header_len = layers.l3, layers.l4, layers.payload
     template = bytearray(frame[:header_len])
     tcp_header_len = header_len - l4
-    seq0 = _U32.unpack_from(template, l4 + 4)[0]
+    seq0 = U32.unpack_from(template, l4 + 4)[0]
     flags0 = template[l4 + 13]
-    ip_id0 = _U16.unpack_from(template, l3 + 4)[0]
+    ip_id0 = U16.unpack_from(template, l3 + 4)[0]
     # Constant parts of the TCP sum: pseudo header without length, TCP header without seq/flags/checksum.
     tcp = bytearray(template[l4:header_len])
     tcp[4:8] = b"\0\0\0\0"
@@ -185,15 +183,15 @@ def _segment_tcp(
             flags &= ~TCP_CWR
         header = bytearray(template)
         if layers.ipv6:
-            _U16.pack_into(header, l3 + 4, tcp_header_len + size)
+            U16.pack_into(header, l3 + 4, tcp_header_len + size)
         else:
             total, ip_id = header_len - l3 + size, (ip_id0 + index) & 0xFFFF
-            _TWO_U16.pack_into(header, l3 + 2, total, ip_id)
-            _U16.pack_into(header, l3 + 10, checksum_from_sum(ip_constant + total + ip_id))
-        _U32.pack_into(header, l4 + 4, seq)
+            TWO_U16.pack_into(header, l3 + 2, total, ip_id)
+            U16.pack_into(header, l3 + 10, checksum_from_sum(ip_constant + total + ip_id))
+        U32.pack_into(header, l4 + 4, seq)
         header[l4 + 13] = flags
         total_sum = constant + tcp_header_len + size + (seq >> 16) + (seq & 0xFFFF) + flags + ones_sum(chunk)
-        _U16.pack_into(header, l4 + 16, checksum_from_sum(total_sum))
+        U16.pack_into(header, l4 + 16, checksum_from_sum(total_sum))
         out.append((bytes(header), chunk))
     return out
 
@@ -203,7 +201,7 @@ def _segment_udp(
 ) -> list[tuple[bytes, memoryview]]:
     l3, l4, header_len = layers.l3, layers.l4, layers.payload
     template = bytearray(frame[:header_len])
-    ip_id0 = 0 if layers.ipv6 else _U16.unpack_from(template, l3 + 4)[0]
+    ip_id0 = 0 if layers.ipv6 else U16.unpack_from(template, l3 + 4)[0]
     udp = bytearray(template[l4:header_len])
     udp[4:8] = b"\0\0\0\0"
     constant = pseudo_sum(template, layers, 0) + ones_sum(udp)
@@ -213,13 +211,13 @@ def _segment_udp(
         udp_len = 8 + len(chunk)
         header = bytearray(template)
         if layers.ipv6:
-            _U16.pack_into(header, l3 + 4, udp_len)
+            U16.pack_into(header, l3 + 4, udp_len)
         else:
             total, ip_id = header_len - l3 + len(chunk), (ip_id0 + index) & 0xFFFF
-            _TWO_U16.pack_into(header, l3 + 2, total, ip_id)
-            _U16.pack_into(header, l3 + 10, checksum_from_sum(ip_constant + total + ip_id))
+            TWO_U16.pack_into(header, l3 + 2, total, ip_id)
+            U16.pack_into(header, l3 + 10, checksum_from_sum(ip_constant + total + ip_id))
         # UDP length appears twice in the sum: in the pseudo header and in the UDP header itself.
         value = checksum_from_sum(constant + 2 * udp_len + ones_sum(chunk)) or 0xFFFF
-        _TWO_U16.pack_into(header, l4 + 4, udp_len, value)
+        TWO_U16.pack_into(header, l4 + 4, udp_len, value)
         out.append((bytes(header), chunk))
     return out

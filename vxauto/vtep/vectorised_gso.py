@@ -7,12 +7,22 @@ UDP GSO `sendmsg` cuts them into datagrams.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from vxauto.vtep.headers import TCP_CWR, TCP_FIN, TCP_PSH, Layers, OffloadError, parse_layers, pseudo_sum
+from vxauto.vtep.headers import (
+    TCP_CWR,
+    TCP_FIN,
+    TCP_PSH,
+    U16,
+    U32,
+    Layers,
+    OffloadError,
+    optional_numpy,
+    parse_layers,
+    pseudo_sum,
+)
 from vxauto.vtep.kernel import (
     VNET_GSO_ECN,
     VNET_GSO_TCPV4,
@@ -26,14 +36,6 @@ from vxauto.vtep.packet import (
 if TYPE_CHECKING:  # numpy stays optional at run time; annotations only name its array type
     from numpy import ndarray
 
-_numpy: ModuleType | None
-try:  # optional accelerator for payload checksums; everything works without it
-    import numpy as _numpy
-except ImportError:  # pragma: no cover - depends on the environment
-    _numpy = None
-
-_U16 = struct.Struct("!H")
-_U32 = struct.Struct("!I")
 
 
 @dataclass
@@ -55,14 +57,14 @@ class GsoBuffer:
 
 
 def vectorised_segmentation_available() -> bool:
-    return _numpy is not None
+    return optional_numpy is not None
 
 
 def gso_scratch(size: int = 1 << 18) -> ndarray | None:
     """A reusable output buffer for `segment_tcp_gso` (fresh memory would page-fault on every call)."""
-    if _numpy is None:
+    if optional_numpy is None:
         return None
-    scratch = _numpy.empty(size, dtype=_numpy.uint8)
+    scratch = optional_numpy.empty(size, dtype=optional_numpy.uint8)
     scratch.fill(0)  # touch every page once
     return scratch
 
@@ -144,7 +146,7 @@ def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes,
     result lives in `scratch` (from `gso_scratch`) when it is large enough: valid until the next call.
     A checksum is `0xFFFE - (v + 0xFFFE) % 0xFFFF`: the complement of the end-around-carry fold of v.
     """
-    np = _numpy
+    np = optional_numpy
     if np is None or mss & 1:
         raise OffloadError("vectorised segmentation needs numpy and an even MSS")
     kind = gso_type & ~VNET_GSO_ECN
@@ -177,7 +179,7 @@ def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes,
         layout = _Layout(np, out, count, mss, tail, pre, layers, header_len - l4)
     full = layout.full
     flags0 = frame[l4 + 13]
-    seq0 = _U32.unpack_from(frame, l4 + 4)[0]
+    seq0 = U32.unpack_from(frame, l4 + 4)[0]
     # CWR only on the first segment, FIN/PSH only on the last (what the kernel's GSO does).
     middle_flags = flags0 & ~(TCP_FIN | TCP_PSH | TCP_CWR)
     first_flags = flags0 & ~(TCP_FIN | TCP_PSH) if count > 1 else flags0
@@ -186,7 +188,7 @@ def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes,
     template = bytearray(prefix)
     template += frame[:header_len]
     template[layout.flags_at] = middle_flags
-    _U16.pack_into(template, layout.length_at, layout.full_length)
+    U16.pack_into(template, layout.length_at, layout.full_length)
     tcp = template[pre + l4 : pre + header_len]
     headers = layout.headers
     headers[:] = np.frombuffer(template, dtype=np.uint8)
@@ -209,7 +211,7 @@ def segment_tcp_gso(frame: memoryview, gso_type: int, mss: int, prefix: bytes,
     tcp[16:18] = b"\0\0"
     scalars[0, 0] = ((pseudo_sum(frame, layers, 0) + ones_sum(tcp) + seq0) * 256 + 0xFFFE) % 0xFFFF
     if not layers.ipv6:
-        ip_id0 = _U16.unpack_from(frame, l3 + 4)[0]
+        ip_id0 = U16.unpack_from(frame, l3 + 4)[0]
         layout.ip_id[:] = np.add(layout.index16, np.uint16(ip_id0), out=layout.id_values)  # type: ignore[index]
         ip_header = bytearray(frame[l3:l4])
         ip_header[2:6] = b"\0\0\0\0"
