@@ -194,6 +194,10 @@ REFUSALS = [
      "sites[0].borders", "all-active multihoming"),
     ("gateway does not carry a spanning segment", "fabric.yaml", "    attach: all\n",
      "    attach: {hosts: [leaf1, leaf2]}\n", "segments[0].attach", "border border1 (EVPN gateway"),
+    ("gateway border that is no VTEP", "fabric.yaml", "borders: [border1]", "borders: [border1, spine1]",
+     "sites[0].borders[1]", "border spine1 needs role leaf and data.vtep"),
+    ("gateway facing a relaying border", "groups.yaml", "nxos-leaves: {platform: nxos",
+     "nxos-leaves: {platform: frr", "border1.data.underlay[1].peer", "both ends of a DCI link must re-originate"),
     ("per-site RT behind an NX-OS border", "fabric.yaml", "    border_vip: 10.200.0.100\n",
      "    border_vip: 10.200.0.100\n    route_targets: {web: \"65002:10010\"}\n",
      "sites[1].route_targets.web", "needs the borders to rewrite it"),
@@ -215,3 +219,18 @@ def test_check_refuses_what_the_vendor_design_cannot_carry(case: tuple, inventor
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert any(f": {path}:" in line and message in line for line in result.output.splitlines()), result.output
+
+
+def test_relaying_borders_need_a_spine_on_the_dci_link(inventory: Path) -> None:
+    """Two FRR border leaves would hold an underlay-only session across the DCI: refused. The multisite lab's
+    FRR spines relaying across the DCI (containerlab/multisite) are the accepted form of the same design."""
+    edit(inventory, "groups.yaml", "eos-leaves: {platform: eos", "eos-leaves: {platform: frr")
+    edit(inventory, "groups.yaml", "nxos-leaves: {platform: nxos", "nxos-leaves: {platform: frr")
+    edit(inventory, "fabric.yaml", "    border_vip: 10.200.0.100\n", "")
+    edit(inventory, "fabric.yaml", '    route_targets: {web: "65001:10010"}\n', "")
+    result = CliRunner().invoke(app, ["check", "-i", str(inventory)])
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if "border1.data.underlay[1].peer:" in line]
+    assert "EVPN crosses a DCI link only with a spine at one end" in line
+    lab = Path(__file__).resolve().parents[2] / "containerlab" / "multisite" / "inventory"
+    assert CliRunner().invoke(app, ["check", "-i", str(lab)]).exit_code == 0

@@ -197,13 +197,20 @@ def _dci_design_problems(fabric: Fabric) -> Iterator[Problem]:
         if link.a not in borders or link.b not in borders:
             continue  # mobility.py reports DCI ends that are not borders
         a, b = design_of(fabric, link.a), design_of(fabric, link.b)
-        if a is None or b is None or a.gateway == b.gateway:
+        if a is None or b is None:
             continue
         position = next(i for i, u in enumerate(fabric.hosts[link.a].data.underlay) if u.interface == link.a_interface)
-        yield fabric._host_problem(
-            link.a, ("data", "underlay", position, "peer"),
-            f"DCI link joins {link.a} ({a.title}) and {link.b} ({b.title}): both ends of a DCI link must "
-            "re-originate EVPN routes (gateways) or both relay one overlay", link.b)
+        where = ("data", "underlay", position, "peer")
+        if a.gateway != b.gateway:
+            yield fabric._host_problem(
+                link.a, where, f"DCI link joins {link.a} ({a.title}) and {link.b} ({b.title}): both ends of a DCI "
+                "link must re-originate EVPN routes (gateways) or both relay one overlay", link.b)
+        elif not a.gateway and "spine" not in (fabric.hosts[link.a].data.role, fabric.hosts[link.b].data.role):
+            # relaying borders carry EVPN on the link's own session, which vxauto renders between a spine and
+            # its peers only (a leaf-leaf session is underlay only): the sites would not share an overlay
+            yield fabric._host_problem(
+                link.a, where, f"DCI link joins {link.a} and {link.b}, two leaves relaying one overlay ({a.title}): "
+                "EVPN crosses a DCI link only with a spine at one end (make a spine the border)", link.b)
 
 
 def _nxos_problems(fabric: Fabric) -> Iterator[Problem]:
