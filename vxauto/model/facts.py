@@ -103,6 +103,8 @@ class MultisiteFacts:
     #: NX-OS: the site's shared virtual IP and the loopback that carries it (distinct from the NVE source).
     vip: str | None = None
     vip_interface: str | None = None
+    #: NX-OS: seconds the BGW waits before it advertises the virtual IP again after a restore (`delay-restore time`).
+    delay_restore: int | None = None
 
     def remote_route_target(self, segment: str) -> str:
         return dict(self.remote_route_targets)[segment]

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 BGW_LOOPBACK = 100
 #: `evpn multisite border-gateway <1-281474976710655>` (NX-OS CLI help, the guide's site-id range).
 NXOS_SITE_ID_MAX = 281_474_976_710_655
+#: `delay-restore time` of the guide's BGW configuration template: the virtual IP is advertised again only
+#: this long after the BGW's site-internal and DCI links come back, so the fabric has converged first.
+NXOS_DELAY_RESTORE_S = 300
 
 
 def site_borders(fabric: Fabric) -> dict[str, Site]:
@@ -81,6 +84,7 @@ def border_facts(fabric: Fabric, host: HostIntent) -> MultisiteFacts | None:
         remote_route_targets=tuple(remote.items()),
         vip=vip,
         vip_interface=vip_interface(host) if vip else None,
+        delay_restore=NXOS_DELAY_RESTORE_S if design.name == "multisite-bgw" else None,
     )
 
 
