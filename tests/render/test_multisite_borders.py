@@ -94,7 +94,7 @@ def test_eos_gateway_lines(configs: dict[str, str]) -> None:
         (*bgp, "address-family evpn", "neighbor default next-hop-self received-evpn-routes route-type ip-prefix "
                                       "inter-domain"),
     } <= lines
-    assert "Arista EOS User Manual, \"EVPN Gateway\"" in configs["border1"]  # the document it follows
+    assert "Arista AVD eos_designs evpn_gateway (\"EVPN Multi-Domain Gateway\"" in configs["border1"]  # its document
     for name in ("leaf1", "spine1"):  # no gateway lines on the other EOS hosts
         assert "domain remote" not in configs[name] and "EVPN-OVERLAY-CORE" not in configs[name]
 

@@ -170,8 +170,9 @@ _NO_V6 = _ALL - {Feature.IPV6_UNDERLAY}
 
 EOS_EVPN_GATEWAY = MultisiteDesign(
     "evpn-gateway", "EVPN gateway (multi-domain EVPN VXLAN)",
-    "Arista EOS User Manual, \"EVPN Gateway\" (multi-domain EVPN VXLAN: neighbor ... domain remote, rd/route-target "
-    "evpn domain remote); Arista AVD eos_designs evpn_gateway (remote_peers, evpn_l2, evpn_l3)",
+    "Arista AVD eos_designs evpn_gateway (\"EVPN Multi-Domain Gateway\": remote_peers, evpn_l2, evpn_l3) as "
+    "eos_cli_config_gen renders it (router-bgp.j2: domain remote, rd/route-target evpn domain remote); EOS "
+    "multi-domain EVPN VXLAN",
     gateway=True, multihop=15,  # AVD's evpn_ebgp_gateway_multihop default
 )
 NXOS_MULTISITE_BGW = MultisiteDesign(
