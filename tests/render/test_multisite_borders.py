@@ -184,6 +184,8 @@ REFUSALS = [
      "nxos-leaves: {platform: junos", "sites[1].borders[0]", "platform junos of border2 cannot be a border"),
     ("nxos site id out of range", "fabric.yaml", "    id: 20", "    id: 281474976710656",
      "sites[1].id", "NX-OS takes a Multi-Site site ID of 1-281474976710655"),
+    ("nxos site ID of another site", "fabric.yaml", "    id: 20", "    id: 1",
+     "sites[1].id", "site ID 1 is also the ID of sites[0]"),
     ("nxos site without virtual IP", "fabric.yaml", "    border_vip: 10.200.0.100\n", "",
      "sites[1]", "needs the site's border_vip"),
     ("virtual IP is the NVE source", "fabric.yaml", "border_vip: 10.200.0.100", "border_vip: 10.200.1.12",

@@ -230,6 +230,13 @@ def _nxos_problems(fabric: Fabric) -> Iterator[Problem]:
                 and getattr(design_of(fabric, b), "name", None) == "multisite-bgw"]
         if not bgws:
             continue
+        same = [i for i, other in enumerate(fabric.intent.sites)
+                if i != index and site_id(fabric, other) == site_id(fabric, site)]
+        if same:
+            yield fabric._fabric_problem(
+                ("sites", index, "id" if site.id is not None else "name"),
+                f"site ID {site_id(fabric, site)} is also the ID of sites[{same[0]}]: Multi-Site tells the sites "
+                f"apart by it, every site needs its own ({document})", site_id(fabric, site))
         if site.id is not None and site.id > NXOS_SITE_ID_MAX:
             yield fabric._fabric_problem(
                 ("sites", index, "id"), f"NX-OS takes a Multi-Site site ID of 1-{NXOS_SITE_ID_MAX} (`evpn multisite "
