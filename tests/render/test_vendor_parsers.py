@@ -28,9 +28,9 @@ INTENTS = Path(__file__).resolve().parents[1] / "fixtures" / "intents"
 pytestmark = pytest.mark.slow
 
 
-def rendered(platform: str) -> dict[str, str]:
+def rendered(platform: str, prefix: str = "vendor-") -> dict[str, str]:
     configs = {}
-    for config in render_fabric(load_fabric(INTENTS / f"vendor-{platform}")):
+    for config in render_fabric(load_fabric(INTENTS / f"{prefix}{platform}")):
         ((_, text),) = config.files.items()
         configs[config.host] = text
     return configs
@@ -42,6 +42,7 @@ def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if playbook is None:
         pytest.skip(f"the vendors' Ansible parsers are not available: {why}")
     nxos, eos = rendered("nxos"), rendered("eos")
+    bgw = rendered("multisite-vendors", prefix="")["border2"]
     jobs = [
         ParseJob("nxos leaf1", "cisco.nxos.nxos_bgp_address_family", "cisco.nxos.nxos",
                  section(nxos["leaf1"], "router bgp")),
@@ -49,6 +50,11 @@ def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                  section(nxos["spine1"], "router bgp")),
         ParseJob("nxos leaf1 global", "cisco.nxos.nxos_bgp_global", "cisco.nxos.nxos",
                  section(nxos["leaf1"], "router bgp")),
+        # the Multi-Site border gateway of the two-site fixture (site-external session to the EOS gateway)
+        ParseJob("nxos bgw global", "cisco.nxos.nxos_bgp_global", "cisco.nxos.nxos",
+                 section(bgw, "router bgp")),
+        ParseJob("nxos bgw neighbors", "cisco.nxos.nxos_bgp_neighbor_address_family", "cisco.nxos.nxos",
+                 section(bgw, "router bgp")),
         ParseJob("eos leaf1", "arista.eos.eos_bgp_address_family", "arista.eos.eos",
                  section(eos["leaf1"], "router bgp")),
         # eos_bgp_global rejects `redistribute learned` (valid in an EVPN `vlan` block, not in its choices):
@@ -89,6 +95,22 @@ def test_nxos_parser_reads_type5_and_evpn(parsed: dict[str, Any]) -> None:
     assert spine["l2vpn evpn"].get("retain", {}).get("route_target", {}).get("retain_all") is True
     neighbors = {n["neighbor_address"]: n["remote_as"] for n in parsed["nxos leaf1 global"]["neighbors"]}
     assert neighbors == {"10.1.1.0": "65000", "10.2.1.0": "65000"}
+
+
+def test_nxos_parser_reads_the_multisite_border_gateway(parsed: dict[str, Any]) -> None:
+    """Cisco's parsers find the site-external session of the BGW as the Multi-Site chapter configures it; the
+    DCI link's underlay session and the spine's stay plain (the positive control of the same parse)."""
+    neighbors = {n["neighbor_address"]: n for n in parsed["nxos bgw global"]["neighbors"]}
+    assert neighbors["10.100.0.12"] == {"neighbor_address": "10.100.0.12", "remote_as": "65102",
+                                        "description": "border1", "update_source": "loopback0",
+                                        "ebgp_multihop": 5, "peer_type": "fabric-external"}
+    assert "peer_type" not in neighbors["10.199.0.0"] and "peer_type" not in neighbors["10.201.2.0"]
+    families_of = {n["neighbor_address"]: {f"{af['afi']} {af['safi']}": af for af in n["address_family"]}
+                   for n in parsed["nxos bgw neighbors"]["neighbors"]}
+    evpn = families_of["10.100.0.12"]["l2vpn evpn"]
+    assert evpn["rewrite_evpn_rt_asn"] is True and evpn["send_community"] == {"extended": True, "standard": True}
+    assert "rewrite_evpn_rt_asn" not in families_of["10.201.2.0"]["l2vpn evpn"]
+    assert set(families_of["10.199.0.0"]) == {"ipv4 unicast"}  # the DCI link: underlay only
 
 
 def test_eos_parser_reads_the_same_type5_intent(parsed: dict[str, Any]) -> None:

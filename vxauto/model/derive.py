@@ -10,7 +10,7 @@ from collections import defaultdict
 from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
-from vxauto.model import mobility
+from vxauto.model import mobility, multisite
 from vxauto.model.facts import (
     BgpNeighbor,
     DeviceFacts,
@@ -142,6 +142,7 @@ class FactDerivation(FabricLookups):
             endpoints=self._endpoints(host),
             announce=announce,
             version=data.version or record.default_version,
+            multisite=multisite.border_facts(cast("Fabric", self), host) if self.intent.sites else None,
             **placement._asdict(),
         )
 

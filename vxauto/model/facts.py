@@ -69,6 +69,52 @@ class BgpNeighbor:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayPeer:
+    """A border gateway of another site: the far end of a site-external (remote-domain) EVPN session."""
+
+    name: str
+    site: str
+    #: Its router ID: the loopback the session goes to.
+    ip: str
+    asn: int
+
+
+@dataclass(frozen=True, slots=True)
+class MultisiteFacts:
+    """A border gateway's part of a vendor multi-site design (platform record `multisite`)."""
+
+    #: The design's name (`evpn-gateway`, `multisite-bgw`) and the vendor document it follows.
+    design: str
+    document: str
+    site: str
+    #: The site's ID (NX-OS `evpn multisite border-gateway <site-id>`).
+    site_id: int
+    #: Site-external EVPN sessions, loopback to loopback: the gateways of the other sites.
+    peers: tuple[GatewayPeer, ...]
+    #: The interface whose address the sessions come from (the router ID's), and their TTL.
+    update_source: str
+    multihop: int
+    #: Underlay interfaces toward the other sites (DCI) and toward the own site (fabric).
+    dci_interfaces: tuple[str, ...]
+    fabric_interfaces: tuple[str, ...]
+    #: Segment -> its route target on the site-external side: the fabric-wide RT (a site may override the RT
+    #: inside, fabric.yaml `sites[].route_targets`; the gateway rewrites between the two).
+    remote_route_targets: tuple[tuple[str, str], ...] = ()
+    #: NX-OS: the site's shared virtual IP and the loopback that carries it (distinct from the NVE source).
+    vip: str | None = None
+    vip_interface: str | None = None
+    #: NX-OS: seconds the BGW waits before it advertises the virtual IP again after a restore (`delay-restore time`).
+    delay_restore: int | None = None
+
+    def remote_route_target(self, segment: str) -> str:
+        return dict(self.remote_route_targets)[segment]
+
+    @property
+    def vip_prefix(self) -> str | None:
+        return host_prefix(self.vip) if self.vip else None
+
+
+@dataclass(frozen=True, slots=True)
 class InterfaceFacts:
     name: str
     ip: str
@@ -149,6 +195,13 @@ class DeviceFacts:
     #: Kernel-based platforms: the VTEP interface when it is neither lo nor an underlay link (it needs a
     #: stanza or file of its own).
     vtep_own_interface: str | None = None
+    #: A border gateway's multi-site facts (None: not a border, or a border that only relays EVPN).
+    multisite: MultisiteFacts | None = None
+
+    @property
+    def gateway_peers(self) -> tuple[GatewayPeer, ...]:
+        """The other sites' gateways a border gateway holds site-external EVPN sessions with (else none)."""
+        return self.multisite.peers if self.multisite else ()
 
     @property
     def is_vtep(self) -> bool:

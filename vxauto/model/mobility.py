@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vxauto.errors import Problem
+from vxauto.model.platforms import platform
 
 if TYPE_CHECKING:
     from vxauto.model.fabric import Fabric
-    from vxauto.model.schema import HostIntent, MobileEndpoint, Segment
+    from vxauto.model.schema import HostIntent, MobileEndpoint, Segment, Site
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +171,11 @@ def _dci_problems(fabric: Fabric) -> Iterator[Problem]:
 
 
 def _route_target_problems(fabric: Fabric) -> Iterator[Problem]:
-    """A per-site RT only works where the borders rewrite RTs between sites: no platform vxauto renders does
-    that yet (FRR has no such feature; EOS's EVPN gateway and NX-OS's Multi-Site BGW templates are not written),
-    so an override on a segment that other sites also carry is reported, naming the borders."""
+    """A per-site RT only works where the borders rewrite RTs between sites. Of the designs vxauto renders, only
+    the EOS EVPN gateway does: it imports and exports the site's RT in its local domain and the fabric-wide RT
+    in the remote domain (`route-target import export evpn domain remote`). FRR has no border gateway, and
+    NX-OS's `rewrite-evpn-rt-asn` rewrites only the ASN part of an RT; so an override on a segment that other
+    sites also carry is reported unless every border of the site is an EOS EVPN gateway, naming the borders."""
     for index, site in enumerate(fabric.intent.sites):
         for name, target in site.route_targets.items():
             path = ("sites", index, "route_targets", name)
@@ -185,13 +188,20 @@ def _route_target_problems(fabric: Fabric) -> Iterator[Problem]:
             if not here:
                 yield fabric._fabric_problem(path, f"segment {name} is carried by no VTEP of site {site.name}", name)
             elsewhere = [h for h in carriers if fabric.hosts[h].data.site != site.name]
-            if elsewhere and target != fabric.route_target(segment):
+            if elsewhere and target != fabric.route_target(segment) and not _rewrites_route_targets(fabric, site):
                 platforms = ", ".join(f"{b} ({fabric.hosts[b].platform})" for b in site.borders if b in fabric.hosts)
                 yield fabric._fabric_problem(
                     path, f"segment {name} is also carried in other sites ({', '.join(elsewhere)}): a per-site RT "
-                    f"needs the borders to rewrite it, which vxauto renders for no platform yet (borders: "
+                    f"needs the borders to rewrite it, which vxauto renders for EOS EVPN gateways only (borders: "
                     f"{platforms or 'none'}); keep the fabric-wide RT {fabric.route_target(segment)}", target,
                 )
+
+
+def _rewrites_route_targets(fabric: Fabric, site: Site) -> bool:
+    """Every border of the site is an EOS EVPN gateway (local-domain RT: the site's; remote domain: fabric-wide)."""
+    designs = [platform(fabric.hosts[b].platform).multisite for b in site.borders if b in fabric.hosts]
+    return bool(designs) and len(designs) == len(site.borders) and all(
+        d is not None and d.name == "evpn-gateway" for d in designs)
 
 
 def _mobile_problems(fabric: Fabric) -> Iterator[Problem]:

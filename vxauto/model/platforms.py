@@ -59,6 +59,23 @@ class Output:
 
 
 @dataclass(frozen=True)
+class MultisiteDesign:
+    """A platform's documented way of joining sites at a border host (fabric.yaml `sites[].borders`).
+
+    `gateway`: the border is a VTEP that terminates the overlay of its site and re-originates EVPN routes
+    toward the other sites (Arista's EVPN gateway, Cisco's Multi-Site BGW); otherwise it relays one overlay
+    across the DCI with the next hop unchanged (FRR). `document` is named in the template and in `vxauto
+    check`'s refusals; `multihop` is the TTL of the loopback-to-loopback session to remote gateways.
+    """
+
+    name: str
+    title: str
+    document: str
+    gateway: bool
+    multihop: int = 0
+
+
+@dataclass(frozen=True)
 class Platform:
     """What vxauto knows about one target platform."""
 
@@ -111,6 +128,10 @@ class Platform:
     #: BGP is FRR's bgpd, which advertises a new VNI or VRF under an automatic RD `<router-id>:<index>` until the
     #: configured one replaces it: the model renders RDs outside that range (derive.route_distinguisher).
     automatic_rds: bool = False
+    #: How a border host of this platform joins sites (None: vxauto renders no border for it; `multisite_rule`
+    #: says why, quoted in `vxauto check`'s refusal).
+    multisite: MultisiteDesign | None = None
+    multisite_rule: str = ""
 
     def outputs_for(self, role: str, flavour: str | None) -> tuple[Output, ...]:
         """The files of a device with this role and flavour."""
@@ -147,6 +168,25 @@ _ALL = frozenset(Feature)
 _SWITCH_ROLES = frozenset({"leaf", "spine"})
 _NO_V6 = _ALL - {Feature.IPV6_UNDERLAY}
 
+EOS_EVPN_GATEWAY = MultisiteDesign(
+    "evpn-gateway", "EVPN gateway (multi-domain EVPN VXLAN)",
+    "Arista AVD eos_designs evpn_gateway (\"EVPN Multi-Domain Gateway\": remote_peers, evpn_l2, evpn_l3) as "
+    "eos_cli_config_gen renders it (router-bgp.j2: domain remote, rd/route-target evpn domain remote); EOS "
+    "multi-domain EVPN VXLAN",
+    gateway=True, multihop=15,  # AVD's evpn_ebgp_gateway_multihop default
+)
+NXOS_MULTISITE_BGW = MultisiteDesign(
+    "multisite-bgw", "VXLAN EVPN Multi-Site border gateway",
+    "Cisco Nexus 9000 Series NX-OS VXLAN Configuration Guide, chapter \"Configuring VXLAN EVPN Multi-Site\"",
+    gateway=True, multihop=5,  # the guide's site-external overlay example (ebgp-multihop 5)
+)
+FRR_EVPN_TRANSIT = MultisiteDesign(
+    "evpn-transit", "one EVPN overlay across the DCI (no border gateway)",
+    "FRR User Guide, \"BGP EVPN\" (eBGP EVPN peering; the border passes routes on with the next hop unchanged)",
+    gateway=False,
+)
+_NO_MULTISITE_BGP = "it has no BGP EVPN control plane to join sites with"
+
 PLATFORMS: dict[str, Platform] = {
     p.name: p
     for p in (
@@ -154,7 +194,7 @@ PLATFORMS: dict[str, Platform] = {
             "eos", "Arista EOS", _NO_V6, _SWITCH_ROLES, napalm_driver="eos", router_id_interface="Loopback0",
             reference="Arista EOS User Manual, VXLAN and EVPN chapters",
             outputs=(Output("config.cfg", "eos/vxlan.j2"),), parser="eos",
-            interface_names=("Ethernet{n}", "Loopback1"),
+            interface_names=("Ethernet{n}", "Loopback1"), multisite=EOS_EVPN_GATEWAY,
         ),
         Platform(
             "nxos", "Cisco NX-OS", _NO_V6 - {Feature.CUSTOM_UDP_PORT}, _SWITCH_ROLES, reserved_vlans=((3968, 4094),),
@@ -168,6 +208,7 @@ PLATFORMS: dict[str, Platform] = {
             vni_range=(4096, 16_773_119),
             vni_rule=("Cisco NX-OS vn-segment range 4096-16773119 (cisco.nxos.nxos_vlan, Cisco's Ansible "
                       "collection: mapped_vni \"Range 4096-16773119\")"),
+            multisite=NXOS_MULTISITE_BGW,
         ),
         Platform(
             "junos", "Juniper Junos (QFX)", _NO_V6, _SWITCH_ROLES, napalm_driver="junos", router_id_interface="lo0",
@@ -208,6 +249,7 @@ PLATFORMS: dict[str, Platform] = {
             outputs=(Output("frr.conf", "frr/frr.conf.j2"),
                      Output("interfaces.sh", "linux/iproute2.sh.j2", kernel=True)),
             directory=True, parser="frr", interface_names=("eth{n}", "lo"), automatic_rds=True,
+            multisite=FRR_EVPN_TRANSIT,
         ),
         Platform(
             "linux", "Linux host (kernel VXLAN)",
@@ -228,6 +270,7 @@ PLATFORMS: dict[str, Platform] = {
             # a host's output would change shape; the ifupdown2 file is `interfaces`, which has no extension to
             # make `<host><ext>` of.
             directory_flavours=frozenset({"ifupdown2", "networkd", "netplan"}), parser="iproute2",
+            multisite_rule=_NO_MULTISITE_BGP,
         ),
         Platform(
             "pyvtep", "pyvtep (vxauto's Python software VTEP)",
@@ -236,12 +279,14 @@ PLATFORMS: dict[str, Platform] = {
             outputs=(Output("pyvtep.yaml", "pyvtep/pyvtep.yaml.j2"),
                      Output("interfaces.sh", "pyvtep/interfaces.sh.j2")),
             interface_names=("eth{n}", "lo"),
+            multisite_rule="pyvtep is a leaf VTEP only (docs/pyvtep.md): it neither relays nor re-originates EVPN "
+                           "routes between sites",
         ),
         Platform(
             "ovs", "Open vSwitch",
             frozenset({Feature.STATIC_FLOOD, Feature.IPV6_UNDERLAY, Feature.CUSTOM_UDP_PORT}), frozenset({"leaf"}),
             router_id_interface="lo", reference="ovs-vswitchd.conf.db(5) Interface type vxlan, ovs-vsctl(8)",
-            outputs=(Output("config.sh", "ovs/vxlan.sh.j2"),),
+            outputs=(Output("config.sh", "ovs/vxlan.sh.j2"),), multisite_rule=_NO_MULTISITE_BGP,
         ),
     )
 }

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
 from vxauto.errors import Problem
-from vxauto.model import mobility
+from vxauto.model import mobility, multisite
 from vxauto.model.lookups import FabricLookups
 from vxauto.model.platforms import RESERVED_VRF_NAMES, Feature, platform
 from vxauto.model.schema import Segment, Tenant
@@ -67,7 +67,9 @@ class RelationChecks(FabricLookups):
         return [problem for check in checks for problem in check()]
 
     def _check_sites_and_mobility(self) -> Iterator[Problem]:
-        return mobility.problems(cast("Fabric", self))  # self is always the joined Fabric
+        fabric = cast("Fabric", self)  # self is always the joined Fabric
+        yield from mobility.problems(fabric)
+        yield from multisite.problems(fabric)
 
     def _check_names_unique(self) -> Iterator[Problem]:
         named: tuple[tuple[str, Sequence[Segment | Tenant]], ...] = (

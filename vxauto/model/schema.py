@@ -139,6 +139,15 @@ class Site(Strict):
         description="Segment -> route target used inside this site (a vendor multi-site design with "
         "per-site RTs rewritten at the border); default: the segment's fabric-wide RT.",
     )
+    id: int | None = Field(
+        None, ge=1, strict=True,
+        description="Site ID of the site's border gateways (NX-OS `evpn multisite border-gateway`); default: the "
+        "site's position in `sites`, counted from 1.",
+    )
+    border_vip: IpAddress | None = Field(
+        None, description="Address the site's border gateways share toward the other sites (NX-OS Multi-Site "
+        "virtual IP, on a loopback of its own); needed by NX-OS borders.",
+    )
 
 
 class MobileEndpoint(Strict):
