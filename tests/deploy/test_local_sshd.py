@@ -57,7 +57,12 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     config = work / "sshd_config"
     config.write_text(sshd_config_text(f"127.0.0.1:{port}", host.private, authorized, work / "sshd.pid"))
     netns.SSHD_PRIVSEP.mkdir(parents=True, exist_ok=True)
-    daemon = subprocess.Popen([str(netns.SSHD), "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True)
+    # in a private mount namespace with the login user's start-up files masked, as in a lab node: the
+    # machine's ~/.bashrc (pyenv) must not decide whether NETCONF's subsystem starts in time
+    masked = ["unshare", "--mount", "--propagation", "private", "sh", "-c", netns.start_files_mask() + 'exec "$@"',
+              "vxauto-sshd"]
+    daemon = subprocess.Popen([*masked, str(netns.SSHD), "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE,
+                              text=True)
     try:
         assert daemon.stderr is not None
         line = daemon.stderr.readline()  # sshd's own sign that it listens

@@ -10,6 +10,7 @@ kernel without CONFIG_VLAN_8021Q, the test runs it with the trunks split into ac
 from __future__ import annotations
 
 import json
+import pwd
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from tests.lab.conftest import (
 )
 from tests.lab.variants import vlan_free_variant
 from vxauto.lab import api, netns
+from vxauto.lab.sshkeys import LOGIN_USER
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, needs_lab_machine]
 
@@ -120,11 +122,17 @@ def test_host_keys_are_checked(evpn: EvpnLab, tmp_path: Path) -> None:
 
 def test_openssh_client_with_the_lab_ssh_config(evpn: EvpnLab) -> None:
     result = subprocess.run(
-        ["ssh", "-F", str(evpn.lab.ssh_config), "-o", "BatchMode=yes", "leaf2", "hostname; vtysh -c 'show version'"],
+        ["ssh", "-F", str(evpn.lab.ssh_config), "-o", "BatchMode=yes", "leaf2",
+         "hostname; vtysh -c 'show version'; for f in ~/.bashrc ~/.profile; do cat $f 2>/dev/null | wc -c; done"],
         capture_output=True, text=True, timeout=30, check=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "leaf2" and "FRRouting" in result.stdout
+    # the machine's own start-up files of the login user are masked in the node (netns.MASKED_START_FILES)
+    home = Path(pwd.getpwnam(LOGIN_USER).pw_dir)
+    for name, seen in zip((".bashrc", ".profile"), result.stdout.splitlines()[-2:], strict=True):
+        if (home / name).is_file() and (home / name).stat().st_size:  # something there to mask
+            assert seen.strip() == "0", f"{home / name} is not masked in the node: {seen}"
 
 
 @pytest.mark.parametrize(

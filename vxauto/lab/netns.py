@@ -5,7 +5,8 @@ must run *inside* a node (FRR daemons, sshd, scripts, `exec`) start through `nod
 (the node's network namespace, and a private mount namespace), `unshare --uts` (the node's own hostname,
 so prompts and `show` outputs name the node) and, on FRR nodes, two bind mounts that give the node its own
 `/etc/frr` and `/run/frr`, so a plain `vtysh` inside the node (an SSH session, `vxauto lab exec`) talks to
-that node's daemons and `write memory` lands in the node's directory, exactly as in an FRR container.
+that node's daemons and `write memory` lands in the node's directory, exactly as in an FRR container. The
+SSH login user's start-up files of the lab machine are masked in every node (`MASKED_START_FILES`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import pwd
+import shlex
 import signal
 import socket
 import threading
@@ -32,10 +35,35 @@ SSHD_PRIVSEP = Path("/run/sshd")  # sshd's privilege separation directory (Debia
 IFNAMSIZ = 15
 
 # sh -c scripts run inside a node; "$1" is the node name, then (FRR nodes) its /etc/frr and /run/frr.
-_HOST_SHELL = 'hostname "$1" || exit 125; shift; exec "$@"'
+#: The lab machine's start-up files of the SSH login user, masked inside every node: a node's shell starts
+#: as a container's would. bash reads ~/.bashrc for every command an SSH session runs, and the machine's
+#: (pyenv's or conda's `init` lines) are not the device's: pyenv's `rehash` in there took a machine-wide
+#: lock for every SSH command, and one session killed mid-rehash left the lock behind, after which every
+#: SSH command into every node waited 60 s for it (deploy and validate timed out on every host).
+MASKED_START_FILES = (".bashrc", ".bash_profile", ".bash_login", ".profile")
+
+
+def start_files_mask() -> str:
+    """Shell words that bind /dev/null over each of the login user's start-up files that exist; run them in
+    a private mount namespace (a node's is), so the machine's own files stay as they are."""
+    home = _login_home()
+    paths = " ".join(shlex.quote(f"{home}/{name}") for name in MASKED_START_FILES)
+    return f'for f in {paths}; do if [ -f "$f" ]; then mount --bind /dev/null "$f" || exit 125; fi; done; '
+
+
+def _login_home() -> str:
+    from vxauto.lab.sshkeys import LOGIN_USER  # its key handling (cryptography) is not needed here
+
+    try:
+        return pwd.getpwnam(LOGIN_USER).pw_dir
+    except KeyError:  # no such user: nothing of theirs to mask
+        return "/nonexistent"
+
+
+_HOST_SHELL = 'hostname "$1" || exit 125; shift; {mask}exec "$@"'
 _FRR_SHELL = (
     'hostname "$1" && mount --bind "$2" /etc/frr && mount --bind "$3" /run/frr || exit 125; '
-    'shift 3; exec "$@"'
+    'shift 3; {mask}exec "$@"'
 )
 
 
@@ -203,10 +231,11 @@ def root_networks() -> list[tuple[str, str]]:
 def node_argv(namespace: str, node: str, argv: list[str], frr_dirs: tuple[Path, Path] | None) -> list[str]:
     """The command line that runs `argv` inside a node (see the module docstring)."""
     prefix = ["ip", "netns", "exec", namespace, "unshare", "--uts", "--", "sh", "-c"]
+    mask = start_files_mask()
     if frr_dirs is None:
-        return [*prefix, _HOST_SHELL, "vxauto-node", node, *argv]
+        return [*prefix, _HOST_SHELL.format(mask=mask), "vxauto-node", node, *argv]
     etc, run = frr_dirs
-    return [*prefix, _FRR_SHELL, "vxauto-node", node, str(etc), str(run), *argv]
+    return [*prefix, _FRR_SHELL.format(mask=mask), "vxauto-node", node, str(etc), str(run), *argv]
 
 
 def pids_in_namespaces(identities: Iterable[tuple[int, int]]) -> list[int]:
