@@ -68,6 +68,18 @@ def group(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _exact_group(columns)
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted: `np.unique(values)`, without np.unique's check for masked arrays, which
+    imports numpy.ma (14 ms of a process's start)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), np.bool_)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 def _sorted_groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`np.unique(values, return_index=True, return_inverse=True)[1:]` with one unstable argsort.
 
