@@ -155,9 +155,15 @@ class KeyedCounters:
             return None
         position = np.minimum(_lookup(self.hashes, hashes), kept - 1)
         hit = self.hashes[position] == hashes
+        candidates = np.flatnonzero(hit)
+        if not len(candidates):
+            return None
+        # Keys are compared only where the hashes match (a scan of new flows then gathers nothing).
+        same = np.ones(len(candidates), np.bool_)
         for mine, theirs in zip(self.keys, columns, strict=True):
-            hit &= mine[position] == theirs  # equal hashes of different keys (a collision) are not a hit
-        if not hit.any():
+            same &= mine[position[candidates]] == theirs[candidates]  # a collision is not a hit
+        hit[candidates] = same
+        if not same.any():
             return None
         where = position[hit]
         for name, op in self.ops.items():
