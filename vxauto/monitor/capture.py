@@ -5,7 +5,8 @@ by length: pcap records are found by the parallel walk of `walk.py` (exactly the
 result), pcapng blocks by a tight Python loop that reads one length per block. Everything else about the
 records (timestamps, lengths, sanity checks) is read afterwards with numpy over all records at once.
 The decoder then reads the packets straight out of the same buffer, so no per-packet `bytes` object is
-ever made on the fast path.
+ever made on the fast path. `read_piece` maps and indexes one piece of a file at a time (pcap and pcapng
+alike), so memory stays flat in capture size.
 
 Problems with the file itself are reported as `VxautoError` naming the file and byte offset (strict
 mode) or recorded in `Frames.problems` (keep-going mode, reading stops at the corruption). A file cut
