@@ -360,16 +360,19 @@ def plan_pieces(path: Path | str, piece_bytes: int = PIECE_BYTES) -> list[Piece]
 
     This reads every record header once (the parallel walk); workers then read their piece again.
     """
-    pieces = []
+    return list(iter_plan_pieces(path, piece_bytes))
+
+
+def iter_plan_pieces(path: Path | str, piece_bytes: int = PIECE_BYTES) -> Iterator[Piece]:
+    """plan_pieces, one piece at a time (work on a piece can start while the next one is found)."""
     piece: Piece | None = Piece(str(path), 0)
     while piece is not None:
         frames, following = read_piece(piece, False, piece_bytes)
         end = following.begin if following is not None else None
         if len(frames):
-            pieces.append(Piece(str(path), piece.begin, end, len(frames), int(frames.ts_ns.min()),
-                                int(frames.ts_ns.max()), piece.context))
+            yield Piece(str(path), piece.begin, end, len(frames), int(frames.ts_ns.min()), int(frames.ts_ns.max()),
+                        piece.context)
         piece = following
-    return pieces
 
 
 def _prefetch(buf: np.ndarray, start: int, stop: int) -> None:

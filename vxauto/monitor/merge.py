@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +33,7 @@ import numpy as np
 from vxauto.errors import VxautoError
 from vxauto.monitor import groupby
 from vxauto.monitor.analysis import MAX_FLOWS, TOP_FLOWS, Analyzer, Thresholds
-from vxauto.monitor.capture import PIECE_BYTES, Frames, Piece, iter_pieces, plan_pieces, read_piece
+from vxauto.monitor.capture import PIECE_BYTES, Frames, Piece, iter_pieces, iter_plan_pieces, plan_pieces, read_piece
 from vxauto.monitor.decode import Decoder, DecodeStats
 from vxauto.monitor.intent import IntentView
 from vxauto.monitor.scalar import DEFAULT_PORTS
@@ -113,10 +113,26 @@ def capture_files(paths: Sequence[Path]) -> list[Path]:
 
 def plan(paths: Sequence[Path], window_ns: int, piece_bytes: int = PIECE_BYTES) -> list[Task]:
     """Tasks covering every packet of `paths` exactly once."""
+    return list(iter_tasks(paths, window_ns, piece_bytes))
+
+
+def iter_tasks(paths: Sequence[Path], window_ns: int, piece_bytes: int = PIECE_BYTES) -> Iterator[Task]:
+    """plan's tasks; for one capture each as soon as its piece is found (so workers start while the rest of
+    the file is cut: cutting is a walk over every record header, serial on the driver), for several once
+    all pieces are known (time slices need every capture's time ranges)."""
     captures = tuple(str(p) for p in paths)
     if len(captures) == 1:
-        return [Task((piece,), captures, report_problems=(_label(piece),))
-                for piece in plan_pieces(captures[0], piece_bytes)]
+        found = False
+        for piece in iter_plan_pieces(captures[0], piece_bytes):
+            found = True
+            yield Task((piece,), captures, report_problems=(_label(piece),))
+        if not found:  # no packets: one empty task still gives a (zero) result
+            yield Task((), captures)
+        return
+    yield from _slice_tasks(captures, window_ns, piece_bytes)
+
+
+def _slice_tasks(captures: tuple[str, ...], window_ns: int, piece_bytes: int) -> list[Task]:
     pieces = [piece for path in captures for piece in plan_pieces(path, piece_bytes)]
     if not pieces:
         return [Task((), captures)]
@@ -175,7 +191,7 @@ def run_task(task: Task, settings: Settings) -> Partial:
             _keep_problems(frames, piece, task)
             for table in decoder.decode_batches(frames):
                 analyzer.add(table)
-        return Partial(analyzer, decoder.finish())
+        return _folded(Partial(analyzer, decoder.finish()))
     counted, context = Decoder(settings.ports), Decoder(settings.ports)
     tables: list[PacketTable] = []
     origins: list[np.ndarray] = []
@@ -196,7 +212,18 @@ def run_task(task: Task, settings: Settings) -> Partial:
     origin = np.concatenate(origins) if origins else np.zeros(0, np.int64)
     keep = ~duplicates(table, origin, settings.window_ns) & (table.ts_ns >= lo)
     analyzer.add(table.select(keep))
-    return Partial(analyzer, counted.finish(), int((~keep & (table.ts_ns >= lo)).sum()))
+    return _folded(Partial(analyzer, counted.finish(), int((~keep & (table.ts_ns >= lo)).sum())))
+
+
+def _folded(partial: Partial) -> Partial:
+    """Fold the packets still waiting in the analyzer and compact its stores before the task ends: done
+    here, the work runs in parallel with the other tasks; left to pickling and merging (which flush too),
+    it ran in the merge tree at the end, one merge after another (measured: 8 tasks done at 1.2 s of 1.9 s,
+    each merge and transfer 0.15-0.25 s)."""
+    partial.analyzer.flush()
+    for store in partial.analyzer._stores():
+        store.compact()
+    return partial
 
 
 def _keep_problems(frames: Frames, piece: Piece, task: Task) -> None:
@@ -285,10 +312,10 @@ def _run_on_dask(paths: Sequence[Path], settings: Settings, scheduler: str | Non
         raise VxautoError.single("--scheduler", "", f"cannot reach the Dask scheduler: {error}", scheduler) from None
     try:
         count = len(client.scheduler_info()["workers"]) or workers or 1
-        tasks = plan(paths, settings.window_ns, dask_piece_bytes(paths, count, piece_bytes))
+        futures = [client.submit(run_task, task, settings, pure=False)
+                   for task in iter_tasks(paths, settings.window_ns, dask_piece_bytes(paths, count, piece_bytes))]
         if progress is not None:
-            progress(f"Dask: {len(tasks)} tasks on {count} workers")
-        futures = client.map(run_task, tasks, settings=settings, pure=False)
+            progress(f"Dask: {len(futures)} tasks on {count} workers")
         # A merge tree on the cluster: partial results meet where they are, only the final one travels here.
         while len(futures) > 1:
             merged = [client.submit(merge_partials, futures[i], futures[i + 1], pure=False)
