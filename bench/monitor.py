@@ -123,12 +123,14 @@ def _plain(rng: np.random.Generator, size: int) -> bytes:
 
 def generate(path: Path, packets: int, seed: int = 7348, templates: int = 4096, vnis: list[int] | None = None,
              unique_flows: bool = False, plain: float = 0.0) -> Counter[int]:
-    """Write a benchmark capture; returns the VXLAN packets per VNI it contains.
+    """Write a benchmark capture (pcapng when `path` ends in .pcapng, else pcap); returns the VXLAN packets
+    per VNI it contains.
 
     `unique_flows` writes the packet number into the inner source address of every packet, so every
     packet is its own inner flow (a scan or a flood of short connections); `plain` is the share of
     frames that are not VXLAN.
     """
+    pcapng = path.suffix == ".pcapng"
     rng = np.random.default_rng(seed)
     vnis = vnis or VNIS
     weights = np.array(SIZE_WEIGHTS) / sum(SIZE_WEIGHTS)
@@ -148,11 +150,15 @@ def generate(path: Path, packets: int, seed: int = 7348, templates: int = 4096, 
     lengths = np.array([len(f) for f in frames], np.int64)
     counts = np.zeros(templates, np.int64)
     with path.open("wb") as handle:
-        handle.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        if pcapng:  # section header (no options), one Ethernet interface (microseconds, the default)
+            handle.write(struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
+                         + struct.pack("<IIHHII", 1, 20, 1, 0, 262144, 20))
+        else:
+            handle.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
         for first in range(0, packets, BLOCK):  # block by block: the generator's memory stays flat too
             choice = rng.integers(0, templates, min(BLOCK, packets - first))
             counts += np.bincount(choice, minlength=templates)
-            _block(frames, lengths, np.array(marks, np.int64), choice, first, unique_flows).tofile(handle)
+            _block(frames, lengths, np.array(marks, np.int64), choice, first, unique_flows, pcapng).tofile(handle)
     expected: Counter[int] = Counter()
     for template, count in enumerate(counts.tolist()):
         if not is_plain[template]:
@@ -161,26 +167,36 @@ def generate(path: Path, packets: int, seed: int = 7348, templates: int = 4096, 
 
 
 def _block(frames: list[bytes], lengths: np.ndarray, marks: np.ndarray, choice: np.ndarray, first: int,
-           unique_flows: bool) -> np.ndarray:
-    """pcap records of packets first, first+1, ...: template `choice[i]` for packet first+i."""
+           unique_flows: bool, pcapng: bool = False) -> np.ndarray:
+    """pcap records (or pcapng Enhanced Packet Blocks) of packets first, first+1, ...: template `choice[i]`
+    for packet first+i."""
     packets, templates = len(choice), len(frames)
-    sizes = lengths[choice] + 16
+    head = 28 if pcapng else 16  # record header, or EPB up to its packet data (then padding and the trailer)
+    sizes = (32 + (lengths[choice] + 3) // 4 * 4) if pcapng else lengths[choice] + 16
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     buffer = np.zeros(int(sizes.sum()), np.uint8)
     number = first + np.arange(packets, dtype=np.int64)
     ts = 1_700_000_000_000_000 + number * 10  # 100k packets per second, in microseconds
-    headers = np.zeros(packets, dtype=[("sec", "<u4"), ("usec", "<u4"), ("caplen", "<u4"), ("len", "<u4")])
-    headers["sec"], headers["usec"] = ts // 1_000_000, ts % 1_000_000
+    if pcapng:
+        headers = np.zeros(packets, dtype=[("type", "<u4"), ("length", "<u4"), ("iface", "<u4"), ("high", "<u4"),
+                                           ("low", "<u4"), ("caplen", "<u4"), ("len", "<u4")])
+        headers["type"], headers["length"] = 6, sizes
+        headers["high"], headers["low"] = ts >> 32, ts & 0xFFFFFFFF
+        trailer = np.ascontiguousarray(sizes.astype("<u4")).view(np.uint8).reshape(-1, 4)
+        buffer[(starts + sizes - 4)[:, None] + np.arange(4)] = trailer
+    else:
+        headers = np.zeros(packets, dtype=[("sec", "<u4"), ("usec", "<u4"), ("caplen", "<u4"), ("len", "<u4")])
+        headers["sec"], headers["usec"] = ts // 1_000_000, ts % 1_000_000
     headers["caplen"] = headers["len"] = lengths[choice]
-    buffer[starts[:, None] + np.arange(16)] = headers.view(np.uint8).reshape(-1, 16)
+    buffer[starts[:, None] + np.arange(head)] = headers.view(np.uint8).reshape(-1, head)
     order = np.argsort(choice, kind="stable")
     bounds = np.searchsorted(choice[order], np.arange(templates + 1))
     for template in range(templates):
-        where = starts[order[bounds[template] : bounds[template + 1]]] + 16
+        where = starts[order[bounds[template] : bounds[template + 1]]] + head
         if len(where):
             buffer[where[:, None] + np.arange(lengths[template])] = np.frombuffer(frames[template], np.uint8)
     if unique_flows:
-        at = starts + 16 + marks[choice]
+        at = starts + head + marks[choice]
         for byte in range(3):  # the low 24 bits of the packet number, big-endian
             buffer[at - 3 + byte] = (number >> (8 * (2 - byte))) & 0xFF
     return buffer
@@ -306,7 +322,14 @@ def bench_workers(path: Path, packets: int, workers: list[int]) -> None:
         if 1 in times:
             for count in workers:
                 if count > 1:
-                    print(f"speed-up {count} workers vs 1: {times[1] / times[count]:.2f}x (target >= 1.7x with 2)")
+                    print(f"speed-up {count} workers vs 1, whole process (cluster start included): "
+                          f"{times[1] / times[count]:.2f}x")
+        running = _dask_running(path, workers, reference)
+        if 1 in running:
+            for count in workers:
+                if count > 1:
+                    print(f"speed-up {count} workers vs 1, cluster running: {running[1] / running[count]:.2f}x "
+                          "(target >= 1.7x with 2)")
         # Control in the same run: the same tasks in plain worker processes (no Dask) show how much parallelism
         # the machine gives right now (its cores are shared).
         from concurrent.futures import ProcessPoolExecutor
@@ -329,11 +352,39 @@ def bench_workers(path: Path, packets: int, workers: list[int]) -> None:
         os.sched_setaffinity(0, everything)
 
 
-def bench_memory(sizes_gb: list[float], capture: str, directory: Path, cpu: int) -> None:
+def _dask_running(path: Path, workers: list[int], reference: dict) -> dict[int, float]:
+    """Wall time of `merge.analyse` on an already running local cluster of N workers (started and warmed up
+    first: worker processes and their imports take seconds, a fixed cost that a long capture or a standing
+    cluster does not pay per capture). Plan, tasks, merge tree and the result's transfer are timed."""
+    from dask.distributed import Client, LocalCluster
+
+    from vxauto.monitor.merge import Settings, analyse
+    from vxauto.monitor.report_formats import to_json
+
+    settings = Settings((4789, 8472))
+    times = {}
+    for count in workers:
+        with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            client.run(lambda: __import__("vxauto.monitor.merge"))  # every worker imports before the clock starts
+            analyse([path], settings, scheduler=cluster.scheduler_address)  # and runs the code paths once
+            started = time.perf_counter()
+            partial = analyse([path], settings, scheduler=cluster.scheduler_address)
+            times[count] = time.perf_counter() - started
+        report = json.loads(to_json(partial.analyzer.report(partial.stats)))
+        same = report["vnis"] == reference["vnis"] and report["pairs"] == reference["pairs"]
+        rate = partial.stats.frames / times[count] / 1e6
+        print(f"--workers {count}, cluster running: {times[count]:.2f} s = {rate:.2f} Mpps; same per-VNI and pair "
+              f"counters: {same}")
+    return times
+
+
+def bench_memory(sizes_gb: list[float], capture: str, directory: Path, cpu: int, suffix: str = ".pcap") -> None:
     """Peak RSS of the whole process on captures of growing size, each generated just before and deleted."""
-    print(f"\n== memory: {capture} captures of {', '.join(f'{g:g}' for g in sizes_gb)} GB, whole process")
+    print(f"\n== memory: {capture} {suffix[1:]} captures of {', '.join(f'{g:g}' for g in sizes_gb)} GB, "
+          "whole process")
     for size_gb in sizes_gb:
-        path = directory / f"memory-{size_gb:g}GB.pcap"
+        path = directory / f"memory-{size_gb:g}GB{suffix}"
         packets = int(size_gb * 1e9 / 431)  # 415 B per frame on average plus the 16-byte record header
         started = time.perf_counter()
         expected = generate(path, packets, **CAPTURES[capture])  # type: ignore[arg-type]
@@ -361,6 +412,7 @@ def main() -> int:
     parser.add_argument("--memory", help="comma-separated capture sizes in GB (e.g. 1,4,16): peak RSS of the whole "
                         "process on each, captures generated on the fly (needs that much free disk)")
     parser.add_argument("--memory-capture", default="few-flows", choices=list(CAPTURES))
+    parser.add_argument("--memory-formats", default="pcap,pcapng", help="file formats of the --memory captures")
     parser.add_argument("--workers", help="comma-separated local Dask worker counts (e.g. 1,2) timed on the "
                         "few-flows capture, all CPUs allowed")
     args = parser.parse_args()
@@ -381,7 +433,8 @@ def main() -> int:
                 generate(path, args.packets)
             bench_workers(path, args.packets, [int(n) for n in args.workers.split(",")])
         if args.memory:
-            bench_memory([float(g) for g in args.memory.split(",")], args.memory_capture, directory, cpu)
+            for fmt in args.memory_formats.split(","):
+                bench_memory([float(g) for g in args.memory.split(",")], args.memory_capture, directory, cpu, "." + fmt)
         return 0 if ok else 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

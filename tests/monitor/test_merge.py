@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 from collections import Counter
 from pathlib import Path
 
@@ -169,3 +170,58 @@ def test_pieces_hold_exactly_the_records_of_the_whole_file(taps: tuple[Path, Pat
         frames = [p.frame(i) for p in pieces for i in range(len(p))]
         assert frames == [whole.frame(i) for i in range(len(whole))]
         assert [str(x) for p in pieces for x in p.problems] == [str(x) for x in whole.problems]
+
+
+def _pcapng_from(frames: list[tuple[float, bytes]]) -> bytes:
+    """The frames as pcapng: EPBs with microsecond stamps; from the middle on, a second section (big-endian,
+    nanosecond interface) whose first packet is a Simple Packet Block, so pieces must carry the section,
+    its byte order and interfaces across their boundaries."""
+    def block(kind: int, body: bytes, endian: str) -> bytes:
+        body += bytes(-len(body) % 4)
+        return struct.pack(endian + "II", kind, 12 + len(body)) + body + struct.pack(endian + "I", 12 + len(body))
+
+    def section(endian: str, nanos: bool) -> bytes:
+        options = struct.pack(endian + "HHB3x", 9, 1, 9) + struct.pack(endian + "HH", 0, 0) if nanos else b""
+        return (block(0x0A0D0D0A, struct.pack(endian + "IHHq", 0x1A2B3C4D, 1, 0, -1), endian)
+                + block(1, struct.pack(endian + "HHI", 1, 0, 0) + options, endian))
+
+    half = len(frames) // 2
+    out = [section("<", False)]
+    for index, (ts, data) in enumerate(frames):
+        endian, units = ("<", 10**6) if index < half else (">", 10**9)
+        if index == half:
+            out.append(section(">", True))
+            out.append(block(3, struct.pack(">I", len(data)) + data, ">"))
+            continue
+        stamp = round(ts * units)
+        out.append(block(6, struct.pack(endian + "IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF, len(data), len(data))
+                         + data, endian))
+    return b"".join(out)
+
+
+def test_pcapng_read_in_pieces_gives_the_whole_files_report(taps: tuple[Path, Path, Path, int],
+                                                             tmp_path: Path) -> None:
+    from vxauto.monitor.capture import iter_pieces
+
+    path = tmp_path / "tap.pcapng"
+    path.write_bytes(_pcapng_from(_frames(taps[1])))
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes(path.read_bytes()[:-7])  # killed in the middle of its last block
+    settings = Settings(PORTS, strict=False)
+    for capture in (path, cut):
+        whole = read_capture(capture, strict=False)
+        pieces = list(iter_pieces(capture, strict=False, piece_bytes=40_000))
+        assert len(pieces) > 10 and sum(len(p) for p in pieces) == len(whole)
+        for name in ("ts_ns", "caplen", "origlen", "linktype"):
+            assert [int(v) for p in pieces for v in getattr(p, name)] == getattr(whole, name).tolist()
+        assert [p.frame(i) for p in pieces for i in range(len(p))] == [whole.frame(i) for i in range(len(whole))]
+        assert [str(x) for p in pieces for x in p.problems] == [str(x) for x in whole.problems]
+        expected = _comparable(analyse_one(capture, settings, piece_bytes=1 << 40))
+        assert _comparable(analyse_one(capture, settings, piece_bytes=40_000)) == expected
+        tasks = plan([capture], settings.window_ns, piece_bytes=40_000)  # the tasks Dask workers would run
+        assert len(tasks) > 10
+        merged = run_task(tasks[0], settings)
+        for task in tasks[1:]:
+            merged = merge_partials(merged, run_task(task, settings))
+        assert _comparable(merged) == expected
+    assert "cut short" in str(read_capture(cut, strict=False).problems[0])

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.live import Live
 
 from vxauto.cli.common import JsonOption, bad_input_exits, console, err_console
 from vxauto.errors import VxautoError
@@ -111,12 +110,14 @@ def _stream_flows(analyzer: Analyzer, report: Report) -> None:
 def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None, ipfix: str | None,
              analyzer: Analyzer | None = None) -> None:
     """Write the report; with `analyzer` (--flows all) stdout carries every flow as JSON lines instead."""
-    from vxauto.monitor.html import write_html
-    from vxauto.monitor.report_formats import print_summary, to_json, write_csv
-
+    # Imported where used: a --json run then loads neither the HTML writer nor Rich's tables.
     if csv is not None:
+        from vxauto.monitor.report_formats import write_csv
+
         write_csv(report, csv)
     if html is not None:
+        from vxauto.monitor.html import write_html
+
         write_html(report, html)
     if ipfix is not None:
         from vxauto.monitor.ipfix import IpfixExporter
@@ -133,8 +134,12 @@ def _outputs(report: Report, as_json: bool, csv: Path | None, html: Path | None,
     if analyzer is not None:
         _stream_flows(analyzer, report)
     elif as_json:
+        from vxauto.monitor.report_formats import to_json
+
         typer.echo(to_json(report))
     else:
+        from vxauto.monitor.report_formats import print_summary
+
         print_summary(report, console)
 
 
@@ -265,6 +270,8 @@ def live(
             err_console.print(f"Prometheus metrics on http://127.0.0.1:{server.server_port}/metrics")
         try:
             if top:
+                from rich.live import Live
+
                 with Live(console=console, refresh_per_second=2) as view:
                     def refresh(report: Report) -> None:
                         latest.append(report)

@@ -297,7 +297,7 @@ def _pack_flow(t: PacketTable) -> list[np.ndarray]:
 
 def _bottom(hashes: np.ndarray, count: int) -> np.ndarray:
     """The `count` smallest distinct values of `hashes`, sorted."""
-    return np.unique(hashes)[:count]
+    return groupby.distinct(hashes)[:count]
 
 
 class Analyzer:
@@ -452,7 +452,7 @@ class Analyzer:
         elif len(flow_hash) > 4 * DISTINCT_SAMPLE:
             # The smallest values are among the 4 x k smallest unless the batch repeats flows a lot.
             cut = np.partition(flow_hash, 4 * DISTINCT_SAMPLE)[4 * DISTINCT_SAMPLE]
-            smallest = np.unique(flow_hash[flow_hash <= cut])
+            smallest = groupby.distinct(flow_hash[flow_hash <= cut])
             flow_hash = smallest if len(smallest) >= DISTINCT_SAMPLE else flow_hash
         self.distinct = _bottom(np.concatenate([self.distinct, flow_hash]), DISTINCT_SAMPLE)
 

@@ -5,7 +5,8 @@ by length: pcap records are found by the parallel walk of `walk.py` (exactly the
 result), pcapng blocks by a tight Python loop that reads one length per block. Everything else about the
 records (timestamps, lengths, sanity checks) is read afterwards with numpy over all records at once.
 The decoder then reads the packets straight out of the same buffer, so no per-packet `bytes` object is
-ever made on the fast path.
+ever made on the fast path. `read_piece` maps and indexes one piece of a file at a time (pcap and pcapng
+alike), so memory stays flat in capture size.
 
 Problems with the file itself are reported as `VxautoError` naming the file and byte offset (strict
 mode) or recorded in `Frames.problems` (keep-going mode, reading stops at the corruption). A file cut
@@ -15,6 +16,7 @@ packets are kept and the cut is recorded as a problem.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import struct
@@ -240,6 +242,18 @@ class Piece:
     frames: int = -1  # -1: not known yet
     first_ns: int = 0
     last_ns: int = 0  # smallest and largest timestamp in the piece (captures are not always in order)
+    context: PcapngState | None = None  # pcapng: the section and interfaces in force at `begin`
+
+
+@dataclass(frozen=True)
+class PcapngState:
+    """What a pcapng block needs from the blocks before it: its section's byte order and interfaces (as
+    (link type, snap length, timestamp units per second, timestamp offset in seconds)), and the last
+    timestamp seen (a Simple Packet Block takes it). Small and picklable: it travels with a Piece."""
+
+    endian: str
+    interfaces: tuple[tuple[int, int, int, int], ...]
+    last_ts: int = 0
 
 
 def pcap_layout(path: Path | str) -> tuple[str, bool, int, int] | None:
@@ -260,14 +274,17 @@ def pcap_layout(path: Path | str) -> tuple[str, bool, int, int] | None:
     return None
 
 
-def read_piece(piece: Piece, strict: bool = True, piece_bytes: int = PIECE_BYTES) -> tuple[Frames, int | None]:
-    """The frames of `piece` and where the next piece starts (None at the end of the file).
+def read_piece(piece: Piece, strict: bool = True, piece_bytes: int = PIECE_BYTES) -> tuple[Frames, Piece | None]:
+    """The frames of `piece` and the next piece (where it starts, and for pcapng the state there; None at
+    the end of the file).
 
-    pcap files are memory-mapped from the piece's start to `piece_bytes` (or its known end) plus the
-    largest record; other formats (pcapng) are read whole, as one piece.
+    pcap and pcapng files are memory-mapped from the piece's start to `piece_bytes` (or its known end) plus
+    the largest record or block; anything else (a pipe) is read whole, as one piece.
     """
     layout = pcap_layout(piece.path)
     if layout is None:
+        if _is_pcapng(piece.path):
+            return _read_pcapng_piece(piece, strict, piece_bytes)
         return read_capture(piece.path, strict), None
     endian, nanos, linktype, size = layout
     begin = max(piece.begin, 24)
@@ -289,14 +306,52 @@ def read_piece(piece: Piece, strict: bool = True, piece_bytes: int = PIECE_BYTES
     if frames.problems or not len(frames):
         return frames, None
     following = map_start + int(frames.start[-1] + frames.caplen[-1])
-    return frames, following if following < size and limit < size else None
+    return frames, Piece(piece.path, following) if following < size and limit < size else None
+
+
+def _is_pcapng(path: str) -> bool:
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(4)
+            regular = Path(path).is_file() and os.fstat(handle.fileno()).st_size >= PAD
+    except OSError as error:
+        raise VxautoError.single(path, "", f"cannot read capture: {error.strerror or error}") from None
+    return regular and len(head) == 4 and struct.unpack("<I", head)[0] == PCAPNG_SHB
+
+
+#: Bytes mapped past a pcapng piece's end: a block starting before the end almost always ends inside this
+#: (a larger one makes the window grow to hold it).
+PCAPNG_SLACK = MAX_CAPLEN + (64 << 10)
+
+
+def _read_pcapng_piece(piece: Piece, strict: bool, piece_bytes: int) -> tuple[Frames, Piece | None]:
+    """The blocks of a pcapng file that start in [begin, end), read through one memory-mapped window."""
+    with Path(piece.path).open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if piece.begin >= size:
+            return Frames.empty(piece.path), None
+        limit = min(size, piece.end if piece.end is not None else piece.begin + piece_bytes)
+        map_start = piece.begin - piece.begin % mmap.ALLOCATIONGRANULARITY
+        map_end = min(size, limit + PCAPNG_SLACK)
+        while True:
+            data = mmap.mmap(handle.fileno(), map_end - map_start, offset=map_start, access=mmap.ACCESS_READ)
+            reader = _PcapngReader(data, map_end - map_start, piece.path, strict, base=map_start,
+                                   start=piece.begin - map_start, limit=limit - map_start, state=piece.context,
+                                   at_end=map_end >= size)
+            frames = reader.read()
+            if reader.resume is None or reader.resume > piece.begin - map_start or map_end >= size:
+                break
+            map_end = size  # not one whole block fits the window: map the rest of the file (rare)
+    if reader.resume is None or reader.problems:  # the end, or a corrupt packet block (reading stopped there)
+        return frames, None
+    return frames, Piece(piece.path, map_start + reader.resume, context=reader.state())
 
 
 def iter_pieces(path: Path | str, strict: bool = True, piece_bytes: int = PIECE_BYTES) -> Iterator[Frames]:
     """The frames of a capture, piece after piece (see read_piece): memory stays flat in capture size."""
-    begin: int | None = 0
-    while begin is not None:
-        frames, begin = read_piece(Piece(str(path), begin), strict, piece_bytes)
+    following: Piece | None = Piece(str(path), 0)
+    while following is not None:
+        frames, following = read_piece(following, strict, piece_bytes)
         yield frames
 
 
@@ -305,15 +360,19 @@ def plan_pieces(path: Path | str, piece_bytes: int = PIECE_BYTES) -> list[Piece]
 
     This reads every record header once (the parallel walk); workers then read their piece again.
     """
-    pieces = []
-    begin: int | None = 0
-    while begin is not None:
-        frames, following = read_piece(Piece(str(path), begin), False, piece_bytes)
-        end = following
+    return list(iter_plan_pieces(path, piece_bytes))
+
+
+def iter_plan_pieces(path: Path | str, piece_bytes: int = PIECE_BYTES) -> Iterator[Piece]:
+    """plan_pieces, one piece at a time (work on a piece can start while the next one is found)."""
+    piece: Piece | None = Piece(str(path), 0)
+    while piece is not None:
+        frames, following = read_piece(piece, False, piece_bytes)
+        end = following.begin if following is not None else None
         if len(frames):
-            pieces.append(Piece(str(path), begin, end, len(frames), int(frames.ts_ns.min()), int(frames.ts_ns.max())))
-        begin = following
-    return pieces
+            yield Piece(str(path), piece.begin, end, len(frames), int(frames.ts_ns.min()), int(frames.ts_ns.max()),
+                        piece.context)
+        piece = following
 
 
 def _prefetch(buf: np.ndarray, start: int, stop: int) -> None:
@@ -340,14 +399,33 @@ class _Section:
 
 
 class _PcapngReader:
-    """Walks the blocks of a pcapng file (RFC draft-ietf-opsawg-pcapng): sections, interfaces, packets."""
+    """Walks the blocks of a pcapng file (RFC draft-ietf-opsawg-pcapng): sections, interfaces, packets.
 
-    def __init__(self, raw: Buffer, size: int, name: str, strict: bool) -> None:
+    A whole file, or a window of one: `raw[:size]` is the file from byte `base` on; the blocks starting in
+    [start, limit) are read, with `state` the section in force at `start` (None: `start` is a section
+    header). `at_end`: the window reaches the end of the file. A window stops at the first block that
+    starts at or after `limit` or does not end inside it; `resume` is that block's offset in the window
+    (None: the file ends here, or reading stopped at a problem).
+    """
+
+    def __init__(self, raw: Buffer, size: int, name: str, strict: bool, base: int = 0, start: int = 0,
+                 limit: int | None = None, state: PcapngState | None = None, at_end: bool = True) -> None:
         self.raw, self.size, self.name, self.strict = raw, size, name, strict
+        self.base, self.start, self.limit, self.at_end = base, start, size if limit is None else limit, at_end
         self.sections: list[_Section] = []
         self.other_packets: list[tuple[int, int, int, int, int]] = []  # start, caplen, origlen, ts, linktype
         self.problems: list[CaptureProblem] = []
         self.last_ts = 0
+        self.resume: int | None = None
+        if state is not None:
+            self.sections.append(_Section(state.endian, [_Interface(*i) for i in state.interfaces]))
+            self.last_ts = state.last_ts
+
+    def state(self) -> PcapngState:
+        """The section in force where this window stopped (for the next window)."""
+        section = self.sections[-1]
+        interfaces = tuple((i.linktype, i.snaplen, i.units_per_second, i.offset_seconds) for i in section.interfaces)
+        return PcapngState(section.endian, interfaces, self.last_ts)
 
     def read(self) -> Frames:
         stopped: _StopReadingError | None = None
@@ -359,17 +437,29 @@ class _PcapngReader:
         # the walk stopped, so it is the first problem in the file and is reported first.
         frames = self._frames()
         if stopped is not None:
+            offset = stopped.offset + self.base
             if self.strict and not stopped.cut_short:
-                raise _fail(self.name, stopped.offset, stopped.message)
+                raise _fail(self.name, offset, stopped.message)
             suffix = "" if stopped.cut_short else ", reading stopped"
-            frames.problems.append(CaptureProblem(self.name, stopped.offset, stopped.message + suffix))
+            frames.problems.append(CaptureProblem(self.name, offset, stopped.message + suffix))
         return frames
 
+    def _stop_at(self, offset: int) -> None:
+        """The window ends before the block at `offset`: the next window starts there."""
+        self.resume = offset
+        raise _WindowEndError()
+
     def _walk(self) -> None:
+        with contextlib.suppress(_WindowEndError):  # the window ended; `resume` says where
+            self._walk_blocks()
+
+    def _walk_blocks(self) -> None:
         raw, size = self.raw, self.size
-        offset = 0
-        section: _Section | None = None
+        offset = self.start
+        section: _Section | None = self.sections[-1] if self.sections else None
         while offset + 12 <= size:
+            if offset >= self.limit:
+                self._stop_at(offset)
             if struct.unpack_from("<I", raw, offset)[0] == PCAPNG_SHB:
                 section, length = self._section_header(offset)
                 offset += length
@@ -377,6 +467,8 @@ class _PcapngReader:
             if section is None:
                 raise _StopReadingError(offset, "pcapng file does not start with a section header block")
             offset = self._walk_enhanced(section, offset)
+            if offset >= self.limit:
+                self._stop_at(offset)
             if offset + 12 > size:
                 break
             btype, length = struct.unpack_from(section.endian + "II", raw, offset)
@@ -391,13 +483,15 @@ class _PcapngReader:
                 self._packet_block(section, offset, length, btype)
             offset += length
         if offset != size:
+            if not self.at_end:
+                self._stop_at(offset)
             raise _StopReadingError(offset, "capture cut short in the middle of a block", cut_short=True)
 
     def _walk_enhanced(self, section: _Section, offset: int) -> int:
         """The hot loop: runs of Enhanced Packet Blocks, one unpack and one append each (see pcap)."""
         unpack = struct.Struct(section.endian + "II").unpack_from
         append = section.enhanced.append
-        raw, last = self.raw, self.size - 32
+        raw, last = self.raw, min(self.size - 32, self.limit - 1)
         touch = np.frombuffer(raw, np.uint8)
         while offset <= last:
             stop = min(last + 1, offset + PREFETCH_BLOCK)
@@ -416,6 +510,8 @@ class _PcapngReader:
             section.endian + "I", raw, section.enhanced[-1] + 4
         )[0] > self.size:
             start = section.enhanced.pop()
+            if not self.at_end:
+                self._stop_at(start)
             raise _StopReadingError(start, "capture cut short in the middle of a block", cut_short=True)
         return offset
 
@@ -423,10 +519,14 @@ class _PcapngReader:
         if length < 12 or length % 4:
             raise _StopReadingError(offset, f"corrupt pcapng block: impossible block length {length}")
         if offset + length > self.size:
+            if not self.at_end:
+                self._stop_at(offset)
             raise _StopReadingError(offset, "capture cut short in the middle of a block", cut_short=True)
 
     def _section_header(self, offset: int) -> tuple[_Section, int]:
         if offset + 28 > self.size:
+            if not self.at_end:
+                self._stop_at(offset)
             raise _StopReadingError(offset, "capture cut short in the section header block", cut_short=True)
         bom = struct.unpack_from("<I", self.raw, offset + 8)[0]
         if bom == PCAPNG_BOM:
@@ -518,7 +618,7 @@ class _PcapngReader:
         if len(parts) > 1:  # keep file order when several sections or block kinds were mixed
             order = np.argsort(start, kind="stable")
             if self.problems:  # keep-going mode: nothing after the first corruption is trusted
-                order = order[start[order] < min(p.offset for p in self.problems)]
+                order = order[start[order] < min(p.offset for p in self.problems) - self.base]
             start, caplen, origlen, ts, linktype = (a[order] for a in (start, caplen, origlen, ts, linktype))
         return Frames(buf, start, caplen, origlen, ts, linktype, self.name, self.problems)
 
@@ -541,9 +641,9 @@ class _PcapngReader:
                 f"{int(caplen[first])} captured bytes)"
             )
             if self.strict:
-                raise _fail(self.name, int(offsets[first]), message)
+                raise _fail(self.name, int(offsets[first]) + self.base, message)
             self.problems.append(
-                CaptureProblem(self.name, int(offsets[first]), message + ", reading stopped")
+                CaptureProblem(self.name, int(offsets[first]) + self.base, message + ", reading stopped")
             )
             offsets, iface, ts_raw, caplen, origlen = (
                 a[:first] for a in (offsets, iface, ts_raw, caplen, origlen)
@@ -559,6 +659,10 @@ class _PcapngReader:
             if mine.any():
                 ts_ns[mine] = _pcapng_ns_array(ts_raw[mine], interface)
         return ts_ns
+
+
+class _WindowEndError(Exception):
+    """The walk reached the end of its window (see _PcapngReader.resume)."""
 
 
 class _StopReadingError(Exception):
