@@ -180,6 +180,7 @@ def measure(seconds: float, pids: dict[str, int]) -> dict[str, object]:
                 wall = time.monotonic() - before[0]
                 if udp:
                     results[f"{name}_{key}"] = round(figure["pps"])
+                    results[f"{name}_{key}_lost_percent"] = round(figure["lost_percent"], 1)
                 else:
                     results[f"{name}_{key}_gbps"] = round(figure["gbps"], 3)
                 results[f"{name}_{key}_load"] = round((before[2] + os.getloadavg()[0]) / 2, 2)

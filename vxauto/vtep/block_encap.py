@@ -49,16 +49,17 @@ class BlockEncapsulator:
     def block(self, seg: Segment, ring: ndarray, frames: Frames) -> list[int]:
         """Send what can go vectorised; return the indices (in `frames`) left to the per-frame path."""
         assert np is not None
-        lengths = frames.lengths
+        lengths, vlans = frames.lengths, frames.vlans
         max_frame = self.datapath.max_encap_frame
         first = lengths[0] if lengths else 0
-        if len(lengths) >= _MIN_GROUP and all(length == first for length in lengths):
+        slow: list[int] = list(vlans)  # tagged: the tag goes back on in the per-frame path
+        if len(lengths) >= _MIN_GROUP and not vlans and all(length == first for length in lengths):
             groups = {first: list(range(len(lengths)))}
         else:
             groups = {}
             for index, length in enumerate(lengths):
-                groups.setdefault(length, []).append(index)
-        slow: list[int] = []
+                if index not in vlans:
+                    groups.setdefault(length, []).append(index)
         for length, indices in groups.items():
             if len(indices) < _MIN_GROUP or not 42 <= length <= max_frame:
                 slow += indices

@@ -620,8 +620,19 @@ class Engine:
                         view = views[slot]  # [pad][10-byte virtio-net header][2 bytes num_buffers][frame]
                         view[TX_HEADROOM:pad] = ring_view[start - VNET_FLAGS_BEFORE : start]
                         view[pad:frame_start] = b"\0\0"
-                        view[frame_start : frame_start + length] = ring_view[start : start + length]
-                        return VNET_HDR_LEN + length
+                        tag = frames.vlans.get(index)
+                        if tag is None:
+                            view[frame_start : frame_start + length] = ring_view[start : start + length]
+                            return VNET_HDR_LEN + length
+                        # The kernel took the 802.1Q tag off (into the packet's metadata): put it back, so
+                        # that inner_vlan drop/carry judges the frame as a TAP would have delivered it.
+                        view[frame_start : frame_start + 12] = ring_view[start : start + 12]
+                        view[frame_start + 12 : frame_start + 16] = tag
+                        view[frame_start + 16 : frame_start + length + 4] = ring_view[start + 12 : start + length]
+                        if view[TX_HEADROOM] & VNET_F_NEEDS_CSUM:
+                            csum_start = view[TX_HEADROOM + 6] | (view[TX_HEADROOM + 7] << 8)
+                            view[TX_HEADROOM + 6 : TX_HEADROOM + 8] = (csum_start + 4).to_bytes(2, "little")
+                        return VNET_HDR_LEN + length + 4
 
                     self._drain_tap(seg, budget=len(slow) + 1, fill=fill)
             finally:

@@ -25,7 +25,7 @@ import mmap
 import socket
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -56,7 +56,11 @@ BLOCK_TIMEOUT_MS = 1  # a partly filled block is handed over after this long (th
 
 _REQ3 = struct.Struct("=7I")  # tpacket_req3
 _BLOCK = struct.Struct("=III")  # block_status, num_pkts, offset_to_first_pkt (at offset 8)
-_PACKET = struct.Struct("=I8xII4xH")  # tp_next_offset, tp_snaplen, tp_len, tp_mac
+# tp_next_offset, tp_snaplen, tp_len, tp_status, tp_mac, hv1.tp_vlan_tci, hv1.tp_vlan_tpid
+_PACKET = struct.Struct("=I8xIIIH6xIH")
+TP_STATUS_VLAN_VALID = 1 << 4
+TP_STATUS_VLAN_TPID_VALID = 1 << 6
+ETH_P_8021Q = 0x8100
 _BLOCK_STATUS = 8
 
 
@@ -76,11 +80,13 @@ def ring_available() -> str | None:
 
 @dataclass(slots=True)
 class Frames:
-    """The frames of one block: where each Ethernet frame starts in the ring, its captured and real length."""
+    """The frames of one block: where each Ethernet frame starts in the ring, its captured and real length,
+    and the 802.1Q tag the kernel took off (index -> 4 bytes: TPID, TCI) of the frames that had one."""
 
     starts: list[int]
     lengths: list[int]
     wire_lengths: list[int]
+    vlans: dict[int, bytes] = field(default_factory=dict)
 
 
 class PacketRing:
@@ -133,24 +139,29 @@ class PacketRing:
         assert np is not None
         _status, count, first = _BLOCK.unpack_from(self.view, offset + _BLOCK_STATUS)
         start = offset + first
-        next_offset, snaplen, length, mac = _PACKET.unpack_from(self.view, start)
+        next_offset, snaplen = _PACKET.unpack_from(self.view, start)[:2]
         if count > 8 and next_offset:
-            # Equal frames sit next_offset apart: check every descriptor at once, fall back when any differs.
+            # Equal frames sit next_offset apart: check every descriptor at once, fall back when any differs
+            # or carries a VLAN tag the kernel took off (the walk below puts it back).
             positions = start + next_offset * np.arange(count)
             if positions[-1] + 32 <= offset + BLOCK_SIZE:
-                words = self.array[(positions[:, None] + np.arange(16)).ravel()].view("<u4").reshape(count, 4)
-                if (words[:-1, 0] == next_offset).all() and (words[:, 3] == snaplen).all():
-                    lengths = self.array[(positions[:, None] + np.arange(16, 20)).ravel()].view("<u4")
-                    macs = self.array[(positions[:, None] + np.arange(24, 26)).ravel()].view("<u2")
-                    return Frames((positions + macs).tolist(), [snaplen] * count, lengths.tolist())
+                words = self.array[(positions[:, None] + np.arange(28)).ravel()].view("<u4").reshape(count, 7)
+                if ((words[:-1, 0] == next_offset).all() and (words[:, 3] == snaplen).all()
+                        and not (words[:, 5] & TP_STATUS_VLAN_VALID).any()):
+                    macs = words[:, 6] & 0xFFFF
+                    return Frames((positions + macs).tolist(), [snaplen] * count, words[:, 4].tolist())
         starts, lengths, wire = [], [], []
-        for _ in range(count):
-            next_offset, snaplen, length, mac = _PACKET.unpack_from(self.view, start)
+        vlans: dict[int, bytes] = {}
+        for index in range(count):
+            next_offset, snaplen, length, status, mac, tci, tpid = _PACKET.unpack_from(self.view, start)
             starts.append(start + mac)
             lengths.append(snaplen)
             wire.append(length)
+            if status & TP_STATUS_VLAN_VALID:
+                tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID else ETH_P_8021Q
+                vlans[index] = struct.pack("!HH", tpid, tci & 0xFFFF)
             start += next_offset
-        return Frames(starts, lengths, wire)
+        return Frames(starts, lengths, wire, vlans)
 
     def release(self, offset: int) -> None:
         """Hand the block back to the kernel and move on to the next one."""
