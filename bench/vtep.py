@@ -266,6 +266,9 @@ def load(seconds: float, pids: dict[str, int]) -> dict[str, object]:
         busy_share = (busy_cpu_seconds() - before[2]) / wall
         results[f"{name}_load_pps"] = round(delivered)
         results[f"{name}_load_offered_pps"] = generator["offered_pps"]
+        # The kernel VTEP's transmit work (and, over the veth, the peer's receive) runs inside the generator's
+        # sendmmsg calls: its CPU share is the other basis for the kernel's ceiling.
+        results[f"{name}_load_generator_cpu_share"] = generator["cpu_share"]
         results[f"{name}_load_loadavg"] = round((before[4] + os.getloadavg()[0]) / 2, 2)
         if pid:
             share = (cpu_seconds(pid) - before[3]) / wall
