@@ -16,7 +16,14 @@ from vtep_lab import sums_to_ffff
 from vxauto.vtep.config import config_from_text
 from vxauto.vtep.datapath import Datapath
 from vxauto.vtep.fdb import Kind
-from vxauto.vtep.packet_ring import VNET_FLAGS_BEFORE, Frames
+from vxauto.vtep.packet_ring import (
+    BLOCK_SIZE,
+    TP_STATUS_USER,
+    TP_STATUS_VLAN_VALID,
+    VNET_FLAGS_BEFORE,
+    Frames,
+    PacketRing,
+)
 
 np = pytest.importorskip("numpy")
 from vxauto.vtep.block_encap import BlockEncapsulator  # noqa: E402  (needs numpy)
@@ -118,3 +125,35 @@ def test_a_flow_to_a_local_mac_is_dropped_frame_by_frame(underlay: tuple[socket.
                                                                       Frames(starts, lengths, lengths)) == []
     assert segment.counters.tx_drop_local_destination == segment.counters.tap_frames == 8
     assert segment.counters.tx_packets == 0
+
+
+def _ring_with_block(frames: list[bytes], vlan_index: int | None = None) -> PacketRing:
+    """A PacketRing over plain memory holding one ready block laid out as the kernel lays out TPACKET_V3."""
+    memory = bytearray(BLOCK_SIZE)
+    first, stride, mac = 48, 256, 80  # descriptors 256 bytes apart; the frame 80 bytes into each
+    struct.pack_into("=III", memory, 8, TP_STATUS_USER, len(frames), first)
+    for index, frame in enumerate(frames):
+        at = first + index * stride
+        status = TP_STATUS_VLAN_VALID if index == vlan_index else 0
+        next_offset = stride if index < len(frames) - 1 else 0
+        struct.pack_into("=IIIIIIHHII", memory, at, next_offset, 0, 0, len(frame), len(frame), status, mac, mac + 14,
+                         0, 0x2007 if index == vlan_index else 0)
+        memory[at + mac : at + mac + len(frame)] = frame
+    ring = object.__new__(PacketRing)
+    ring.view, ring.array, ring.next_block = memoryview(memory), np.frombuffer(memory, dtype=np.uint8), 0
+    return ring
+
+
+@pytest.mark.parametrize("vlan_index", [None, 3])
+def test_block_descriptors_are_read_vectorised_or_walked_alike(vlan_index: int | None) -> None:
+    """Equal frames are read by numpy; a tag the kernel took off sends the block the walking way, which keeps
+    the tag (TPID 0x8100, TCI 0x2007) for the per-frame path to put back."""
+    frames = [udp_frame(bytes([i]) * 64) for i in range(12)]
+    ring = _ring_with_block(frames, vlan_index)
+    offset = ring.ready()
+    assert offset == 0
+    parsed = ring.frames(offset)
+    assert [bytes(ring.view[start : start + length]) for start, length in zip(parsed.starts, parsed.lengths,
+                                                                               strict=True)] == frames
+    assert parsed.wire_lengths == [len(frame) for frame in frames]
+    assert parsed.vlans == ({} if vlan_index is None else {3: bytes.fromhex("81002007")})
