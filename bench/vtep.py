@@ -6,7 +6,11 @@ Both paths share the same two namespaces and the same veth underlay, in the same
     pv-ba                                                    pv-bb
       vx100 (kernel)  192.168.100.1   ==VNI 100, port 8472==>   vx100 (kernel) 192.168.100.2
       pvb101 (pyvtep) 192.168.101.1   ==VNI 101, port 4789==>   vx101 (kernel) 192.168.101.2
-      pvba 10.79.0.1 ------------------ veth ------------------ pvbb 10.79.0.2
+      pvb102 (pyvtep, packet ring) .102.1  ==VNI 102, 4789==>   vx102 (kernel) 192.168.102.2
+      pvba 10.79.0.1, .3 -------------- veth ------------------ pvbb 10.79.0.2
+
+The second pyvtep (`ring_*` keys) runs `datapath: packet-ring` from 10.79.0.3: its local side is a veth
+read through an AF_PACKET TPACKET_V3 ring instead of a TAP (`pyvtep_*` keys).
 
 "tx" = iperf3 client in pv-ba (pyvtep encapsulates; the TAP hands it TSO super-frames, which pyvtep
 wraps whole and lets the kernel cut through its GSO TAP, or cuts itself with --python-segmentation),
@@ -41,8 +45,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 NS_A, NS_B, NS_FLOOR = "pv-ba", "pv-bb", "pv-bf"
-UNDERLAY_A, UNDERLAY_B = "10.79.0.1", "10.79.0.2"
-KERNEL_VNI, PYVTEP_VNI = 100, 101
+UNDERLAY_A, UNDERLAY_B, UNDERLAY_RING = "10.79.0.1", "10.79.0.2", "10.79.0.3"
+KERNEL_VNI, PYVTEP_VNI, RING_VNI = 100, 101, 102
+# Each path under test: name in the JSON keys, VNI (and so the 192.168.<vni>.0/24 subnet).
+PATHS = (("kernel", KERNEL_VNI), ("pyvtep", PYVTEP_VNI), ("ring", RING_VNI))
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -66,18 +72,19 @@ def teardown() -> None:
             sh("ip", "netns", "del", ns, check=False)
 
 
-def build(workdir: Path, kernel_segmentation: bool = True) -> subprocess.Popen[bytes]:
+def build(workdir: Path, kernel_segmentation: bool = True) -> dict[str, subprocess.Popen[bytes]]:
     teardown()  # only ever our own pv-b* namespaces, left over from an interrupted run
     for ns in (NS_A, NS_B):
         sh("ip", "netns", "add", ns)
         nsx(ns, "ip", "link", "set", "lo", "up")
     sh("ip", "link", "add", "pvba", "netns", NS_A, "type", "veth", "peer", "name", "pvbb", "netns", NS_B)
-    for ns, dev, ip in ((NS_A, "pvba", UNDERLAY_A), (NS_B, "pvbb", UNDERLAY_B)):
+    for ns, dev, ip in ((NS_A, "pvba", UNDERLAY_A), (NS_B, "pvbb", UNDERLAY_B), (NS_A, "pvba", UNDERLAY_RING)):
         nsx(ns, "ip", "addr", "add", f"{ip}/24", "dev", dev)
         nsx(ns, "ip", "link", "set", dev, "up")
-    for ns, local, remote, last in ((NS_A, UNDERLAY_A, UNDERLAY_B, 1), (NS_B, UNDERLAY_B, UNDERLAY_A, 2)):
-        vnis = [KERNEL_VNI] if ns == NS_A else [KERNEL_VNI, PYVTEP_VNI]
+    for ns, local, last in ((NS_A, UNDERLAY_A, 1), (NS_B, UNDERLAY_B, 2)):
+        vnis = [KERNEL_VNI] if ns == NS_A else [KERNEL_VNI, PYVTEP_VNI, RING_VNI]
         for vni in vnis:
+            remote = UNDERLAY_RING if vni == RING_VNI else UNDERLAY_B if ns == NS_A else UNDERLAY_A
             dev = f"vx{vni}"
             # A kernel VXLAN device holds its UDP port on every address of the namespace, so the kernel
             # reference path uses 8472 and leaves 4789 to pyvtep; the port number costs nothing either way.
@@ -88,28 +95,36 @@ def build(workdir: Path, kernel_segmentation: bool = True) -> subprocess.Popen[b
             nsx(ns, "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", dev, "dst", remote)
             nsx(ns, "ip", "addr", "add", f"192.168.{vni}.{last}/24", "dev", dev)
             nsx(ns, "ip", "link", "set", dev, "up")
-    config = workdir / "pyvtep.yaml"
-    config.write_text(
-        f"name: bench\nlocal_ip: {UNDERLAY_A}\napi: {{socket: {workdir / 'bench.sock'}}}\n"
-        f"kernel_segmentation: {'true' if kernel_segmentation else 'false'}\nvnis:\n"
-        f"  - {{vni: {PYVTEP_VNI}, tap: pvb{PYVTEP_VNI}, address: 192.168.{PYVTEP_VNI}.1/24,"
-        f" flood: [{UNDERLAY_B}]}}\n"
-    )
-    log = (workdir / "pyvtep.log").open("wb")
-    process = subprocess.Popen(["ip", "netns", "exec", NS_A, sys.executable, "-m", "vxauto.vtep", "run", str(config)],
-                               stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 15
-    while not (workdir / "bench.sock").exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"pyvtep did not start:\n{(workdir / 'pyvtep.log').read_text()[-2000:]}")
-        time.sleep(0.1)
-    for target in (f"192.168.{KERNEL_VNI}.2", f"192.168.{PYVTEP_VNI}.2"):
+    processes = {name: start_pyvtep(workdir, name, local, vni, datapath, kernel_segmentation)
+                 for name, local, vni, datapath in (("pyvtep", UNDERLAY_A, PYVTEP_VNI, "tap"),
+                                                    ("ring", UNDERLAY_RING, RING_VNI, "packet-ring"))}
+    for _, vni in PATHS:
+        target = f"192.168.{vni}.2"
         for _ in range(30):
             if nsx(NS_A, "ping", "-c", "1", "-W", "1", target, check=False).returncode == 0:
                 break
             time.sleep(0.2)
         else:
             raise RuntimeError(f"no connectivity to {target}")
+    return processes
+
+
+def start_pyvtep(workdir: Path, name: str, local: str, vni: int, datapath: str,
+                 kernel_segmentation: bool) -> subprocess.Popen[bytes]:
+    config, sock = workdir / f"{name}.yaml", workdir / f"{name}.sock"
+    config.write_text(
+        f"name: bench-{name}\nlocal_ip: {local}\napi: {{socket: {sock}}}\ndatapath: {datapath}\n"
+        f"kernel_segmentation: {'true' if kernel_segmentation else 'false'}\nvnis:\n"
+        f"  - {{vni: {vni}, tap: pvb{vni}, address: 192.168.{vni}.1/24, flood: [{UNDERLAY_B}]}}\n"
+    )
+    log = (workdir / f"{name}.log").open("wb")
+    process = subprocess.Popen(["ip", "netns", "exec", NS_A, sys.executable, "-m", "vxauto.vtep", "run", str(config)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 15
+    while not sock.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"pyvtep ({datapath}) did not start:\n{(workdir / f'{name}.log').read_text()[-2000:]}")
+        time.sleep(0.1)
     return process
 
 
@@ -150,38 +165,43 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(seconds: float, pyvtep_pid: int) -> dict[str, object]:
-    """Every figure for both paths; pyvtep's CPU use is recorded too, because on a shared machine the
+def measure(seconds: float, pids: dict[str, int]) -> dict[str, object]:
+    """Every figure for every path; each pyvtep's CPU use is recorded too, because on a shared machine the
     throughput follows whatever CPU share pyvtep got, while its CPU cost per packet does not."""
     results: dict[str, object] = {}
     with iperf_server(NS_B):
-        for name, vni in (("kernel", KERNEL_VNI), ("pyvtep", PYVTEP_VNI)):
+        for name, vni in PATHS:
             target = f"192.168.{vni}.2"
             for key, reverse, udp in (("tcp_tx", False, False), ("tcp_rx", True, False), ("pps_tx", False, True),
                                       ("pps_rx", True, True)):
-                before = time.monotonic(), cpu_seconds(pyvtep_pid)
+                pid = pids.get(name)
+                before = time.monotonic(), cpu_seconds(pid) if pid else 0.0, os.getloadavg()[0]
                 figure = iperf(target, seconds, reverse, udp)
-                wall, cpu = time.monotonic() - before[0], cpu_seconds(pyvtep_pid) - before[1]
+                wall = time.monotonic() - before[0]
                 if udp:
                     results[f"{name}_{key}"] = round(figure["pps"])
+                    results[f"{name}_{key}_lost_percent"] = round(figure["lost_percent"], 1)
                 else:
                     results[f"{name}_{key}_gbps"] = round(figure["gbps"], 3)
-                if name == "pyvtep":
-                    results[f"pyvtep_{key}_cpu_share"] = round(cpu / wall, 2)
-    for name in ("kernel", "pyvtep"):
+                results[f"{name}_{key}_load"] = round((before[2] + os.getloadavg()[0]) / 2, 2)
+                if pid:
+                    results[f"{name}_{key}_cpu_share"] = round((cpu_seconds(pid) - before[1]) / wall, 2)
+    for name, _ in PATHS:
         results[f"{name}_tcp_gbps"] = min(results[f"{name}_tcp_tx_gbps"], results[f"{name}_tcp_rx_gbps"])  # type: ignore[type-var]
         results[f"{name}_pps"] = min(results[f"{name}_pps_tx"], results[f"{name}_pps_rx"])  # type: ignore[type-var]
     kernel_tcp, kernel_pps = float(results["kernel_tcp_gbps"]), float(results["kernel_pps"])  # type: ignore[arg-type]
-    results["tcp_ratio"] = round(float(results["pyvtep_tcp_gbps"]) / kernel_tcp, 3) if kernel_tcp else None  # type: ignore[arg-type]
-    results["pps_ratio"] = round(float(results["pyvtep_pps"]) / kernel_pps, 3) if kernel_pps else None  # type: ignore[arg-type]
-    # What pyvtep would do with one whole CPU: the rate divided by the CPU share it actually had.
-    for key in ("tcp_tx", "tcp_rx"):
-        share = float(results[f"pyvtep_{key}_cpu_share"])  # type: ignore[arg-type]
-        rate = float(results[f"pyvtep_{key}_gbps"])  # type: ignore[arg-type]
-        results[f"pyvtep_{key}_gbps_per_cpu"] = round(rate / share, 3) if share else None
-    for key in ("pps_tx", "pps_rx"):
-        share = float(results[f"pyvtep_{key}_cpu_share"])  # type: ignore[arg-type]
-        results[f"pyvtep_{key}_per_cpu"] = round(float(results[f"pyvtep_{key}"]) / share) if share else None  # type: ignore[arg-type]
+    for name, prefix in (("pyvtep", ""), ("ring", "ring_")):
+        tcp, pps = float(results[f"{name}_tcp_gbps"]), float(results[f"{name}_pps"])  # type: ignore[arg-type]
+        results[f"{prefix}tcp_ratio"] = round(tcp / kernel_tcp, 3) if kernel_tcp else None
+        results[f"{prefix}pps_ratio"] = round(pps / kernel_pps, 3) if kernel_pps else None
+        # What pyvtep would do with one whole CPU: the rate divided by the CPU share it actually had.
+        for key in ("tcp_tx", "tcp_rx"):
+            share = float(results[f"{name}_{key}_cpu_share"])  # type: ignore[arg-type]
+            rate = float(results[f"{name}_{key}_gbps"])  # type: ignore[arg-type]
+            results[f"{name}_{key}_gbps_per_cpu"] = round(rate / share, 3) if share else None
+        for key in ("pps_tx", "pps_rx"):
+            share = float(results[f"{name}_{key}_cpu_share"])  # type: ignore[arg-type]
+            results[f"{name}_{key}_per_cpu"] = round(float(results[f"{name}_{key}"]) / share) if share else None  # type: ignore[arg-type]
     return results
 
 
@@ -227,14 +247,17 @@ def rx_packets(ns: str, device: str) -> int:
     return int(nsx(ns, "cat", f"/sys/class/net/{device}/statistics/rx_packets").stdout)
 
 
-def load(seconds: float, pyvtep_pid: int) -> dict[str, object]:
+def load(seconds: float, pids: dict[str, int]) -> dict[str, object]:
     """Each path under the generator: packets delivered at the far end per second, the generator's offer,
-    and each VTEP's ceiling per core: pyvtep's rate over its own CPU share; the kernel's over the CPU the
-    whole machine was busy minus the generator's (so it includes the receiving stack, pyvtep's too)."""
+    and each VTEP's ceiling per core: a pyvtep's rate over its own CPU share (which includes the peer's
+    receive path: over a veth it runs inside pyvtep's send calls); the kernel's over the generator's CPU share,
+    inside whose send calls the kernel VTEP does all its work."""
     results: dict[str, object] = {}
     here = str(Path(__file__).resolve())
-    for name, vni in (("kernel", KERNEL_VNI), ("pyvtep", PYVTEP_VNI)):
-        before = (time.monotonic(), rx_packets(NS_B, f"vx{vni}"), busy_cpu_seconds(), cpu_seconds(pyvtep_pid))
+    for name, vni in PATHS:
+        pid = pids.get(name)
+        before = (time.monotonic(), rx_packets(NS_B, f"vx{vni}"), busy_cpu_seconds(), cpu_seconds(pid) if pid else 0.0,
+                  os.getloadavg()[0])
         done = nsx(NS_A, sys.executable, here, "--load-generator", f"192.168.{vni}.2", str(seconds),
                    timeout=seconds + 60)
         wall = time.monotonic() - before[0]
@@ -243,16 +266,27 @@ def load(seconds: float, pyvtep_pid: int) -> dict[str, object]:
         busy_share = (busy_cpu_seconds() - before[2]) / wall
         results[f"{name}_load_pps"] = round(delivered)
         results[f"{name}_load_offered_pps"] = generator["offered_pps"]
-        if name == "pyvtep":
-            share = (cpu_seconds(pyvtep_pid) - before[3]) / wall
-            results["pyvtep_load_cpu_share"] = round(share, 2)
-            results["pyvtep_load_pps_per_core"] = round(delivered / share) if share else None
+        # The kernel VTEP's transmit work (and, over the veth, the peer's receive) runs inside the generator's
+        # sendmmsg calls: its CPU share is the other basis for the kernel's ceiling.
+        results[f"{name}_load_generator_cpu_share"] = generator["cpu_share"]
+        results[f"{name}_load_loadavg"] = round((before[4] + os.getloadavg()[0]) / 2, 2)
+        if pid:
+            share = (cpu_seconds(pid) - before[3]) / wall
+            results[f"{name}_load_cpu_share"] = round(share, 2)
+            results[f"{name}_load_pps_per_core"] = round(delivered / share) if share else None
         else:
-            others = busy_share - generator["cpu_share"]
-            results["kernel_load_cpu_share"] = round(others, 2)
-            results["kernel_load_pps_per_core"] = round(delivered / others) if others > 0 else None
+            # Over a veth the kernel VTEP's whole path (encapsulation, the veth, the peer's decapsulation) runs
+            # inside the generator's sendmmsg calls, so the generator's CPU is the kernel's: the ceiling per core
+            # is delivered over that (a lower bound: the generator's own loop is in it too). The CPU the rest of
+            # the machine was busy is recorded beside it (other jobs' share on a shared machine).
+            share = generator["cpu_share"]
+            results[f"{name}_load_cpu_share"] = round(share, 2)
+            results[f"{name}_load_other_cpu_share"] = round(busy_share - share, 2)
+            results[f"{name}_load_pps_per_core"] = round(delivered / share) if share > 0 else None
     kernel_pps = float(results["kernel_load_pps"])  # type: ignore[arg-type]
-    results["load_pps_ratio"] = round(float(results["pyvtep_load_pps"]) / kernel_pps, 3) if kernel_pps else None  # type: ignore[arg-type]
+    for name, prefix in (("pyvtep", ""), ("ring", "ring_")):
+        pps = float(results[f"{name}_load_pps"])  # type: ignore[arg-type]
+        results[f"{prefix}load_pps_ratio"] = round(pps / kernel_pps, 3) if kernel_pps else None
     return results
 
 
@@ -362,32 +396,38 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pyvtep-bench-") as tmp:
         workdir = Path(tmp)
         try:
-            process = build(workdir, kernel_segmentation=not args.python_segmentation)
-            results.update(measure(args.seconds, process.pid))
+            processes = build(workdir, kernel_segmentation=not args.python_segmentation)
+            pids = {name: process.pid for name, process in processes.items()}
+            results.update(measure(args.seconds, pids))
             if not args.no_load:
-                results.update(load(args.seconds, process.pid))
+                results.update(load(args.seconds, pids))
             from vxauto.vtep.api import request
 
-            global_counters = request(workdir / "bench.sock", "counters")["global"]
-            results["pyvtep_internal_errors"] = global_counters["internal_errors"]
-            results["pyvtep_super_frames"] = {k: global_counters[k] for k in
-                                              ("super_frames_tx", "kernel_segmented", "super_frames_rx",
-                                               "super_frames_in")}
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=10)
+            for name, process in processes.items():
+                status = request(workdir / f"{name}.sock", "status")
+                global_counters = request(workdir / f"{name}.sock", "counters")["global"]
+                results[f"{name}_datapath"] = status["datapath"]
+                results[f"{name}_internal_errors"] = global_counters["internal_errors"]
+                results[f"{name}_super_frames"] = {k: global_counters[k] for k in
+                                                   ("super_frames_tx", "kernel_segmented", "super_frames_rx",
+                                                    "super_frames_in")}
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=10)
         finally:
             teardown()
     results["load_after"] = round(os.getloadavg()[0], 2)
     if args.json:
         print(json.dumps(results))
         return 0
-    print(f"{'':24}{'kernel':>12}{'pyvtep':>12}{'ratio':>8}")
+    print(f"{'':24}{'kernel':>12}{'pyvtep tap':>12}{'ratio':>8}{'pyvtep ring':>12}{'ratio':>8}{'load':>7}")
     rows = (("TCP tx Gbit/s", "tcp_tx_gbps"), ("TCP rx Gbit/s", "tcp_rx_gbps"), ("64B UDP tx pps", "pps_tx"),
             ("64B UDP rx pps", "pps_rx"))
     for label, key in rows:
-        kernel, pyvtep = results[f"kernel_{key}"], results[f"pyvtep_{key}"]
+        kernel, pyvtep, ring = results[f"kernel_{key}"], results[f"pyvtep_{key}"], results[f"ring_{key}"]
         ratio = float(pyvtep) / float(kernel) if float(kernel) else float("nan")  # type: ignore[arg-type]
-        print(f"{label:24}{kernel:>12}{pyvtep:>12}{ratio:>8.2f}")
+        ring_ratio = float(ring) / float(kernel) if float(kernel) else float("nan")  # type: ignore[arg-type]
+        loadavg = results[f"ring_{key.removesuffix('_gbps')}_load"]
+        print(f"{label:24}{kernel:>12}{pyvtep:>12}{ratio:>8.2f}{ring:>12}{ring_ratio:>8.2f}{loadavg:>7}")
     print(f"pyvtep CPU share during tx/rx TCP: {results['pyvtep_tcp_tx_cpu_share']}/"
           f"{results['pyvtep_tcp_rx_cpu_share']}, 64B tx/rx: {results['pyvtep_pps_tx_cpu_share']}/"
           f"{results['pyvtep_pps_rx_cpu_share']}; per full CPU: TCP tx {results['pyvtep_tcp_tx_gbps_per_cpu']} "
@@ -397,10 +437,14 @@ def main() -> int:
         print(f"sendmmsg load generator (64B): kernel {results['kernel_load_pps']} pps (offered "
               f"{results['kernel_load_offered_pps']}, {results['kernel_load_pps_per_core']} per core), pyvtep "
               f"{results['pyvtep_load_pps']} pps (offered {results['pyvtep_load_offered_pps']}, "
-              f"{results['pyvtep_load_pps_per_core']} per core), ratio {results['load_pps_ratio']}")
+              f"{results['pyvtep_load_pps_per_core']} per core), ratio {results['load_pps_ratio']}; ring "
+              f"{results['ring_load_pps']} pps (offered {results['ring_load_offered_pps']}, "
+              f"{results['ring_load_pps_per_core']} per core), ratio {results['ring_load_pps_ratio']}")
     print(f"headline (lower direction): TCP {results['pyvtep_tcp_gbps']} vs {results['kernel_tcp_gbps']} Gbit/s "
           f"(ratio {results['tcp_ratio']}), {results['pyvtep_pps']} vs {results['kernel_pps']} pps "
-          f"(ratio {results['pps_ratio']}); {results['cpus']} CPUs, load {results['load_before']}")
+          f"(ratio {results['pps_ratio']}); ring: TCP {results['ring_tcp_gbps']} Gbit/s (ratio "
+          f"{results['ring_tcp_ratio']}), {results['ring_pps']} pps (ratio {results['ring_pps_ratio']}); "
+          f"{results['cpus']} CPUs, load {results['load_before']} -> {results['load_after']}")
     return 0
 
 

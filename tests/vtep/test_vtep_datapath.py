@@ -161,6 +161,7 @@ def test_evpn_entries_rank_between_static_and_learned(dp: Datapath) -> None:
         ("local_ip: fd00::1\nevpn: {asn: 65001, neighbors: [{address: 10.0.0.2, asn: 65002}]}\n", "evpn",
          "EVPN needs an IPv4 local_ip"),
         ("local_ip: 10.0.0.300\n", "local_ip", "valid IPv4 or IPv6 address"),
+        ("local_ip: 10.0.0.1\ndatapath: ring\n", "datapath", "'tap' or 'packet-ring'"),
     ],
 )
 def test_config_errors_name_the_field(text: str, path: str, message: str, tmp_path: Path) -> None:
@@ -186,6 +187,7 @@ def test_config_defaults() -> None:
     assert config.port == 4789 and config.tap_mtu == 1450 and config.vnis[0].tap_name == "pv10010"
     assert config.source_port_range == (49152, 49167)
     assert str(config.socket_path) == "/run/pyvtep/pyvtep.sock"
+    assert config.datapath == "tap"
 
 
 def test_a_frame_from_the_tap_takes_an_evpn_mac_local(dp: Datapath) -> None:

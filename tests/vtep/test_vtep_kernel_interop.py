@@ -50,7 +50,7 @@ class Topology:
         return request(self.socket, op, **arguments)
 
 
-def _build(lab: Lab) -> Topology:
+def _build(lab: Lab, datapath: str) -> Topology:
     lab.netns("pv-k1")
     lab.netns("pv-k2")
     lab.veth("pv-k1", "pvk1u", "pv-k2", "pvk2u")
@@ -68,6 +68,7 @@ def _build(lab: Lab) -> Topology:
         "local_ip": PYVTEP_IP,
         "source_ports": f"{SOURCE_PORTS[0]}-{SOURCE_PORTS[1]}",
         "mac_aging": 300,
+        "datapath": datapath,
         "vnis": [
             {"vni": VNI_A, "tap": f"pvt{VNI_A}", "bridge": f"br{VNI_A}", "flood": [KERNEL_IP]},
             {"vni": VNI_B, "tap": f"pvt{VNI_B}", "bridge": f"br{VNI_B}", "flood": [KERNEL_IP]},
@@ -77,14 +78,17 @@ def _build(lab: Lab) -> Topology:
     return Topology(lab, process, config_path, socket_path, config)
 
 
-@pytest.fixture(scope="module")
-def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+@pytest.fixture(scope="module", params=["tap", "packet-ring"])
+def topo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    """The whole module runs on both local sides: a TAP per VNI, and the veth + TPACKET_V3 ring."""
     reason = have_root_and_tools("tcpdump", "bridge", "ping")
     if reason:
         pytest.skip(reason)
     lab = Lab(tmp_path_factory.mktemp("pvk"))
     try:
-        yield _build(lab)
+        topology = _build(lab, request.param)
+        assert topology.api("status")["datapath"] == request.param
+        yield topology
     finally:
         lab.close()
 

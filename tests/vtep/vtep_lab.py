@@ -110,7 +110,10 @@ class Lab:
     def pyvtep(self, ns: str, config: dict[str, Any], name: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
         """Write `config` (plus its API socket) and start `python -m vxauto.vtep run` in `ns`."""
         socket_path = self.workdir / f"{name}.sock"
-        config = {"name": name, "api": {"socket": str(socket_path)}, **config}
+        # PYVTEP_TEST_DATAPATH=packet-ring runs every lab test on the packet-ring local side (a config that
+        # names its datapath keeps it).
+        datapath = {"datapath": os.environ["PYVTEP_TEST_DATAPATH"]} if os.environ.get("PYVTEP_TEST_DATAPATH") else {}
+        config = {"name": name, "api": {"socket": str(socket_path)}, **datapath, **config}
         config_path = self.workdir / f"{name}.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         process = self.spawn(ns, [sys.executable, "-m", "vxauto.vtep", "run", str(config_path)], f"{name}.log")

@@ -133,6 +133,11 @@ class PyvtepConfig(_Strict):
         "Linux 6.17+, IPv4 forwarding on that TAP only); pyvtep cuts them itself when off or unsupported",
     )
     batch: int = Field(default=64, ge=1, le=1024)
+    datapath: Literal["tap", "packet-ring"] = Field(
+        default="tap",
+        description="local side: a TAP per VNI (one read per frame), or a veth pair per VNI read through an "
+        "AF_PACKET TPACKET_V3 ring (a block of frames per wake-up, encapsulated with numpy)",
+    )
     underlay_interface: str | None = Field(
         default=None, description="interface for multicast groups (kernel VXLAN's `dev`); default: the route")
     api: ApiConfig = Field(default_factory=ApiConfig)

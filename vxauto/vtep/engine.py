@@ -25,13 +25,14 @@ import socket
 import struct
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from vxauto.errors import VxautoError
 from vxauto.vtep import kernel
+from vxauto.vtep.block_encap import BlockEncapsulator
 from vxauto.vtep.coalescing import (
     TcpRun,
     UdpRun,
@@ -66,6 +67,7 @@ from vxauto.vtep.kernel import (
 )
 from vxauto.vtep.links import LinkError, configure_tap, detach_from_bridge, is_bridge, remove_address
 from vxauto.vtep.packet import ETH_HEADER_LEN, IPPROTO_TCP, VXLAN_HEADER_LEN, flow_key, ip_text
+from vxauto.vtep.packet_ring import VNET_FLAGS_BEFORE, Frames, PacketRing, ring_available
 from vxauto.vtep.segmentation import (
     segment,
 )
@@ -128,6 +130,8 @@ class Engine:
         self.evpn: EvpnHook | None = None
         self.segmenter: KernelSegmenter | None = None
         self.api: ApiHook | None = None
+        self.rings: dict[int, PacketRing] = {}  # VNI -> its packet ring (datapath: packet-ring)
+        self.block_encap: BlockEncapsulator | None = None
         self._wakeup: tuple[socket.socket, socket.socket] | None = None
         self._old_signals: dict[int, object] = {}
         self._build_buffers(config.batch)
@@ -157,6 +161,9 @@ class Engine:
 
     def start(self) -> None:
         """Open the underlay sockets and TAPs, install signal handlers; raise VxautoError on bad input."""
+        if self.config.datapath == "packet-ring" and ring_available() is not None:
+            raise VxautoError.single(str(self.config_path or "config"), "datapath", ring_available() or "",
+                                     "packet-ring")
         try:
             self._open_underlay()
             for segment in list(self.datapath.segments.values()):
@@ -166,8 +173,8 @@ class Engine:
             raise
         self._install_signals()
         self.running = True
-        log.info("pyvtep %s up: %s port %d, VNIs %s", self.config.name, self.config.local_ip, self.config.port,
-                 sorted(self.datapath.segments))
+        log.info("pyvtep %s up: %s port %d, VNIs %s, datapath %s", self.config.name, self.config.local_ip,
+                 self.config.port, sorted(self.datapath.segments), self.config.datapath)
 
     def _open_underlay(self) -> None:
         config = self.config
@@ -222,6 +229,9 @@ class Engine:
         if vni.bridge is not None and not is_bridge(vni.bridge):
             raise VxautoError.single(str(self.config_path or "config"), f"{where}.bridge",
                                      "bridge not found (pyvtep attaches to an existing bridge)", vni.bridge)
+        if self.config.datapath == "packet-ring":
+            self._open_ring(segment)
+            return
         offload = kernel.tap_offload_flags(tso=self.config.offload, uso=self.config.offload)
         try:
             tap = kernel.open_tap(name, offload)
@@ -243,6 +253,34 @@ class Engine:
         self._register(tap.fd, drain, f"tap {name}")
         segment.table.local_listener = lambda mac, entry, seg=segment: self._local_mac_changed(seg, mac, entry)
 
+    def _open_ring(self, segment: Segment) -> None:
+        """The packet-ring local side: a veth pair, the visible end configured as a TAP would be, and the
+        ring socket on the hidden end. Frames written to `tap_fd` (the socket) leave through the visible end."""
+        vni = segment.config
+        name, where = vni.tap_name, f"vnis[vni={vni.vni}]"
+        mtu = vni.mtu or self.config.tap_mtu
+        try:
+            ring = PacketRing(name)
+        except LinkError as exc:
+            raise VxautoError.single(str(self.config_path or "config"), f"{where}.tap", str(exc), name) from None
+        self.rings[vni.vni] = ring
+        segment.tap_fd, segment.tap_name, segment.tap_created = ring.fd, name, ring.created
+        try:
+            configure_tap(name, mtu, vni.bridge, vni.address)
+        except LinkError as exc:
+            self._close_tap(segment)
+            raise VxautoError.single(str(self.config_path or "config"), where, str(exc), name) from None
+        if self.block_encap is None:
+            self.block_encap = BlockEncapsulator(self.datapath, self.tx_socks, self.config.port, self.gso)
+
+        def drain(_mask: int, seg: Segment = segment, ring: PacketRing = ring) -> None:
+            self._drain_ring(seg, ring)
+            if self.datapath.tap_replies:
+                self._write_tap_replies()
+
+        self._register(ring.fd, drain, f"ring {name}")
+        segment.table.local_listener = lambda mac, entry, seg=segment: self._local_mac_changed(seg, mac, entry)
+
     def _write_tap_replies(self) -> None:
         """Frames the datapath answers itself (suppressed ARP requests and Neighbor Solicitations) go back to
         their TAP."""
@@ -256,7 +294,11 @@ class Engine:
     def _close_tap(self, segment: Segment) -> None:
         if segment.tap_fd >= 0:
             self._unregister(segment.tap_fd)
-            os.close(segment.tap_fd)  # a TAP we created vanishes with its last descriptor
+            ring = self.rings.pop(segment.vni, None)
+            if ring is not None:
+                ring.close()  # removes the veth pair
+            else:
+                os.close(segment.tap_fd)  # a TAP we created vanishes with its last descriptor
             segment.tap_fd = -1
 
     def close(self) -> None:
@@ -554,7 +596,49 @@ class Engine:
             address = self.sockaddr_cache[remote] = kernel.sockaddr(remote, self.config.port)
         return address
 
-    def _drain_tap(self, seg: Segment, budget: int = 256) -> None:
+    def _drain_ring(self, seg: Segment, ring: PacketRing, budget: int = 8) -> None:
+        """Take up to `budget` ready blocks from the ring: the vectorised path sends what it can, the other
+        frames are copied into send slots and go the TAP path's per-frame way."""
+        assert self.block_encap is not None
+        views, array, ring_view = self.tx_views, ring.array, ring.view
+        pad, frame_start = TX_HEADROOM + VNET_FLAGS_BEFORE, TX_HEADROOM + VNET_HDR_LEN
+        for _ in range(budget):
+            offset = ring.ready()
+            if offset is None:
+                break
+            try:
+                frames = ring.frames(offset)
+                slow = self.block_encap.block(seg, array, frames)
+                if slow:
+                    queue = iter(slow)
+
+                    def fill(slot: int, frames: Frames = frames, queue: Iterator[int] = queue) -> int:
+                        index = next(queue, None)
+                        if index is None:
+                            raise BlockingIOError
+                        start, length = frames.starts[index], frames.lengths[index]
+                        view = views[slot]  # [pad][10-byte virtio-net header][2 bytes num_buffers][frame]
+                        view[TX_HEADROOM:pad] = ring_view[start - VNET_FLAGS_BEFORE : start]
+                        view[pad:frame_start] = b"\0\0"
+                        tag = frames.vlans.get(index)
+                        if tag is None:
+                            view[frame_start : frame_start + length] = ring_view[start : start + length]
+                            return VNET_HDR_LEN + length
+                        # The kernel took the 802.1Q tag off (into the packet's metadata): put it back, so
+                        # that inner_vlan drop/carry judges the frame as a TAP would have delivered it.
+                        view[frame_start : frame_start + 12] = ring_view[start : start + 12]
+                        view[frame_start + 12 : frame_start + 16] = tag
+                        view[frame_start + 16 : frame_start + length + 4] = ring_view[start + 12 : start + length]
+                        if view[TX_HEADROOM] & VNET_F_NEEDS_CSUM:
+                            csum_start = view[TX_HEADROOM + 6] | (view[TX_HEADROOM + 7] << 8)
+                            view[TX_HEADROOM + 6 : TX_HEADROOM + 8] = (csum_start + 4).to_bytes(2, "little")
+                        return VNET_HDR_LEN + length + 4
+
+                    self._drain_tap(seg, budget=len(slow) + 1, fill=fill)
+            finally:
+                ring.release(offset)
+
+    def _drain_tap(self, seg: Segment, budget: int = 256, fill: Callable[[int], int] | None = None) -> None:
         """Read frames from one TAP into send slots, encapsulate in place, send them in batches.
 
         The per-frame work is inlined on purpose: at small frame sizes every Python call shows. The
@@ -564,6 +648,9 @@ class Engine:
         """
         fd = seg.tap_fd
         views, iovs, readv = self.tx_views, self.tx_read_iov, os.readv
+        if fill is None:
+            def fill(slot: int) -> int:
+                return readv(fd, iovs[slot])
         route, counters = self.datapath.route, seg.counters
         max_frame = self.datapath.max_encap_frame
         ports, header = len(self.tx_fds), seg.header
@@ -576,7 +663,7 @@ class Engine:
         for _ in range(budget):
             slot = self.tx_slot
             try:
-                got = readv(fd, iovs[slot])
+                got = fill(slot)
             except BlockingIOError:
                 break
             except OSError as exc:
@@ -825,7 +912,7 @@ class Engine:
         result = ReloadResult()
         old = self.config
         for name in ("local_ip", "port", "underlay_mtu", "source_ports", "df", "udp_checksum", "offload",
-                     "kernel_segmentation", "batch", "api", "evpn", "name", "underlay_interface"):
+                     "kernel_segmentation", "batch", "datapath", "api", "evpn", "name", "underlay_interface"):
             if getattr(old, name) != getattr(config, name):
                 result.needs_restart.append(name)
         if result.needs_restart:
@@ -904,6 +991,7 @@ class Engine:
             "source_ports": self.source_ports,
             "offload": self.config.offload,
             "kernel_segmentation": self.segmenter.name if self.segmenter is not None else None,
+            "datapath": self.config.datapath,
             "uptime": round(time.time() - self.started_at, 1),
             "vnis": sorted(self.datapath.segments),
             "evpn": self.evpn.status() if self.evpn is not None else None,
