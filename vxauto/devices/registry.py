@@ -27,6 +27,10 @@ VXLAN_SUBCLASSES: dict[str, tuple[str, str]] = {
     "nxos": ("vxauto.devices.drivers.nxos", "VxautoNXOSDriver"),
     "nxos_ssh": ("vxauto.devices.drivers.nxos", "VxautoNXOSSSHDriver"),
     "junos": ("vxauto.devices.drivers.junos", "VxautoJunOSDriver"),
+}
+#: NAPALM driver name -> (module, class) of a driver of vxauto's own for a platform NAPALM has none for (also
+#: found by `napalm.get_network_driver` through its `napalm_<name>` shim, once the package is installed).
+OWN_DRIVERS: dict[str, tuple[str, str]] = {
     "pyvtep": ("vxauto.devices.napalm_pyvtep.driver", "PyvtepDriver"),
 }
 
@@ -70,8 +74,9 @@ def managed_file(platform: str) -> str | None:
 
 def driver_class(name: str) -> type[NetworkDriver]:
     """The class a NAPALM driver name opens: vxauto's subclass where there is one, NAPALM's lookup otherwise."""
-    if name in VXLAN_SUBCLASSES:
-        module, attribute = VXLAN_SUBCLASSES[name]
+    where = VXLAN_SUBCLASSES.get(name) or OWN_DRIVERS.get(name)
+    if where is not None:
+        module, attribute = where
         found: type[NetworkDriver] = getattr(importlib.import_module(module), attribute)
         return found
     import napalm

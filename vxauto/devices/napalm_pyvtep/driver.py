@@ -135,7 +135,8 @@ class PyvtepDriver(NetworkDriver):
         (status,), results = self._api().read([{"op": "status"}], {
             "kernel": "uname -sr", "uptime": "cat /proc/uptime", "links": "ip -j link show",
             "fqdn": "hostname -f 2>/dev/null || hostname"})
-        return getters.facts(status, results["kernel"].stdout, results["uptime"].stdout,
+        with getters.reading(self.hostname, ["status"]):
+            return getters.facts(status, results["kernel"].stdout, results["uptime"].stdout,
                              self._json(results["links"]) or [], results["fqdn"].stdout)
 
     def get_interfaces(self) -> dict[str, models.InterfaceDict]:
@@ -152,23 +153,28 @@ class PyvtepDriver(NetworkDriver):
     def get_vxlan_vnis(self) -> VniTable:
         (config, vnis, vteps), results = self._api().read(
             [{"op": "config"}, {"op": "vnis"}, {"op": "vteps"}], {"links": LINKS})
-        return getters.vni_table(config["running"], vnis, vteps, self._json(results["links"]) or [], self.hostname)
+        with getters.reading(self.hostname, ["config", "vnis", "vteps", LINKS]):
+            return getters.vni_table(config["running"], vnis, vteps, self._json(results["links"]) or [], self.hostname)
 
     def get_vxlan_vteps(self) -> VtepTable:
         (vteps,) = self._api().ask({"op": "vteps"})
-        return getters.vtep_table(vteps, self.hostname)
+        with getters.reading(self.hostname, ["vteps"]):
+            return getters.vtep_table(vteps, self.hostname)
 
     def get_mac_address_table(self) -> list[models.MACAdressTable]:
         macs, vnis = self._api().ask({"op": "macs"}, {"op": "vnis"})
-        return getters.mac_address_table(macs, vnis, self.hostname)
+        with getters.reading(self.hostname, ["macs", "vnis"]):
+            return getters.mac_address_table(macs, vnis, self.hostname)
 
     def get_vxlan_macs(self) -> VxlanMacTable:
         macs, vnis, evpn = self._api().ask({"op": "macs"}, {"op": "vnis"}, {"op": "evpn"})
-        return getters.vxlan_mac_table(macs, vnis, evpn, self.hostname)
+        with getters.reading(self.hostname, ["macs", "vnis", "evpn"]):
+            return getters.vxlan_mac_table(macs, vnis, evpn, self.hostname)
 
     def get_bgp_neighbors(self) -> dict[str, models.BGPStateNeighborsPerVRFDict]:
         config, evpn = self._api().ask({"op": "config"}, {"op": "evpn"})
-        return getters.bgp_neighbors(config["running"], evpn)
+        with getters.reading(self.hostname, ["config", "evpn"]):
+            return getters.bgp_neighbors(config["running"], evpn)
 
     def get_config(
         self,

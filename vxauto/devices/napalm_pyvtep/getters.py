@@ -20,8 +20,9 @@ How the contract's fields come from pyvtep:
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from napalm.base import models
@@ -37,6 +38,19 @@ SOURCE_LEARNING: dict[str, Learning] = {
 LEARNING_ORDER: tuple[Learning, ...] = ("evpn", "static", "dataplane", "unknown")
 #: Address families pyvtep's gobgpd opens with every neighbour (vxauto/vtep/evpn.py, gobgpd_config).
 BGP_FAMILIES = ("ipv4", "l2vpn_evpn")
+
+
+@contextlib.contextmanager
+def reading(host: str, ops: Iterable[str]) -> Iterator[None]:
+    """Around turning replies into a getter's answer: a reply of another shape than pyvtep's (a key
+    missing, a value of another type) is a `VxautoError` naming host, platform and the API ops read, never
+    a KeyError or TypeError traceback."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        raise VxautoError.single(f"{host} [pyvtep] `{' + '.join(ops)}`", "",
+                                 f"reply not in the shape pyvtep's API answers ({detail})") from None
 
 
 def _strongest(learnings: Iterable[Learning]) -> Learning:
@@ -81,14 +95,16 @@ def vni_table(running: Mapping[str, Any], vnis: object, vteps: object, links: Se
               host: str) -> VniTable:
     """`get_vxlan_vnis()` from the `config` reply's `running` part, `vnis`, `vteps` and the links."""
     where = f"{host} [pyvtep]"
-    configured = {int(item["vni"]): item for item in _field(running, "vnis", f"{where} config") or []}
+    configured = {int(_field(item, "vni", f"{where} config.running.vnis")): item
+                  for item in _rows(_field(running, "vnis", f"{where} config.running") or [], f"{where} config")}
     evpn_on = running.get("evpn") is not None
-    local_ip = str(_field(running, "local_ip", f"{where} config"))
+    local_ip = str(_field(running, "local_ip", f"{where} config.running"))
     link_of = {str(link.get("ifname")): link for link in links}
     flood_sources: dict[int, set[str]] = {}
     for row in _rows(vteps, f"{where} vteps"):
         if row.get("flood"):
-            flood_sources.setdefault(int(row["vni"]), set()).update(str(s) for s in row.get("sources") or [])
+            sources = flood_sources.setdefault(int(_field(row, "vni", f"{where} vteps")), set())
+            sources.update(str(source) for source in row.get("sources") or [])
     table: VniTable = {}
     for row in _rows(vnis, f"{where} vnis"):
         number = int(_field(row, "vni", f"{where} vnis"))
@@ -109,10 +125,11 @@ def vni_table(running: Mapping[str, Any], vnis: object, vteps: object, links: Se
 def vtep_table(vteps: object, host: str) -> VtepTable:
     """`get_vxlan_vteps()` from the `vteps` reply: one entry per remote of any VNI."""
     found: dict[str, tuple[set[int], set[Learning]]] = {}
-    for row in _rows(vteps, f"{host} [pyvtep] vteps"):
-        address = ipaddress.ip_address(str(row["remote"])).compressed
+    where = f"{host} [pyvtep] vteps"
+    for row in _rows(vteps, where):
+        address = _address(_field(row, "remote", where), f"{where}.remote")
         vnis, learnings = found.setdefault(address, (set(), set()))
-        vnis.add(int(row["vni"]))
+        vnis.add(int(_field(row, "vni", where)))
         learnings.update(SOURCE_LEARNING.get(str(source), "unknown") for source in row.get("sources") or [])
     result: VtepTable = {}
     for address in sorted_ips(found):
@@ -122,8 +139,16 @@ def vtep_table(vteps: object, host: str) -> VtepTable:
     return result
 
 
+def _address(value: object, what: str) -> str:
+    try:
+        return ipaddress.ip_address(str(value)).compressed
+    except ValueError:
+        raise VxautoError.single(what, "", "not an IP address", str(value)) from None
+
+
 def _taps(vnis: object, host: str) -> dict[int, str]:
-    return {int(row["vni"]): str(row["tap"]) for row in _rows(vnis, f"{host} [pyvtep] vnis")}
+    where = f"{host} [pyvtep] vnis"
+    return {int(_field(row, "vni", where)): str(_field(row, "tap", where)) for row in _rows(vnis, where)}
 
 
 def mac_address_table(macs: object, vnis: object, host: str) -> list[models.MACAdressTable]:
@@ -131,9 +156,11 @@ def mac_address_table(macs: object, vnis: object, host: str) -> list[models.MACA
     local and remote alike; `static` for configured entries, no VLAN (0)."""
     taps = _taps(vnis, host)
     table: list[models.MACAdressTable] = []
-    for row in _rows(macs, f"{host} [pyvtep] macs"):
+    where = f"{host} [pyvtep] macs"
+    for row in _rows(macs, where):
         table.append({
-            "mac": str(row["mac"]).upper(), "interface": taps.get(int(row["vni"]), ""), "vlan": 0,
+            "mac": str(_field(row, "mac", where)).upper(), "interface": taps.get(int(_field(row, "vni", where)), ""),
+            "vlan": 0,
             "static": row.get("type") == "static", "active": True, "moves": -1, "last_move": -1.0,
         })
     return table
@@ -145,13 +172,14 @@ def vxlan_mac_table(macs: object, vnis: object, evpn: Mapping[str, Any] | None, 
     one) or the remote route it installed. pyvtep has no duplicate-address detection (0, never flagged)."""
     taps = _taps(vnis, host)
     table: VxlanMacTable = {}
-    for row in _rows(macs, f"{host} [pyvtep] macs"):
-        vni, mac = int(row["vni"]), str(row["mac"]).lower()
+    where = f"{host} [pyvtep] macs"
+    for row in _rows(macs, where):
+        vni, mac = int(_field(row, "vni", where)), str(_field(row, "mac", where)).lower()
         place: MacPlace = table.setdefault(vni, {}).setdefault(mac, {"ports": [], "vteps": [], "evpn": None})
         if row.get("local"):
             place["ports"].append(taps.get(vni, ""))
         elif row.get("remote"):
-            place["vteps"].append(ipaddress.ip_address(str(row["remote"])).compressed)
+            place["vteps"].append(_address(row["remote"], f"{where}.remote"))
     if not evpn:
         return table
     remote_seq: dict[tuple[int, str], tuple[int, str]] = {}
