@@ -134,11 +134,14 @@ def test_a_broken_pyvtep_fails_validate_on_pv1_only_and_deploy_and_rollback_mana
     assert config.read_text() == good
 
 
-def test_pyvtep_driver_refuses_what_pyvtep_cannot_run_and_says_so(mixed_lab: api.Lab) -> None:
+def test_pyvtep_driver_reads_facts_and_refuses_what_pyvtep_cannot_run(mixed_lab: api.Lab) -> None:
     params = lab_driver_params(mixed_lab.napalm_params("pv1"), "pyvtep")
     driver = napalm_driver(params)
     driver.open()
     try:
+        facts = driver.get_facts()
+        assert (facts["hostname"], facts["model"]) == ("pv1", "pyvtep") and "pv10010" in facts["interface_list"]
+        assert set(driver.get_vxlan_macs()) == {10010, 10020}
         good = driver.get_config(retrieve="running")["running"]
         # passes pyvtep's loader, but the reload cannot put the new TAP into a bridge that does not exist
         added = good.replace("vnis:\n", "vnis:\n  - vni: 10030\n    bridge: brmissing\n    flood: []\n", 1)

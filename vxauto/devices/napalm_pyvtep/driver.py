@@ -137,7 +137,7 @@ class PyvtepDriver(NetworkDriver):
             "fqdn": "hostname -f 2>/dev/null || hostname"})
         with getters.reading(self.hostname, ["status"]):
             return getters.facts(status, results["kernel"].stdout, results["uptime"].stdout,
-                             self._json(results["links"]) or [], results["fqdn"].stdout)
+                                 self._json(results["links"]) or [], results["fqdn"].stdout)
 
     def get_interfaces(self) -> dict[str, models.InterfaceDict]:
         results = self._api().session.batch({
