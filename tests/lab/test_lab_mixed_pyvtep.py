@@ -123,6 +123,8 @@ def test_a_broken_pyvtep_fails_validate_on_pv1_only_and_deploy_and_rollback_mana
     repaired = _deploy(fabric, tmp_path)
     assert {name for name, o in repaired.items() if o.status != "unchanged"} == {"pv1"}, repaired
     assert "+    flood: [10.0.0.12]" in repaired["pv1"].diff.splitlines()
+    backup = Path(str(repaired["pv1"].backup))  # the file the commit replaced
+    assert backup.suffix == ".yaml" and "    flood: []\n    learning: true" in backup.read_text()
     assert {row["vni"]: row["flood"] for row in request(SOCKET, "vnis")}[10020] == ["10.0.0.12"]
     fixed = validate_fabric(fabric, chosen, lab=TOPOLOGY)
     assert fixed.passed, _failed(fixed)

@@ -43,7 +43,9 @@ def configuration_text(rendered: RenderedConfig) -> str:
 
 
 def backup_suffix(platform: str) -> str:
-    return ".json" if takes_bundle(platform) else ".cfg"
+    """A bundle is JSON, a managed file keeps its own suffix (pyvtep: .yaml), anything else is .cfg."""
+    managed = managed_file(platform)
+    return ".json" if takes_bundle(platform) else Path(managed).suffix if managed else ".cfg"
 
 
 def backup_running(task: Task, backups: Path) -> Result:
