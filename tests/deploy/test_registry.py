@@ -27,13 +27,23 @@ def test_the_vendor_names_open_vxauto_subclasses() -> None:
         assert hasattr(found, "get_vxlan_vnis") and hasattr(found, "get_vxlan_vteps")
 
 
+def test_pyvtep_opens_vxautos_own_driver_and_loads_only_its_pyvtep_yaml() -> None:
+    for name, (module, attribute) in registry.OWN_DRIVERS.items():
+        found = registry.driver_class(name)
+        assert (found.__module__, found.__name__) == (module, attribute)
+    assert registry.napalm_driver_for("pyvtep", "pv1") == "pyvtep"
+    assert {name: registry.managed_file(name) for name in PLATFORMS if registry.managed_file(name)} == {
+        "pyvtep": "pyvtep.yaml"}
+    assert "pyvtep" in registry.SSH_DRIVERS and not registry.takes_bundle("pyvtep")
+
+
 def test_a_render_only_platform_is_bad_input_naming_host_and_field() -> None:
     with pytest.raises(VxautoError) as caught:
         registry.napalm_driver_for("srlinux", "leaf9")
     (problem,) = caught.value.problems
     assert (problem.file, problem.path, problem.value) == ("hosts.yaml", "leaf9.platform", "srlinux")
-    assert "deployable: eos, frr, junos, linux, nxos" in problem.message
-    assert registry.deployable_platforms() == ["eos", "frr", "junos", "linux", "nxos"]
+    assert "deployable: eos, frr, junos, linux, nxos, pyvtep" in problem.message
+    assert registry.deployable_platforms() == ["eos", "frr", "junos", "linux", "nxos", "pyvtep"]
 
 
 def test_only_frr_and_linux_load_bundles() -> None:

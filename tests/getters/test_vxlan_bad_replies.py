@@ -12,10 +12,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from napalm.base.exceptions import CommandErrorException
 from napalm.nxapi_plumbing.errors import NXAPICommandError
 from pyeapi.eapilib import CommandError
 
-from tests.getters.vxlan_cases import HOSTNAME, Case, all_cases, driver_for
+from tests.getters.vxlan_cases import HOSTNAME, Case, FakePyvtepLink, all_cases, driver_for
+from vxauto.devices.napalm_frr.remote import Completed
 from vxauto.devices.parsers import eos, frr, iproute2, junos, nxos
 from vxauto.devices.parsers.replies import Reply
 from vxauto.errors import VxautoError
@@ -284,7 +286,8 @@ def _json_replies(case: Case) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.parametrize("case_id", [case_id for case_id, case in CASES.items() if _json_replies(case)])
+@pytest.mark.parametrize("case_id", [case_id for case_id, case in CASES.items()
+                                     if case.spec["driver"] in _PARSERS and _json_replies(case)])
 def test_no_mutation_of_a_real_reply_escapes_as_anything_but_vxautoerror(case_id: str) -> None:
     """Delete or retype keys/elements of every JSON reply: the getters answer or raise VxautoError
     naming the mutated command; never a KeyError/TypeError traceback."""
@@ -304,3 +307,55 @@ def test_no_mutation_of_a_real_reply_escapes_as_anything_but_vxautoerror(case_id
                     except VxautoError as error:
                         assert f"[{parser.PLATFORM}] `{command}`" in str(error), (path, how, str(error))
     assert tried > 0
+
+
+class _MutatedPyvtepLink(FakePyvtepLink):
+    """The recorded pyvtep replies, one of them replaced by a mutated reply line."""
+
+    def __init__(self, case: Case, sent: str, line: str) -> None:
+        super().__init__(case)
+        self.sent, self.line = sent, line
+
+    def read(self, requests: Any, commands: Any = None, timeout: float | None = None) -> Any:
+        lines = "".join(self.line if f"api {r['op']}" == self.sent else str(self.case.output(f"api {r['op']}"))
+                        for r in requests)
+        shell = {name: Completed(c, 0, self.line if c == self.sent else str(self.case.output(c)), "")
+                 for name, c in (commands or {}).items()}
+        return self.replies(Completed("relay", 0, lines, ""), requests), shell
+
+
+@pytest.mark.parametrize("case_id", [case_id for case_id, case in CASES.items() if case.spec["driver"] == "pyvtep"])
+def test_no_mutation_of_a_recorded_pyvtep_reply_escapes_as_anything_but_vxautoerror(case_id: str) -> None:
+    """The same for pyvtep's API replies (their `result`) and the link listing: every getter answers, or
+    raises VxautoError naming the host, [pyvtep] and what it read."""
+    case = CASES[case_id]
+    tried = 0
+    for sent in case.spec["replies"]:
+        raw = json.loads(str(case.output(sent)))
+        data = raw["result"] if sent.startswith("api ") else raw
+        paths = list(_paths(data))
+        for path in paths[:: max(1, len(paths) // 60)]:
+            for how in ("delete", "retype"):
+                mutated = _mutated(data, path, how)
+                line = json.dumps({"ok": True, "result": mutated}) + "\n" if sent.startswith("api ") else \
+                    json.dumps(mutated)
+                driver = driver_for(case)
+                driver._link = _MutatedPyvtepLink(case, sent, line)
+                for getter in (driver.get_vxlan_vnis, driver.get_vxlan_vteps):
+                    tried += 1
+                    try:
+                        getter()
+                    except VxautoError as error:
+                        assert f"{HOSTNAME} [pyvtep]" in str(error), (sent, path, how, str(error))
+    assert tried > 0
+
+
+def test_a_pyvtep_reply_line_missing_or_refused_is_one_clear_error() -> None:
+    case = CASES["pyvtep/mixed-lab"]
+    driver = driver_for(case)
+    driver._link = _MutatedPyvtepLink(case, "api vteps", '{"ok": false, "error": "request must be ..."}\n')
+    with pytest.raises(CommandErrorException, match=r"recorded: pyvtep refused 'vteps': request must be"):
+        driver.get_vxlan_vteps()
+    driver._link = _MutatedPyvtepLink(case, "api vteps", "")
+    with pytest.raises(CommandErrorException, match=r"answered 0 of 1 requests"):
+        driver.get_vxlan_vteps()

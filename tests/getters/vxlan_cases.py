@@ -3,7 +3,8 @@
 A case is `tests/getters/<platform>/<case>/`:
 - `case.json`: which driver, its optional args, and `replies`: for every command the driver sends,
   the input file in the case directory and its format (`suzieq-record`: one suzieq poller record,
-  the device output is its `data`; `text`: the file is the device output itself);
+  the device output is its `data`; `text`: the file is the device output itself); for pyvtep, whose
+  driver asks its management API, `api <op>` names the reply line pyvtep sent for that request;
 - the input files: symlinks to the real captures in `tests/fixtures/` (attribution lives there);
 - `expected_result.json`: `{"get_vxlan_vnis": ..., "get_vxlan_vteps": ...}` as read by a person from
   the capture (JSON object keys are strings; VNI keys are compared as ints).
@@ -24,6 +25,9 @@ from typing import Any
 from jnpr.junos.exception import JSONLoadError
 
 from vxauto.devices.drivers import VXLAN_DRIVERS
+from vxauto.devices.napalm_frr.remote import Completed
+from vxauto.devices.napalm_pyvtep.driver import PyvtepDriver
+from vxauto.devices.napalm_pyvtep.link import PyvtepLink
 from vxauto.devices.parsers import frr
 from vxauto.devices.parsers.replies import Reply
 
@@ -130,9 +134,28 @@ class FakePyez:
             raise JSONLoadError(error, output) from None
 
 
+class FakePyvtepLink(PyvtepLink):
+    """pyvtep's API relay and shell batch answering from the case: the recorded reply lines go through the
+    link's own reply parsing, as the relay's output would."""
+
+    def __init__(self, case: Case) -> None:
+        super().__init__(None, HOSTNAME, "/run/pyvtep/recorded.sock", "python3")  # type: ignore[arg-type]
+        self.case = case
+
+    def read(self, requests: Any, commands: Any = None, timeout: float | None = None) -> Any:
+        lines = "".join(str(self.case.output(f"api {request['op']}")) for request in requests)
+        shell = {name: Completed(command, 0, str(self.case.output(command)), "")
+                 for name, command in (commands or {}).items()}
+        return self.replies(Completed("relay", 0, lines, ""), requests), shell
+
+
 def driver_for(case: Case) -> Any:
     """The real vxauto driver subclass with its transport replaced by the case's double."""
     name = case.spec["driver"]
+    if name == "pyvtep":
+        driver = PyvtepDriver(HOSTNAME, "user", "", optional_args=dict(case.spec.get("optional_args", {})))
+        driver._link = FakePyvtepLink(case)
+        return driver
     driver = VXLAN_DRIVERS[name](HOSTNAME, "user", "password", optional_args=dict(case.spec.get("optional_args", {})))
     if name == "eos" and driver.transport == "ssh":
         driver.device = driver._netmiko_device = FakeNetmiko(case)
@@ -158,6 +181,8 @@ def getter_for(case: Case, getter: str) -> Callable[[], object]:
         function = getattr(frr, getter)
         return lambda: function(fetch, **case.spec.get("getter_args", {}))
     driver = driver_for(case)
+    if case.spec["driver"] == "pyvtep":
+        return getattr(driver, getter)
 
     def call() -> object:
         try:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from vxauto.cli.vtep import app
 from vxauto.vtep import coalescing, gobgp, headers, packet
 from vxauto.vtep.api import handle_request
-from vxauto.vtep.config import VniConfig, config_from_text
+from vxauto.vtep.config import VniConfig, config_from_text, load_config
 from vxauto.vtep.engine import Engine, _complete_checksum, _ipv4_partial_header
 from vxauto.vtep.evpn import beats, gobgpd_config, imports
 from vxauto.vtep.gobgpapi import attribute_pb2
@@ -154,6 +154,30 @@ def test_api_answers_and_rejects_bad_requests() -> None:
         assert [r["type"] for r in handle_request(engine, {"op": "macs"})["result"]] == ["static"]
     finally:
         engine.close()
+
+
+def test_api_config_answers_the_file_and_the_configuration_in_force(tmp_path: Path) -> None:
+    """What the pyvtep NAPALM driver diffs against and verifies a commit with: the file `reload` reads and
+    the loaded configuration, which differ after an edit without a reload."""
+    path = tmp_path / "pyvtep.yaml"
+    path.write_text("local_ip: 10.0.0.1\nvnis: [{vni: 5, flood: [10.0.0.2]}]\n")
+    engine = Engine(load_config(path), path)
+    try:
+        reply = handle_request(engine, {"op": "config"})["result"]
+        assert reply["path"] == str(path) and reply["file"] == path.read_text()
+        assert reply["running"]["vnis"][0]["flood"] == ["10.0.0.2"] and reply["running"]["local_ip"] == "10.0.0.1"
+        path.write_text("local_ip: 10.0.0.1\nvnis: [{vni: 5, flood: [10.0.0.3]}]\n")
+        edited = handle_request(engine, {"op": "config"})["result"]
+        assert "10.0.0.3" in edited["file"] and edited["running"] == reply["running"]
+        path.unlink()
+        assert handle_request(engine, {"op": "config"})["result"]["file"] is None
+    finally:
+        engine.close()
+    without_file = Engine(config_from_text("local_ip: 10.0.0.1\nvnis: [{vni: 5}]\n"))
+    try:
+        assert handle_request(without_file, {"op": "config"})["result"]["path"] is None
+    finally:
+        without_file.close()
 
 
 def test_python_m_vxauto_vtep_checks_a_config_without_the_cli(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from nornir.core.task import AggregatedResult, MultiResult
 from vxauto.deploy.tasks import confirm_host, deploy_host, rollback_host
 from vxauto.devices.access import lab_connection_options, login_problems, nornir_napalm_fields
 from vxauto.devices.nornir_connection import CONNECTION_NAME, register
-from vxauto.devices.registry import napalm_driver_for
+from vxauto.devices.registry import SSH_DRIVERS, napalm_driver_for
 from vxauto.errors import Problem, VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.model.nornir_inventory import nornir_for
@@ -104,7 +104,7 @@ def connect_nornir(fabric: Fabric, hosts: Sequence[str], workers: int, lab: Path
         fields = nornir_napalm_fields(host, from_lab.get(name))
         driver = napalm_driver_for(fabric.hosts[name].platform, name)
         host.connection_options[CONNECTION_NAME] = ConnectionOptions(platform=driver, **fields)
-        if driver == "frr":  # an SSH login: refuse one that cannot work before trying it
+        if driver in SSH_DRIVERS:  # an SSH login: refuse one that cannot work before trying it
             problems += login_problems(name, fields["extras"]["optional_args"], fields["password"])
     VxautoError.collect(problems)
     return nornir

@@ -19,16 +19,23 @@ from nornir.core.task import Result, Task
 
 from vxauto.devices.napalm_frr.bundle import Bundle
 from vxauto.devices.nornir_connection import CONNECTION_NAME
-from vxauto.devices.registry import takes_bundle
+from vxauto.devices.registry import managed_file, takes_bundle
 from vxauto.errors import VxautoError
 from vxauto.model.fabric import Fabric
 from vxauto.render.engine import RenderedConfig, render_device
 
 
 def configuration_text(rendered: RenderedConfig) -> str:
-    """What NAPALM loads: a bundle for the Linux/FRR driver, the single rendered file for the others."""
+    """What NAPALM loads: a bundle for the Linux/FRR driver, the platform's managed file where it renders
+    several (pyvtep: pyvtep.yaml; its interfaces.sh is applied when the host is provisioned), the single
+    rendered file for the others."""
     if takes_bundle(rendered.platform):
         return Bundle.from_rendered(rendered).dumps()
+    managed = managed_file(rendered.platform)
+    if managed is not None:
+        if managed not in rendered.files:
+            raise VxautoError.single(rendered.host, "", f"{rendered.platform} rendered no {managed}")
+        return rendered.files[managed]
     if len(rendered.files) != 1:
         raise VxautoError.single(rendered.host, "", f"{rendered.platform} renders {len(rendered.files)} files; "
                                  "NAPALM loads one configuration text")
@@ -36,7 +43,9 @@ def configuration_text(rendered: RenderedConfig) -> str:
 
 
 def backup_suffix(platform: str) -> str:
-    return ".json" if takes_bundle(platform) else ".cfg"
+    """A bundle is JSON, a managed file keeps its own suffix (pyvtep: .yaml), anything else is .cfg."""
+    managed = managed_file(platform)
+    return ".json" if takes_bundle(platform) else Path(managed).suffix if managed else ".cfg"
 
 
 def backup_running(task: Task, backups: Path) -> Result:

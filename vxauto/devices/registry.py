@@ -2,8 +2,9 @@
 
 The platform record (`vxauto.model.platforms.Platform.napalm_driver`) names the NAPALM driver; this
 module turns that name into a class: vxauto's subclasses for eos/nxos/junos (TLS certificates and SSH
-host keys verified, VXLAN getters added), NAPALM's own lookup for every other name (`frr` is the
-`napalm_frr` shim over `vxauto.devices.napalm_frr`). Deploy, validate and Ansible all ask here.
+host keys verified, VXLAN getters added) and its own pyvtep driver (`vxauto.devices.napalm_pyvtep`, also
+reachable through NAPALM as the `napalm_pyvtep` shim), NAPALM's own lookup for every other name (`frr` is
+the `napalm_frr` shim over `vxauto.devices.napalm_frr`). Deploy, validate and Ansible all ask here.
 
 Vendor libraries (pyeapi, pynxos, junos-eznc, NAPALM itself) are imported only when a class is asked for:
 commands that never open a device start without them.
@@ -27,9 +28,16 @@ VXLAN_SUBCLASSES: dict[str, tuple[str, str]] = {
     "nxos_ssh": ("vxauto.devices.drivers.nxos", "VxautoNXOSSSHDriver"),
     "junos": ("vxauto.devices.drivers.junos", "VxautoJunOSDriver"),
 }
+#: NAPALM driver name -> (module, class) of a driver of vxauto's own for a platform NAPALM has none for (also
+#: found by `napalm.get_network_driver` through its `napalm_<name>` shim, once the package is installed).
+OWN_DRIVERS: dict[str, tuple[str, str]] = {
+    "pyvtep": ("vxauto.devices.napalm_pyvtep.driver", "PyvtepDriver"),
+}
 
 #: The NAPALM driver whose configuration is a bundle (frr.conf plus the kernel's target state).
 BUNDLE_DRIVER = "frr"
+#: NAPALM drivers that log in over SSH with the inventory's key or password (checked before connecting).
+SSH_DRIVERS = frozenset({"frr", "pyvtep"})
 
 
 def deployable_platforms() -> list[str]:
@@ -58,10 +66,17 @@ def takes_bundle(platform: str) -> bool:
     return napalm_driver_name(platform) == BUNDLE_DRIVER
 
 
+def managed_file(platform: str) -> str | None:
+    """The one rendered file the platform's driver loads when it renders several (None: all of them)."""
+    record = PLATFORMS.get(platform)
+    return record.napalm_file if record is not None else None
+
+
 def driver_class(name: str) -> type[NetworkDriver]:
     """The class a NAPALM driver name opens: vxauto's subclass where there is one, NAPALM's lookup otherwise."""
-    if name in VXLAN_SUBCLASSES:
-        module, attribute = VXLAN_SUBCLASSES[name]
+    where = VXLAN_SUBCLASSES.get(name) or OWN_DRIVERS.get(name)
+    if where is not None:
+        module, attribute = where
         found: type[NetworkDriver] = getattr(importlib.import_module(module), attribute)
         return found
     import napalm

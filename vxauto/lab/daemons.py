@@ -104,10 +104,16 @@ def _start_frr(state: NodeState, startup: NodeStartup) -> None:
         )
 
 
-def _start_pyvtep(state: NodeState, config: Path) -> None:
-    """Run pyvtep in the node (after its scripts made the bridges); ready when its API answers `status`."""
+def _start_pyvtep(state: NodeState, rendered: Path) -> None:
+    """Run pyvtep in the node (after its scripts made the bridges); ready when its API answers `status`.
+
+    pyvtep runs from a copy of the rendered file in the node's directory, the node's own file: `vxauto deploy`
+    writes and reloads it there, and a later `vxauto render` into the same output directory does not change
+    what the node runs."""
     from vxauto.vtep.config import load_config
 
+    config = Path(state.node_dir) / "pyvtep.yaml"
+    config.write_bytes(rendered.read_bytes())
     socket_path = load_config(config).socket_path
     # pyvtep's scratch files (its GoBGP configuration) go into the node's directory, which `down` removes;
     # its API socket lives where its configuration says, so `down` is told to remove that too

@@ -107,15 +107,19 @@ class Lab:
         }
 
     def napalm_params(self, node: str) -> dict[str, Any]:
-        """How vxauto's NAPALM `frr` driver reaches a node (hostname, username, port, optional_args): key
-        login, host key checked against the lab's known_hosts, rollback points in the node's own directory
-        (lab nodes share one filesystem), vtysh in the node's FRR pathspace (the namespace name)."""
+        """How vxauto's NAPALM `frr` and `pyvtep` drivers reach a node (hostname, username, port,
+        optional_args): key login, host key checked against the lab's known_hosts, rollback points in the
+        node's own directory (lab nodes share one filesystem), vtysh in the node's FRR pathspace (the
+        namespace name), a pyvtep node's API socket."""
         ssh = self.ssh_options(node)
         state = self.node(node)
         optional: dict[str, Any] = {"key_file": ssh["key_file"], "known_hosts": ssh["known_hosts"],
                                     "state_dir": str(Path(state.node_dir) / NAPALM_STATE_SUBDIR)}
         if state.role == "frr":
             optional["vtysh_pathspace"] = ssh["namespace"]
+        elif state.role == Role.PYVTEP:
+            # the pyvtep driver talks to the API socket pyvtep was started with (lab nodes share /run/pyvtep)
+            optional["api_socket"] = next((path for path in state.runtime_files if path.endswith(".sock")), None)
         else:
             optional["frr"] = False  # a plain host shares the machine's vtysh binary but runs no FRR
         return {"hostname": state.mgmt_ipv4, "username": ssh["username"], "port": ssh["port"],

@@ -89,6 +89,9 @@ class Platform:
     flavours: tuple[str, ...] = ()
     #: Name of the NAPALM driver that manages it (None: render only).
     napalm_driver: str | None = None
+    #: The one rendered file the NAPALM driver loads when the platform renders several (pyvtep: pyvtep.yaml;
+    #: its interfaces.sh sets up the host once). None: the driver loads everything rendered.
+    napalm_file: str | None = None
     #: The VTEP source interface the platform requires (SR Linux sources VXLAN from system0 only).
     required_vtep_interface: str | None = None
     #: Longest VRF name the platform takes (Linux interface names are 15 bytes; SONiC adds "Vrf-").
@@ -276,6 +279,7 @@ PLATFORMS: dict[str, Platform] = {
             "pyvtep", "pyvtep (vxauto's Python software VTEP)",
             frozenset({Feature.STATIC_FLOOD, Feature.EVPN, Feature.CUSTOM_UDP_PORT}), frozenset({"leaf"}),
             router_id_interface="lo", reference="docs/pyvtep.md (configuration), RFC 7348",
+            napalm_driver="pyvtep", napalm_file="pyvtep.yaml",
             outputs=(Output("pyvtep.yaml", "pyvtep/pyvtep.yaml.j2"),
                      Output("interfaces.sh", "pyvtep/interfaces.sh.j2")),
             interface_names=("eth{n}", "lo"),

@@ -1,7 +1,10 @@
 """Management API: one JSON object per line over a unix socket, request then reply.
 
-Requests: `{"op": "status" | "vnis" | "vteps" | "macs" | "counters" | "evpn" | "reload" | "flush"}`; `macs`
-takes an optional `"vni"`, `flush` an optional `"vni"` and `"macs"` (a list).
+Requests: `{"op": "status" | "vnis" | "vteps" | "macs" | "counters" | "evpn" | "config" | "reload" | "flush"}`;
+`macs` takes an optional `"vni"`, `flush` an optional `"vni"` and `"macs"` (a list). `config` answers the file
+`reload` reads (`path`, its text as `file`, None when there is none or it cannot be read) and the settings in
+force (`running`, the loaded configuration as JSON): the two differ after an edit without a reload, or for
+settings a reload cannot change.
 Replies: `{"ok": true, "result": ...}` or `{"ok": false, "error": "..."}`.
 The socket file is created mode 0600 (the API can reload the config).
 
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("vxauto.vtep.api")
 
 MAX_REQUEST = 64 * 1024
-OPS = ("status", "vnis", "vteps", "macs", "counters", "evpn", "reload")
+OPS = ("status", "vnis", "vteps", "macs", "counters", "evpn", "config", "reload")
 ACTIONS = ("flush",)  # changes state: not one of the tables `vxauto vtep show` lists
 
 
@@ -63,11 +66,24 @@ def handle_request(engine: Engine, request: Any) -> dict[str, Any]:
             result = datapath.flush(None if vni is None else [vni], wanted)
         elif op == "evpn":
             result = engine.evpn.status() if engine.evpn is not None else None
+        elif op == "config":
+            result = config_reply(engine)
         else:
             result = engine.reload().as_dict()
     except VxautoError as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "result": result}
+
+
+def config_reply(engine: Engine) -> dict[str, Any]:
+    """The configuration file behind the engine and the configuration it runs (see the module docstring)."""
+    path = engine.config_path
+    text = None
+    if path is not None:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text = path.read_text(encoding="utf-8")
+    return {"path": None if path is None else str(path), "file": text,
+            "running": engine.config.model_dump(mode="json")}
 
 
 class ApiServer:
