@@ -31,6 +31,17 @@ LABS = [REPO / "containerlab" / "evpn-frr.clab.yml"]
 # Commands that do not run here by design, with the reason (each must still appear in the documents).
 NOT_RUN = {
     "scripts/test.sh     # the whole test suite (what CI runs)": "it is CI itself (.ci/run), which runs this test",
+    "scripts/demo.sh     # main job on the default lab: check, render, docs, lab up, deploy, validate, lab down":
+        "CI (.ci/run) runs it three times in a row right after the test suite, each run must be green",
+    **dict.fromkeys(ANSIBLE_BLOCK := (
+        "ansible-playbook playbooks/lab.yml                   # the default lab up",
+        "ansible-playbook playbooks/site.yml --check --diff   # diffs of render and deploy, validate's plan; "
+        "nothing changes",
+        "ansible-playbook playbooks/site.yml                  # render -> deploy -> validate",
+        "ansible-playbook playbooks/site.yml                  # again: changed=0",
+        "ansible-playbook playbooks/lab.yml -e lab_state=absent",
+    ), "tests/ansible/test_playbooks.py runs these playbooks in this order on the lab and checks each recap "
+       "(check mode changes nothing, the first apply changes, the second changes nothing)"),
 }
 # Documented outcomes other than exit 0 on a machine without Docker.
 NO_DOCKER_EXIT = {
