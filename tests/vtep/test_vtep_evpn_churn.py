@@ -33,6 +33,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 VNI = 3001
 MACS = 10_000
+MAC_SPEAKERS = 8  # gobgpd processes per pyvtep that carry the type-2 routes (evpn.mac_speakers)
 FRR_VTEP, A_VTEP, B_VTEP = "10.79.255.2", "10.79.255.3", "10.79.255.1"
 
 FRR_CONF = f"""\
@@ -108,7 +109,7 @@ def _pyvtep(lab: Lab, ns: str, vtep: str, asn: int, neighbor: str, api_port: int
         "local_ip": vtep, "mac_aging": 600,
         "vnis": [{"vni": VNI, "tap": f"pvt{VNI}"}],
         "evpn": {"asn": asn, "neighbors": [{"address": neighbor, "asn": 65002}], "announce": [f"{vtep}/32"],
-                 "api_port": api_port},
+                 "api_port": api_port, "mac_speakers": MAC_SPEAKERS},
     }, name)[2]
 
 
