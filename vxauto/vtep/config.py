@@ -119,9 +119,9 @@ class EvpnConfig(_Strict):
     mac_speakers: int = Field(
         default=0, ge=0, le=16,
         description="extra gobgpd processes that carry the type-2 routes (each MAC on one, handed to the main "
-        "gobgpd over iBGP on 127.0.1.<n>, gRPC on api_port + n): gobgpd 3.10 costs time proportional to its "
-        "whole EVPN table per MAC route added through its API, so N speakers make MAC churn about N times "
-        "cheaper; 0 = the main gobgpd carries them")
+        "gobgpd over iBGP on 127.0.1.<n>, gRPC on api_port + n): gobgpd 3.10 visits its whole EVPN table for "
+        "every MAC route added or withdrawn through its API, so the speakers take MAC routes and withdrawals "
+        "much faster (the main gobgpd still scans once per added route); 0 = the main gobgpd carries them")
 
 
 class PyvtepConfig(_Strict):

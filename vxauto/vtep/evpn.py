@@ -446,10 +446,12 @@ class EvpnAgent:
 
     The front gobgpd peers with the configured neighbours, carries the type-3 and underlay routes and
     streams remote routes to us. With `mac_speakers: N`, N more gobgpd processes carry the type-2 routes,
-    each MAC on one of them (hash of VNI and MAC), and hand them to the front over iBGP on loopback: gobgpd
-    3.10 scans its whole EVPN table for every MAC route added or withdrawn through its API (the MAC mobility
-    fix-up in BgpServer.fixupApiPath) but not for routes it receives over BGP, so N speakers with 1/N of the
-    table each cut that scan N-fold per route, and they run side by side.
+    each MAC on one of them (hash of VNI and MAC), and hand them to the front over iBGP on loopback.
+    Why: gobgpd 3.10 visits its whole EVPN table for every MAC route it takes in through its API, additions
+    and withdrawals (BgpServer.fixupApiPath); over BGP it does so for additions only
+    (TableManager.handleMacMobility). With MAC speakers the API calls run over 1/N of the table each, in N
+    processes, and withdrawals reach the front unscanned; additions still cost the front one scan each
+    (docs/pyvtep.md, "MAC churn and gobgpd 3.10", has the figures).
     """
 
     def __init__(self, engine: Engine, config: EvpnConfig) -> None:
