@@ -17,7 +17,7 @@ from vxauto.vtep import coalescing, gobgp, headers, packet
 from vxauto.vtep.api import handle_request
 from vxauto.vtep.config import VniConfig, config_from_text, load_config
 from vxauto.vtep.engine import Engine, _complete_checksum, _ipv4_partial_header
-from vxauto.vtep.evpn import beats, gobgpd_config, imports
+from vxauto.vtep.evpn import beats, gobgpd_config, imports, mac_speaker_config
 from vxauto.vtep.gobgpapi import attribute_pb2
 from vxauto.vtep.kernel import VNET_HDR, VNET_ZERO
 from vxauto.vtep.packet import mac_bytes
@@ -73,6 +73,30 @@ def test_gobgpd_config_has_both_families_per_neighbor() -> None:
     text = gobgpd_config(config.evpn, "10.0.0.1")
     assert 'neighbor-address = "10.1.0.2"' in text and "peer-as = 65002" in text
     assert text.count("afi-safi-name") == 2 and 'router-id = "10.0.0.1"' in text
+
+
+def test_gobgpd_reads_the_mac_speaker_configs(tmp_path: Path) -> None:
+    """gobgpd's own config check (--dry-run) accepts the front speaker (iBGP to the MAC speakers, the export
+    policy) and a MAC speaker; a misspelt key is its positive control."""
+    gobgpd = "/usr/bin/gobgpd"
+    if not Path(gobgpd).exists():
+        pytest.skip("gobgpd not installed")
+    config = config_from_text("local_ip: 10.0.0.1\nevpn: {asn: 65001, neighbors: [{address: 10.1.0.2, asn: 65002}],"
+                              " mac_speakers: 3}\n")
+    assert config.evpn is not None
+    front = gobgpd_config(config.evpn, "10.0.0.1", "10.0.0.1")
+    assert front.count("passive-mode = true") == 3 and 'set-next-hop = "10.0.0.1"' in front
+    speaker = mac_speaker_config(config.evpn, 2)
+    assert 'local-address = "127.0.1.2"' in speaker and "port = -1" in speaker
+
+    def accepted(text: str) -> bool:
+        path = tmp_path / "gobgpd.toml"
+        path.write_text(text)
+        done = subprocess.run([gobgpd, "-f", str(path), "--dry-run"], check=False, capture_output=True, timeout=30)
+        return done.returncode == 0
+
+    assert accepted(front) and accepted(speaker)
+    assert not accepted(front.replace("afi-safi-in-list", "afi-safi-in"))
 
 
 def test_inlined_checksum_helpers_agree_with_the_reference() -> None:

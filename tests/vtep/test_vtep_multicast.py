@@ -3,6 +3,8 @@
     pv-m1 [kernel vx3100 group 239.1.31.1 dev pvm1u, 192.168.81.1] ==veth== pv-m2 [pyvtep, group 239.1.31.1,
                                      10.81.0.1                10.81.0.2            TAP 192.168.81.2]
 
+and the same over an IPv6 underlay (group ff05::31:1, MLD instead of IGMP, VTEPs fd00:81::1 / fd00:81::2).
+
 Neither side knows the other's address: the first ARP request of each ping reaches the other VTEP only
 through the group; the replies go unicast to the address each side learned from it.
 """
@@ -19,6 +21,7 @@ pytestmark = pytest.mark.lab
 VNI = 3100
 GROUP = "239.1.31.1"
 KERNEL_IP, PYVTEP_IP = "10.81.0.1", "10.81.0.2"
+GROUP6, KERNEL_IP6, PYVTEP_IP6 = "ff05::31:1", "fd00:81::1", "fd00:81::2"
 
 
 def test_multicast_flooding_interoperates_with_kernel_vxlan(vtep_lab: Lab) -> None:
@@ -56,3 +59,42 @@ def test_multicast_flooding_interoperates_with_kernel_vxlan(vtep_lab: Lab) -> No
     assert learned[kernel_tap_mac]["remote"] == KERNEL_IP and learned[kernel_tap_mac]["type"] == "learned"
     membership = lab.run("pv-m2", "ip", "maddr", "show", "dev", "pvm2u").stdout
     assert GROUP in membership  # pyvtep joined the group on the configured interface
+
+
+def test_ipv6_multicast_flooding_interoperates_with_kernel_vxlan(vtep_lab: Lab) -> None:
+    """Over IPv6 the group is joined with MLD and BUM leaves by IPV6_MULTICAST_IF; the IPv6 unicast ping
+    between the VTEPs is the positive control that the underlay itself works."""
+    reason = have_root_and_tools("ping")
+    if reason:
+        pytest.skip(reason)
+    lab = vtep_lab
+    lab.netns("pv-m1")
+    lab.netns("pv-m2")
+    lab.veth("pv-m1", "pvm1u", "pv-m2", "pvm2u")
+    lab.run("pv-m1", "ip", "-6", "addr", "add", f"{KERNEL_IP6}/64", "dev", "pvm1u", "nodad")
+    lab.run("pv-m2", "ip", "-6", "addr", "add", f"{PYVTEP_IP6}/64", "dev", "pvm2u", "nodad")
+    lab.run("pv-m1", "ip", "link", "add", f"vx{VNI}", "type", "vxlan", "id", str(VNI), "dstport", "4789",
+            "group", GROUP6, "dev", "pvm1u", "local", KERNEL_IP6)
+    lab.run("pv-m1", "ip", "link", "set", f"vx{VNI}", "mtu", "1430")
+    lab.address("pv-m1", f"vx{VNI}", "192.168.81.1/24")
+    lab.run("pv-m1", "ip", "link", "set", f"vx{VNI}", "up")
+    _process, _config, socket_path = lab.pyvtep("pv-m2", {
+        "local_ip": PYVTEP_IP6, "underlay_interface": "pvm2u",
+        "vnis": [{"vni": VNI, "tap": f"pvt{VNI}", "address": "192.168.81.2/24", "group": GROUP6}],
+    }, "pvm6")
+    (row,) = request(socket_path, "vnis")
+    assert row["group"] == GROUP6 and row["flood"] == [GROUP6]
+    assert GROUP6 in lab.run("pv-m2", "ip", "-6", "maddr", "show", "dev", "pvm2u").stdout  # MLD join on dev
+    assert ping(lab, "pv-m2", KERNEL_IP6, count=1)  # positive control: the IPv6 underlay carries unicast
+
+    assert ping(lab, "pv-m2", "192.168.81.1", count=2), lab.log("pvm6.log")  # pyvtep floods to the group
+    counters = request(socket_path, "counters")["vnis"][str(VNI)]
+    assert counters["tx_flood_packets"] >= 1 and counters["tx_drop_no_destination"] == 0
+    lab.run("pv-m1", "ip", "neigh", "flush", "all")
+    lab.run("pv-m2", "ip", "neigh", "flush", "all")
+    rx_before = counters["rx_packets"]
+    assert ping(lab, "pv-m1", "192.168.81.2", count=2)  # the kernel floods to the group, pyvtep listens
+    assert request(socket_path, "counters")["vnis"][str(VNI)]["rx_packets"] > rx_before
+    kernel_mac = lab.run("pv-m1", "cat", f"/sys/class/net/vx{VNI}/address").stdout.strip()
+    learned = {r["mac"]: r for r in request(socket_path, "macs", vni=VNI)}
+    assert learned[kernel_mac]["remote"] == KERNEL_IP6 and learned[kernel_mac]["type"] == "learned"

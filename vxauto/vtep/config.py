@@ -14,7 +14,7 @@ UDP/IPv6 as RFC 7348 allows, 20 bytes more outer overhead, always with UDP check
 from __future__ import annotations
 
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address
 from pathlib import Path
 from typing import Literal
 
@@ -62,15 +62,16 @@ class VniConfig(_Strict):
     learning: bool = True
     inner_vlan: Literal["drop", "carry"] = "drop"
     route_target: str | None = Field(default=None, description="EVPN RT, ASN:NN; default <asn>:<vni>")
-    group: IPv4Address | None = Field(
+    group: IPv4Address | IPv6Address | None = Field(
         default=None, description="multicast underlay: BUM traffic goes to (and is received from) this group, "
-        "like kernel VXLAN's `group`")
+        "like kernel VXLAN's `group` (IPv4 224.0.0.0/4 or IPv6 ff00::/8, the underlay's family)")
 
     @field_validator("group")
     @classmethod
-    def _multicast(cls, value: IPv4Address | None) -> IPv4Address | None:
+    def _multicast(cls, value: IPv4Address | IPv6Address | None) -> IPv4Address | IPv6Address | None:
         if value is not None and not value.is_multicast:
-            raise ValueError("group must be an IPv4 multicast address (224.0.0.0/4)")
+            raise ValueError("group must be a multicast address (IPv4 224.0.0.0/4 or IPv6 ff00::/8, e.g. "
+                             "239.1.1.1 or ff05::100)")
         return value
 
     @property
@@ -115,6 +116,12 @@ class EvpnConfig(_Strict):
     api_port: int = Field(default=50051, ge=1, le=65535, description="GoBGP gRPC port on 127.0.0.1")
     bgp_port: int = Field(default=179, ge=1, le=65535)
     gobgpd: str = "gobgpd"
+    mac_speakers: int = Field(
+        default=0, ge=0, le=16,
+        description="extra gobgpd processes that carry the type-2 routes (each MAC on one, handed to the main "
+        "gobgpd over iBGP on 127.0.1.<n>, gRPC on api_port + n): gobgpd 3.10 visits its whole EVPN table for "
+        "every MAC route added or withdrawn through its API, so the speakers take MAC routes and withdrawals "
+        "much faster (the main gobgpd still scans once per added route); 0 = the main gobgpd carries them")
 
 
 class PyvtepConfig(_Strict):
@@ -236,9 +243,10 @@ def _semantic_problems(config: PyvtepConfig, source: YamlSource) -> list[Problem
             elif remote.version != family:
                 add(("vnis", index, "flood", position), f"{other} address on an IPv{family} underlay: {fix}",
                     str(remote))
-        if vni.group is not None and family == 6:
-            add(("vnis", index, "group"), "the multicast underlay is IPv4 only in pyvtep: remove `group` and "
-                "list the remote VTEPs under `flood` (or use an IPv4 local_ip)", str(vni.group))
+        if vni.group is not None and vni.group.version != family:
+            add(("vnis", index, "group"), f"{other} multicast group on an IPv{family} underlay: use an "
+                f"IPv{family} group ({'ff05::100' if family == 6 else '239.1.1.1'} style) like local_ip "
+                f"({config.local_ip})", str(vni.group))
         for position, static in enumerate(vni.macs):
             if static.remote.version != family:
                 add(("vnis", index, "macs", position, "remote"), f"{other} address on an IPv{family} underlay: "

@@ -34,6 +34,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,8 +86,17 @@ def imports(segment_config: VniConfig, route_targets: tuple[str, ...]) -> bool:
     return False
 
 
-def gobgpd_config(config: EvpnConfig, router_id: str) -> str:
-    """The TOML file for our gobgpd: one global section and one neighbour per peer."""
+MAC_SPEAKER_NET = "127.0.1."  # MAC speaker i talks to the front speaker from 127.0.1.<i> (loopback)
+FRONT_POLICY = "pyvtep-front"
+
+
+def gobgpd_config(config: EvpnConfig, router_id: str, local_ip: str = "") -> str:
+    """The TOML file for our (front) gobgpd: one global section and one neighbour per peer.
+
+    With `mac_speakers`, the MAC speakers are iBGP neighbours on loopback addresses, and an export policy
+    sends them nothing (their tables stay small) and gives their EVPN routes our VTEP address as next hop
+    towards eBGP peers (GoBGP would put its own session address there for routes it did not originate).
+    """
     lines = ["[global.config]", f"  as = {config.asn}", f'  router-id = "{router_id}"',
              f"  port = {config.bgp_port}", ""]
     for neighbor in config.neighbors:
@@ -98,7 +108,50 @@ def gobgpd_config(config: EvpnConfig, router_id: str) -> str:
             lines += ["  [[neighbors.afi-safis]]", "    [neighbors.afi-safis.config]",
                       f'      afi-safi-name = "{family}"']
         lines.append("")
+    if not config.mac_speakers:
+        return "\n".join(lines)
+    speakers = [f"{MAC_SPEAKER_NET}{index}" for index in range(1, config.mac_speakers + 1)]
+    for address in speakers:
+        lines += ["[[neighbors]]", "  [neighbors.config]", f'    neighbor-address = "{address}"',
+                  f"    peer-as = {config.asn}", "  [neighbors.transport.config]", "    passive-mode = true",
+                  "  [[neighbors.afi-safis]]", "    [neighbors.afi-safis.config]",
+                  '      afi-safi-name = "l2vpn-evpn"', ""]
+    lines += [
+        "[[defined-sets.neighbor-sets]]", '  neighbor-set-name = "pyvtep-mac-speakers"',
+        f"  neighbor-info-list = [{', '.join(f'{chr(34)}{a}/32{chr(34)}' for a in speakers)}]", "",
+        "[[policy-definitions]]", f'  name = "{FRONT_POLICY}"',
+        # In an export policy the neighbour condition matches the peer the route goes to.
+        "  [[policy-definitions.statements]]", '    name = "nothing-to-mac-speakers"',
+        "    [policy-definitions.statements.conditions.match-neighbor-set]",
+        '      neighbor-set = "pyvtep-mac-speakers"', "    [policy-definitions.statements.actions]",
+        '      route-disposition = "reject-route"',
+        # Export policies run after GoBGP's own eBGP rewrites: an AS path of length 1 is a route of ours
+        # (front or MAC speaker); FRR-learned routes have at least two ASNs by then.
+        "  [[policy-definitions.statements]]", '    name = "our-evpn-routes-next-hop-is-the-vtep"',
+        "    [policy-definitions.statements.conditions.bgp-conditions]", '      afi-safi-in-list = ["l2vpn-evpn"]',
+        "    [policy-definitions.statements.conditions.bgp-conditions.as-path-length]",
+        '      operator = "eq"', "      value = 1",
+        "    [policy-definitions.statements.actions.bgp-actions]", f'      set-next-hop = "{local_ip}"', "",
+        "[global.apply-policy.config]", f'  export-policy-list = ["{FRONT_POLICY}"]',
+        '  default-export-policy = "accept-route"', "",
+    ]
     return "\n".join(lines)
+
+
+def mac_speaker_index(vni: int, mac: bytes, speakers: int) -> int:
+    """Which of `speakers` MAC speakers (0-based) carries (VNI, MAC): a stable hash, the same across restarts."""
+    return zlib.crc32(vni.to_bytes(4, "big") + mac) % speakers
+
+
+def mac_speaker_config(config: EvpnConfig, index: int) -> str:
+    """A MAC speaker: no listening port, one iBGP session to the front speaker over loopback."""
+    address = f"{MAC_SPEAKER_NET}{index}"
+    return "\n".join([
+        "[global.config]", f"  as = {config.asn}", f'  router-id = "{address}"', "  port = -1", "",
+        "[[neighbors]]", "  [neighbors.config]", '    neighbor-address = "127.0.0.1"', f"    peer-as = {config.asn}",
+        "  [neighbors.transport.config]", f'    local-address = "{address}"', f"    remote-port = {config.bgp_port}",
+        "  [[neighbors.afi-safis]]", "    [neighbors.afi-safis.config]", '      afi-safi-name = "l2vpn-evpn"', "",
+    ])
 
 
 def beats(sequence: int, vtep: str, other_sequence: int, other_vtep: str) -> bool:
@@ -112,16 +165,17 @@ def beats(sequence: int, vtep: str, other_sequence: int, other_vtep: str) -> boo
 class Gobgpd:
     """The gobgpd process pyvtep owns: started, restarted when it dies, stopped with pyvtep."""
 
-    def __init__(self, config: EvpnConfig, router_id: str, workdir: Path) -> None:
+    def __init__(self, config: EvpnConfig, toml: str, workdir: Path, api_port: int, name: str = "gobgpd") -> None:
         self.config = config
-        self.config_file = workdir / "gobgpd.toml"
-        self.config_file.write_text(gobgpd_config(config, router_id))
-        self.log_file = workdir / "gobgpd.log"
+        self.api_port = api_port
+        self.config_file = workdir / f"{name}.toml"
+        self.config_file.write_text(toml)
+        self.log_file = workdir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     def argv(self) -> list[str]:
-        argv = [self.config.gobgpd, "-f", str(self.config_file), f"--api-hosts=127.0.0.1:{self.config.api_port}"]
+        argv = [self.config.gobgpd, "-f", str(self.config_file), f"--api-hosts=127.0.0.1:{self.api_port}"]
         # gobgpd gets SIGTERM when the thread that started it ends, also when pyvtep is SIGKILLed;
         # setpriv sets that up without running Python code between fork and exec (gRPC has threads).
         setpriv = shutil.which("setpriv")
@@ -161,8 +215,11 @@ class Advertiser:
     `REFUSED_RETRY` seconds and is tried again alone, so it never holds up the others.
     """
 
-    def __init__(self, agent: EvpnAgent) -> None:
-        self.agent = agent
+    def __init__(self, speaker: Speaker, *, resync_on_restart: bool = False) -> None:
+        self.speaker = speaker
+        # The front speaker's watcher notices its restarts; a MAC speaker has no watcher, so its
+        # advertiser re-sends everything itself when its gobgpd had to be started again.
+        self.resync_on_restart = resync_on_restart
         self.lock = threading.Condition()
         self.wanted: dict[str, api.Path] = {}
         self.acked: dict[str, api.Path] = {}
@@ -174,7 +231,7 @@ class Advertiser:
         self.resyncs = 0
         self.last_error = ""
         self.stopping = False
-        self.thread = threading.Thread(target=self._run, name="gobgp-sender", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=f"gobgp-sender-{speaker.name}", daemon=True)
 
     def want(self, key: str, path: api.Path | None) -> None:
         with self.lock:
@@ -232,7 +289,7 @@ class Advertiser:
         changes = [(key, path, change) for key, path in batch if (change := self._change(key, path)) is not None]
         if not changes:
             return batch
-        session = self.agent.session()
+        session = self.speaker.session()
         try:
             session.push([change for _, _, change in changes])
             self.pushes += 1
@@ -265,6 +322,7 @@ class Advertiser:
             batch = self._take()
             if self.stopping:
                 return
+            starts = self.speaker.gobgpd.starts
             try:
                 done = self._push(batch)
             except grpc.RpcError as exc:
@@ -273,9 +331,11 @@ class Advertiser:
                     self.last_error = f"{exc.code().name}: {exc.details()}"
                     self.dirty.update(key for key, _ in batch)
                     self.in_flight = 0
-                log.warning("EVPN: GoBGP did not take %d route changes (%s); retrying", len(batch),
-                            self.last_error)
-                self.agent.recover()
+                log.warning("EVPN: GoBGP (%s) did not take %d route changes (%s); retrying", self.speaker.name,
+                            len(batch), self.last_error)
+                self.speaker.recover()
+                if self.resync_on_restart and self.speaker.gobgpd.starts != starts:
+                    self.resync()
                 continue
             with self.lock:
                 for key, path in done:
@@ -291,6 +351,61 @@ class Advertiser:
             self.lock.notify()
         if self.thread.is_alive():
             self.thread.join(timeout=5)
+
+
+class Speaker:
+    """One gobgpd pyvtep owns and its gRPC session: started, watched for death, started again."""
+
+    def __init__(self, gobgpd: Gobgpd, name: str, stopping: threading.Event) -> None:
+        self.gobgpd = gobgpd
+        self.name = name
+        self._stopping = stopping
+        self._session: Session | None = None
+        self._session_lock = threading.Lock()
+        self.restarts = 0
+
+    def session(self) -> Session:
+        with self._session_lock:
+            if self._session is None:
+                self._session = Session(self.gobgpd.api_port)
+            return self._session
+
+    def wait_for_api(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.gobgpd.alive():
+                raise VxautoError.single("config", "evpn", f"gobgpd ({self.name}) exited at start",
+                                         self.gobgpd.log_tail())
+            if self.session().ready():
+                return
+            time.sleep(0.2)
+        raise VxautoError.single("config", "evpn.api_port", f"gobgpd ({self.name}) API did not come up",
+                                 self.gobgpd.api_port)
+
+    def recover(self) -> None:
+        """After an RPC error: wait until gobgpd answers again, starting it when it died.
+
+        Called from several threads; one does the work, the others wait for it. The channel is kept: gRPC
+        reconnects by itself, and closing it would break another thread's call for nothing.
+        """
+        with self._session_lock:
+            delay = 0.1
+            while not self._stopping.is_set():
+                if not self.gobgpd.alive():
+                    tail = self.gobgpd.log_tail().strip().splitlines()
+                    log.warning("EVPN: gobgpd (%s) exited (last log line: %s); starting it again", self.name,
+                                tail[-1:] or "none")
+                    self.gobgpd.start()
+                    self.restarts += 1
+                if self._session is not None and self._session.ready():
+                    return
+                self._stopping.wait(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    def close(self) -> None:
+        with self._session_lock:
+            if self._session is not None:
+                self._session.close()
 
 
 class Session:
@@ -327,7 +442,17 @@ class Session:
 
 
 class EvpnAgent:
-    """Owns gobgpd, the advertiser, the route watcher and MAC mobility for one pyvtep."""
+    """Owns gobgpd (and the MAC speakers), the advertisers, the route watcher and MAC mobility for one pyvtep.
+
+    The front gobgpd peers with the configured neighbours, carries the type-3 and underlay routes and
+    streams remote routes to us. With `mac_speakers: N`, N more gobgpd processes carry the type-2 routes,
+    each MAC on one of them (hash of VNI and MAC), and hand them to the front over iBGP on loopback.
+    Why: gobgpd 3.10 visits its whole EVPN table for every MAC route it takes in through its API, additions
+    and withdrawals (BgpServer.fixupApiPath); over BGP it does so for additions only
+    (TableManager.handleMacMobility). With MAC speakers the API calls run over 1/N of the table each, in N
+    processes, and withdrawals reach the front unscanned; additions still cost the front one scan each
+    (docs/pyvtep.md, "MAC churn and gobgpd 3.10", has the figures).
+    """
 
     def __init__(self, engine: Engine, config: EvpnConfig) -> None:
         self.engine = engine
@@ -335,10 +460,16 @@ class EvpnAgent:
         self.local_ip = str(engine.config.local_ip)
         self.router_id = str(config.router_id or engine.config.local_ip)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"pyvtep-{engine.config.name}-"))
-        self.gobgpd = Gobgpd(config, self.router_id, self.workdir)
-        self.advertiser = Advertiser(self)
-        self._session: Session | None = None
-        self._session_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.front = Speaker(Gobgpd(config, gobgpd_config(config, self.router_id, self.local_ip), self.workdir,
+                                    config.api_port), "front", self._stopping)
+        self.gobgpd = self.front.gobgpd
+        self.advertiser = Advertiser(self.front)
+        self.mac_speakers = [
+            Speaker(Gobgpd(config, mac_speaker_config(config, index), self.workdir, config.api_port + index,
+                           f"gobgpd-mac{index}"), f"mac{index}", self._stopping)
+            for index in range(1, config.mac_speakers + 1)]
+        self.mac_advertisers = [Advertiser(speaker, resync_on_restart=True) for speaker in self.mac_speakers]
         self.events: queue.Queue[RouteEvent | None] = queue.Queue()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
@@ -349,60 +480,41 @@ class EvpnAgent:
         self.rd_index: dict[int, int] = {}
         self.local_sequence: dict[tuple[int, bytes], int] = {}
         self.mac_moves = 0
-        self.restarts = 0
         self.peer_states: dict[str, dict[str, object]] = {}  # written by the watcher thread
-        self._stopping = threading.Event()
+
+    @property
+    def advertisers(self) -> list[Advertiser]:
+        return [self.advertiser, *self.mac_advertisers]
+
+    @property
+    def restarts(self) -> int:
+        return sum(speaker.restarts for speaker in (self.front, *self.mac_speakers))
 
     # --- gobgpd and the gRPC session -----------------------------------------------------------
 
     def start(self) -> None:
-        self.gobgpd.start()
-        self._wait_for_api()
+        for speaker in (self.front, *self.mac_speakers):
+            speaker.gobgpd.start()
+        for speaker in (self.front, *self.mac_speakers):
+            speaker.wait_for_api()
         self.engine.register(self._wake_reader.fileno(), lambda _mask: self._drain(), "evpn routes")
         self.rd_index = gobgp.assign_rd_indexes(self.engine.datapath.segments, {})
         for prefix in self.config.announce:
             self.advertiser.want(f"prefix|{prefix}", gobgp.prefix_path(str(prefix), "0.0.0.0"))
         for segment in self.engine.datapath.segments.values():
             self.segment_added(segment)
-        self.advertiser.thread.start()
+        for advertiser in self.advertisers:
+            advertiser.thread.start()
         self.watcher.start()
-        log.info("EVPN: gobgpd pid %s, AS %d, neighbours %s", self.gobgpd.process and self.gobgpd.process.pid,
-                 self.config.asn, [str(n.address) for n in self.config.neighbors])
-
-    def _wait_for_api(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if not self.gobgpd.alive():
-                raise VxautoError.single("config", "evpn", "gobgpd exited at start", self.gobgpd.log_tail())
-            if self.session().ready():
-                return
-            time.sleep(0.2)
-        raise VxautoError.single("config", "evpn.api_port", "gobgpd API did not come up", self.config.api_port)
+        log.info("EVPN: gobgpd pid %s, AS %d, neighbours %s, %d MAC speakers",
+                 self.gobgpd.process and self.gobgpd.process.pid, self.config.asn,
+                 [str(n.address) for n in self.config.neighbors], len(self.mac_speakers))
 
     def session(self) -> Session:
-        with self._session_lock:
-            if self._session is None:
-                self._session = Session(self.config.api_port)
-            return self._session
+        return self.front.session()
 
     def recover(self) -> None:
-        """After an RPC error: wait until gobgpd answers again, starting it when it died.
-
-        Called from both threads; one does the work, the other waits for it. The channel is kept: gRPC
-        reconnects by itself, and closing it would break the other thread's call for nothing.
-        """
-        with self._session_lock:
-            delay = 0.1
-            while not self._stopping.is_set():
-                if not self.gobgpd.alive():
-                    tail = self.gobgpd.log_tail().strip().splitlines()
-                    log.warning("EVPN: gobgpd exited (last log line: %s); starting it again", tail[-1:] or "none")
-                    self.gobgpd.start()
-                    self.restarts += 1
-                if self._session is not None and self._session.ready():
-                    return
-                self._stopping.wait(delay)
-                delay = min(delay * 2, RETRY_MAX)
+        self.front.recover()
 
     def _watch(self) -> None:
         """Stream best-path changes to the engine thread; after a broken stream, start over."""
@@ -473,11 +585,11 @@ class EvpnAgent:
     def stop(self) -> None:
         """Stop the threads and gobgpd (the sessions drop, so peers withdraw our routes)."""
         self._stopping.set()
-        self.advertiser.stop()
-        self.gobgpd.stop()
-        with self._session_lock:
-            if self._session is not None:
-                self._session.close()
+        for advertiser in self.advertisers:
+            advertiser.stop()
+        for speaker in (self.front, *self.mac_speakers):
+            speaker.gobgpd.stop()
+            speaker.close()
         self.watcher.join(timeout=5)
         self.engine.unregister(self._wake_reader.fileno())
         self._wake_reader.close()
@@ -495,9 +607,15 @@ class EvpnAgent:
     def _mac_key(self, vni: int, mac: bytes) -> str:
         return f"mac|{vni}|{mac.hex()}"
 
+    def _mac_advertiser(self, vni: int, mac: bytes) -> Advertiser:
+        """Where (VNI, MAC)'s type-2 route goes: always the same speaker, so a move replaces the route there."""
+        if not self.mac_advertisers:
+            return self.advertiser
+        return self.mac_advertisers[mac_speaker_index(vni, mac, len(self.mac_advertisers))]
+
     def _advertise_mac(self, segment: Segment, mac: bytes) -> None:
         sequence = self.local_sequence[(segment.vni, mac)]
-        self.advertiser.want(self._mac_key(segment.vni, mac), gobgp.mac_path(
+        self._mac_advertiser(segment.vni, mac).want(self._mac_key(segment.vni, mac), gobgp.mac_path(
             self.router_id, self.rd_index[segment.vni], self.local_ip, segment.vni, self._rt(segment.config),
             mac_text(mac), sequence))
 
@@ -513,7 +631,7 @@ class EvpnAgent:
         key = (segment.vni, mac)
         if not present:
             if self.local_sequence.pop(key, None) is not None:
-                self.advertiser.want(self._mac_key(segment.vni, mac), None)
+                self._mac_advertiser(segment.vni, mac).want(self._mac_key(segment.vni, mac), None)
             return
         if key in self.local_sequence:
             return
@@ -538,7 +656,7 @@ class EvpnAgent:
         self.advertiser.want(self._imet_key(segment.vni), None)
         for key in [k for k in self.local_sequence if k[0] == segment.vni]:
             del self.local_sequence[key]
-            self.advertiser.want(self._mac_key(*key), None)
+            self._mac_advertiser(*key).want(self._mac_key(*key), None)
         self.rd_index.pop(segment.vni, None)
 
     def segment_changed(self, segment: Segment, old: VniConfig) -> None:
@@ -651,10 +769,12 @@ class EvpnAgent:
         return [dict(row) for _, row in sorted(self.peer_states.copy().items())]
 
     def status(self) -> dict[str, object]:
-        advertiser = self.advertiser
-        with advertiser.lock:
-            acked = sorted(advertiser.acked)
-            pending = len(advertiser.dirty) + advertiser.in_flight
+        acked: list[str] = []
+        pending = 0
+        for advertiser in self.advertisers:
+            with advertiser.lock:
+                acked += advertiser.acked
+                pending += len(advertiser.dirty) + advertiser.in_flight
         macs = sorted(self.local_sequence.items())
         received: dict[str, Any] = {
             "imet": sorted({(e.vni, e.remote) for e in self.installed.values()
@@ -678,10 +798,13 @@ class EvpnAgent:
                            "macs": [{"vni": v, "mac": mac_text(m), "sequence": s} for (v, m), s in macs]},
             "acknowledged": len(acked),
             "pending": pending,
-            "pushes": advertiser.pushes,
-            "resyncs": advertiser.resyncs,
-            "command_failures": advertiser.failures,
-            "last_error": advertiser.last_error or None,
+            "mac_speakers": [{"name": speaker.name, "gobgpd_pid": speaker.gobgpd.process and
+                              speaker.gobgpd.process.pid, "acknowledged": len(advertiser.acked)}
+                             for speaker, advertiser in zip(self.mac_speakers, self.mac_advertisers, strict=True)],
+            "pushes": sum(a.pushes for a in self.advertisers),
+            "resyncs": sum(a.resyncs for a in self.advertisers),
+            "command_failures": sum(a.failures for a in self.advertisers),
+            "last_error": next((a.last_error for a in self.advertisers if a.last_error), None),
             "mac_moves": self.mac_moves,
             "received": received,
         }

@@ -177,32 +177,46 @@ def udp_socket(
 
 def multicast_socket(group: str, port: int, interface: str | None, *, gro: bool, buffer_bytes: int) -> socket.socket:
     """A UDP socket receiving `group`:`port` only (bound to the group address), joined on `interface`
-    (or on the interface the route to the group names)."""
+    (or on the interface the route to the group names). IPv4 joins with IGMP, IPv6 with MLD."""
     ifindex = socket.if_nametoindex(interface) if interface else 0
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ipv6 = ":" in group
+    sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         _set_buffers(sock, buffer_bytes)
         if gro:
             sock.setsockopt(SOL_UDP, UDP_GRO, 1)
-        sock.bind((group, port))
-        # struct ip_mreqn: multicast address, local address (any), interface index
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                        socket.inet_aton(group) + bytes(4) + struct.pack("=i", ifindex))
+        if ipv6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((group, port, 0, ifindex))
+            # struct ipv6_mreq: multicast address, interface index (0: the route's interface)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                            socket.inet_pton(socket.AF_INET6, group) + struct.pack("=I", ifindex))
+        else:
+            sock.bind((group, port))
+            # struct ip_mreqn: multicast address, local address (any), interface index
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                            socket.inet_aton(group) + bytes(4) + struct.pack("=i", ifindex))
     except OSError:
         sock.close()
         raise
     return sock
 
 
-def send_multicast_on(sock: socket.socket, interface: str | None) -> None:
-    """Multicast from this socket leaves by `interface` (else by the route) and is not looped back to us.
+MULTICAST_HOPS = 1  # like kernel VXLAN, whose multicast TTL / hop limit is 1 unless `ttl` is set
 
-    IPv4 sockets only: the multicast underlay is IPv4 (the config refuses `group` on an IPv6 underlay).
-    """
-    if sock.family != socket.AF_INET:
+
+def send_multicast_on(sock: socket.socket, interface: str | None) -> None:
+    """Multicast from this socket leaves by `interface` (else by the route), with a hop limit of 1, and is
+    not looped back to us."""
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, MULTICAST_HOPS)
+        if interface:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex(interface))
         return
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, MULTICAST_HOPS)
     if interface:
         mreqn = bytes(8) + struct.pack("=i", socket.if_nametoindex(interface))
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
