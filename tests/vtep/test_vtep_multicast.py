@@ -11,6 +11,8 @@ through the group; the replies go unicast to the address each side learned from 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from vtep_lab import Lab, have_root_and_tools, ping
 
@@ -46,17 +48,7 @@ def test_multicast_flooding_interoperates_with_kernel_vxlan(vtep_lab: Lab) -> No
     (row,) = request(socket_path, "vnis")
     assert row["group"] == GROUP and row["flood"] == [GROUP]
 
-    assert ping(lab, "pv-m2", "192.168.81.1", count=2), lab.log("pvm.log")  # pyvtep floods to the group
-    counters = request(socket_path, "counters")["vnis"][str(VNI)]
-    assert counters["tx_flood_packets"] >= 1 and counters["tx_drop_no_destination"] == 0
-    lab.run("pv-m1", "ip", "neigh", "flush", "all")
-    lab.run("pv-m2", "ip", "neigh", "flush", "all")
-    rx_before = counters["rx_packets"]
-    assert ping(lab, "pv-m1", "192.168.81.2", count=2)  # the kernel floods to the group, pyvtep listens
-    assert request(socket_path, "counters")["vnis"][str(VNI)]["rx_packets"] > rx_before
-    kernel_tap_mac = lab.run("pv-m1", "cat", f"/sys/class/net/vx{VNI}/address").stdout.strip()
-    learned = {r["mac"]: r for r in request(socket_path, "macs", vni=VNI)}
-    assert learned[kernel_tap_mac]["remote"] == KERNEL_IP and learned[kernel_tap_mac]["type"] == "learned"
+    _floods_both_ways(lab, socket_path, KERNEL_IP, "pvm.log")
     membership = lab.run("pv-m2", "ip", "maddr", "show", "dev", "pvm2u").stdout
     assert GROUP in membership  # pyvtep joined the group on the configured interface
 
@@ -87,7 +79,13 @@ def test_ipv6_multicast_flooding_interoperates_with_kernel_vxlan(vtep_lab: Lab) 
     assert GROUP6 in lab.run("pv-m2", "ip", "-6", "maddr", "show", "dev", "pvm2u").stdout  # MLD join on dev
     assert ping(lab, "pv-m2", KERNEL_IP6, count=1)  # positive control: the IPv6 underlay carries unicast
 
-    assert ping(lab, "pv-m2", "192.168.81.1", count=2), lab.log("pvm6.log")  # pyvtep floods to the group
+    _floods_both_ways(lab, socket_path, KERNEL_IP6, "pvm6.log")
+
+
+def _floods_both_ways(lab: Lab, socket_path: Path, kernel_ip: str, log: str) -> None:
+    """pyvtep (pv-m2) and kernel VXLAN (pv-m1) reach each other through the group both ways, and pyvtep
+    learns the kernel VTEP's MAC behind `kernel_ip`."""
+    assert ping(lab, "pv-m2", "192.168.81.1", count=2), lab.log(log)  # pyvtep floods to the group
     counters = request(socket_path, "counters")["vnis"][str(VNI)]
     assert counters["tx_flood_packets"] >= 1 and counters["tx_drop_no_destination"] == 0
     lab.run("pv-m1", "ip", "neigh", "flush", "all")
@@ -97,4 +95,4 @@ def test_ipv6_multicast_flooding_interoperates_with_kernel_vxlan(vtep_lab: Lab) 
     assert request(socket_path, "counters")["vnis"][str(VNI)]["rx_packets"] > rx_before
     kernel_mac = lab.run("pv-m1", "cat", f"/sys/class/net/vx{VNI}/address").stdout.strip()
     learned = {r["mac"]: r for r in request(socket_path, "macs", vni=VNI)}
-    assert learned[kernel_mac]["remote"] == KERNEL_IP6 and learned[kernel_mac]["type"] == "learned"
+    assert learned[kernel_mac]["remote"] == kernel_ip and learned[kernel_mac]["type"] == "learned"
