@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import REPO
+from tests.conftest import REPO, edit
 from vxauto.cli.main import app
 from vxauto.model import mobility
 from vxauto.model.fabric import load_fabric
@@ -23,12 +23,6 @@ def inventory(tmp_path: Path) -> Path:
     shutil.copytree(MULTISITE, target)
     return target
 
-
-def edit(inventory: Path, file: str, old: str, new: str) -> None:
-    path = inventory / file
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {file}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def test_multisite_inventory_is_valid_with_sites_and_dci() -> None:

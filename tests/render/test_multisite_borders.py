@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import edit
 from vxauto.cli.main import app
 from vxauto.model import load_fabric
 from vxauto.model.facts import DeviceFacts, GatewayPeer
@@ -171,12 +172,6 @@ def inventory(tmp_path: Path) -> Path:
     shutil.copytree(FIXTURE, target)
     return target
 
-
-def edit(inventory: Path, file: str, old: str, new: str) -> None:
-    path = inventory / file
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {file}"
-    path.write_text(text.replace(old, new, 1))
 
 
 REFUSALS = [
