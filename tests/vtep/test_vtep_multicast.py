@@ -36,17 +36,7 @@ def test_multicast_flooding_interoperates_with_kernel_vxlan(vtep_lab: Lab) -> No
     lab.veth("pv-m1", "pvm1u", "pv-m2", "pvm2u")
     lab.address("pv-m1", "pvm1u", f"{KERNEL_IP}/24")
     lab.address("pv-m2", "pvm2u", f"{PYVTEP_IP}/24")
-    lab.run("pv-m1", "ip", "link", "add", f"vx{VNI}", "type", "vxlan", "id", str(VNI), "dstport", "4789",
-            "group", GROUP, "dev", "pvm1u", "local", KERNEL_IP)
-    lab.run("pv-m1", "ip", "link", "set", f"vx{VNI}", "mtu", "1450")
-    lab.address("pv-m1", f"vx{VNI}", "192.168.81.1/24")
-    lab.run("pv-m1", "ip", "link", "set", f"vx{VNI}", "up")
-    _process, _config, socket_path = lab.pyvtep("pv-m2", {
-        "local_ip": PYVTEP_IP, "underlay_interface": "pvm2u",
-        "vnis": [{"vni": VNI, "tap": f"pvt{VNI}", "address": "192.168.81.2/24", "group": GROUP}],
-    }, "pvm")
-    (row,) = request(socket_path, "vnis")
-    assert row["group"] == GROUP and row["flood"] == [GROUP]
+    socket_path = _group_vteps(lab, KERNEL_IP, PYVTEP_IP, GROUP, 1450, "pvm")
 
     _floods_both_ways(lab, socket_path, KERNEL_IP, "pvm.log")
     membership = lab.run("pv-m2", "ip", "maddr", "show", "dev", "pvm2u").stdout
@@ -65,22 +55,29 @@ def test_ipv6_multicast_flooding_interoperates_with_kernel_vxlan(vtep_lab: Lab) 
     lab.veth("pv-m1", "pvm1u", "pv-m2", "pvm2u")
     lab.run("pv-m1", "ip", "-6", "addr", "add", f"{KERNEL_IP6}/64", "dev", "pvm1u", "nodad")
     lab.run("pv-m2", "ip", "-6", "addr", "add", f"{PYVTEP_IP6}/64", "dev", "pvm2u", "nodad")
-    lab.run("pv-m1", "ip", "link", "add", f"vx{VNI}", "type", "vxlan", "id", str(VNI), "dstport", "4789",
-            "group", GROUP6, "dev", "pvm1u", "local", KERNEL_IP6)
-    lab.run("pv-m1", "ip", "link", "set", f"vx{VNI}", "mtu", "1430")
-    lab.address("pv-m1", f"vx{VNI}", "192.168.81.1/24")
-    lab.run("pv-m1", "ip", "link", "set", f"vx{VNI}", "up")
-    _process, _config, socket_path = lab.pyvtep("pv-m2", {
-        "local_ip": PYVTEP_IP6, "underlay_interface": "pvm2u",
-        "vnis": [{"vni": VNI, "tap": f"pvt{VNI}", "address": "192.168.81.2/24", "group": GROUP6}],
-    }, "pvm6")
-    (row,) = request(socket_path, "vnis")
-    assert row["group"] == GROUP6 and row["flood"] == [GROUP6]
+    socket_path = _group_vteps(lab, KERNEL_IP6, PYVTEP_IP6, GROUP6, 1430, "pvm6")
     assert GROUP6 in lab.run("pv-m2", "ip", "-6", "maddr", "show", "dev", "pvm2u").stdout  # MLD join on dev
     assert ping(lab, "pv-m2", KERNEL_IP6, count=1)  # positive control: the IPv6 underlay carries unicast
 
     _floods_both_ways(lab, socket_path, KERNEL_IP6, "pvm6.log")
 
+
+
+def _group_vteps(lab: Lab, kernel_ip: str, pyvtep_ip: str, group: str, mtu: int, log: str) -> Path:
+    """Kernel VXLAN in pv-m1 and pyvtep in pv-m2 on the underlay pvm1u-pvm2u (addressed by the caller),
+    both flooding VNI `VNI` to `group`; returns pyvtep's API socket after checking it took the group."""
+    lab.run("pv-m1", "ip", "link", "add", f"vx{VNI}", "type", "vxlan", "id", str(VNI), "dstport", "4789",
+            "group", group, "dev", "pvm1u", "local", kernel_ip)
+    lab.run("pv-m1", "ip", "link", "set", f"vx{VNI}", "mtu", str(mtu))
+    lab.address("pv-m1", f"vx{VNI}", "192.168.81.1/24")
+    lab.run("pv-m1", "ip", "link", "set", f"vx{VNI}", "up")
+    _process, _config, socket_path = lab.pyvtep("pv-m2", {
+        "local_ip": pyvtep_ip, "underlay_interface": "pvm2u",
+        "vnis": [{"vni": VNI, "tap": f"pvt{VNI}", "address": "192.168.81.2/24", "group": group}],
+    }, log)
+    (row,) = request(socket_path, "vnis")
+    assert row["group"] == group and row["flood"] == [group]
+    return socket_path
 
 def _floods_both_ways(lab: Lab, socket_path: Path, kernel_ip: str, log: str) -> None:
     """pyvtep (pv-m2) and kernel VXLAN (pv-m1) reach each other through the group both ways, and pyvtep
