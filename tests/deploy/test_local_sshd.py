@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from jnpr.junos.exception import ConnectError
 from napalm.base.exceptions import ConnectionException
-from ncclient.transport.errors import SessionCloseError, SSHUnknownHostError
+from ncclient.transport.errors import SSHUnknownHostError
 
 from vxauto.devices.drivers import VxautoJunOSDriver
 from vxauto.devices.drivers._verify import InsecureTransportWarning
+from vxauto.devices.drivers.junos import closed_after_login
 from vxauto.devices.napalm_frr.driver import FrrDriver
 from vxauto.lab import netns
 from vxauto.lab.sshkeys import ensure_keypair, sshd_config_text
@@ -97,9 +98,17 @@ def test_junos_open_names_the_unknown_host_key(sshd: Sshd) -> None:
                        r"not in known_hosts .*the login was refused$"):
         junos(sshd, empty).open()
     known = sshd.known_hosts("known", sshd.host_key_line + "\n")
+    # positive control: past the key, this sshd has no NETCONF subsystem
     with pytest.raises(ConnectionException, match=rf"^127\.0\.0\.1: cannot open NETCONF on 127\.0\.0\.1:{sshd.port}: "
-                       "SessionCloseError"):  # positive control: past the key, no NETCONF on this sshd
+                       r"logged in, but the device closed the NETCONF channel: enable NETCONF over SSH"):
         junos(sshd, known).open()
+
+
+def test_only_a_closed_channel_counts_as_closed_after_login() -> None:
+    assert closed_after_login(OSError("Socket is closed"))
+    assert not closed_after_login(OSError("Connection refused"))
+    assert not closed_after_login(SSHUnknownHostError("127.0.0.1", b"key"))
+    assert not closed_after_login(None)
 
 
 def test_junos_gets_past_a_known_host_key(sshd: Sshd) -> None:
@@ -108,7 +117,7 @@ def test_junos_gets_past_a_known_host_key(sshd: Sshd) -> None:
     with pytest.raises(ConnectError) as caught:
         junos(sshd, known).device.open()
     # logged in: the session closes because this sshd has no NETCONF subsystem
-    assert isinstance(transport_error(caught.value), SessionCloseError), transport_error(caught.value)
+    assert closed_after_login(transport_error(caught.value)), repr(transport_error(caught.value))
 
 
 def test_junos_opt_out_skips_the_host_key_check(sshd: Sshd) -> None:
@@ -118,7 +127,7 @@ def test_junos_opt_out_skips_the_host_key_check(sshd: Sshd) -> None:
     with pytest.raises(ConnectError) as caught:
         driver.device.open()
     # logged in: the session closes because this sshd has no NETCONF subsystem
-    assert isinstance(transport_error(caught.value), SessionCloseError), transport_error(caught.value)
+    assert closed_after_login(transport_error(caught.value)), repr(transport_error(caught.value))
 
 
 def frr(sshd: Sshd, known_hosts: Path) -> FrrDriver:

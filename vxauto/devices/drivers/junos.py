@@ -13,12 +13,19 @@ from jnpr.junos import Device
 from jnpr.junos.exception import ConnectAuthError, ConnectError, JSONLoadError, RpcError
 from napalm.base.exceptions import ConnectionException
 from napalm.junos import JunOSDriver
-from ncclient.transport.errors import SSHUnknownHostError
+from ncclient.transport.errors import SessionCloseError, SSHUnknownHostError
 
 from vxauto.devices.contract import VniTable, VtepTable
 from vxauto.devices.drivers._verify import verified_args
 from vxauto.devices.drivers._vxlan import VxlanReplies, rejected
 from vxauto.devices.parsers import junos as parser
+
+
+def closed_after_login(error: BaseException | None) -> bool:
+    """Whether ncclient saw the device close the NETCONF channel right after the SSH login. It says so in one of
+    two ways, depending on which side of the race it meets first: SessionCloseError (end of stream while reading
+    the hello) or paramiko's OSError "Socket is closed" (while sending its own)."""
+    return isinstance(error, SessionCloseError) or (isinstance(error, OSError) and str(error) == "Socket is closed")
 
 
 class VxautoJunOSDriver(VxlanReplies, JunOSDriver):
@@ -57,6 +64,10 @@ class VxautoJunOSDriver(VxlanReplies, JunOSDriver):
                 raise ConnectionException(
                     f"{self.hostname}: unknown host key: {where} is not in known_hosts (~/.ssh/known_hosts, or the "
                     "UserKnownHostsFile of ssh_config_file): add its verified key; the login was refused") from None
+            if closed_after_login(cause):
+                raise ConnectionException(
+                    f"{self.hostname}: cannot open NETCONF on {where}: logged in, but the device closed the NETCONF "
+                    "channel: enable NETCONF over SSH (`set system services netconf ssh`) or check the port") from None
             raise ConnectionException(f"{self.hostname}: cannot open NETCONF on {where}: "
                                       f"{type(cause or error).__name__}: {cause or error}") from None
 
