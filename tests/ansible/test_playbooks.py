@@ -29,6 +29,12 @@ def ansible(tool: str, *arguments: str, timeout: float = 600) -> subprocess.Comp
                           timeout=timeout, check=False)
 
 
+def failed_tasks(output: str) -> str:
+    """The lines that say which host failed which task and why (the tail of the output may not hold them)."""
+    return "\n".join(line for line in output.splitlines()
+                     if line.startswith(("TASK [", "fatal: [", "failed: [")) or "FAILED!" in line)
+
+
 def recap(output: str) -> dict[str, dict[str, int]]:
     return {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]), "failed": int(m[5])}
             for m in RECAP.finditer(output)}
@@ -100,7 +106,7 @@ def test_lab_ansible_inventory_pings_every_node(lab_from_playbook: None) -> None
 def test_check_apply_and_idempotent_second_apply(lab_from_playbook: None, tmp_path: Path) -> None:
     out = tmp_path / "configs"
     check = ansible("ansible-playbook", "playbooks/site.yml", "--check", "--diff", "-v", "-e", f"vxauto_out={out}")
-    assert check.returncode == 0, check.stdout[-3000:]
+    assert check.returncode == 0, failed_tasks(check.stdout) + "\n" + check.stdout[-1500:]
     totals = recap(check.stdout)
     assert all(host["failed"] == 0 and host["changed"] == 2 for host in totals.values()), totals  # render+deploy
     assert "vxlan10010" in check.stdout  # the deploy diff is shown
@@ -111,10 +117,10 @@ def test_check_apply_and_idempotent_second_apply(lab_from_playbook: None, tmp_pa
     assert not out.exists()
 
     first = ansible("ansible-playbook", "playbooks/site.yml")
-    assert first.returncode == 0, first.stdout[-3000:]
+    assert first.returncode == 0, failed_tasks(first.stdout) + "\n" + first.stdout[-1500:]
     assert recap(first.stdout)["leaf1"]["changed"] >= 1
 
     second = ansible("ansible-playbook", "playbooks/site.yml")
-    assert second.returncode == 0, second.stdout[-3000:]
+    assert second.returncode == 0, failed_tasks(second.stdout) + "\n" + second.stdout[-1500:]
     totals = recap(second.stdout)
     assert totals and all(host["changed"] == 0 and host["failed"] == 0 for host in totals.values()), totals
