@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -16,11 +20,13 @@ from vxauto.cli.vtep import app
 from vxauto.vtep import coalescing, gobgp, headers, packet
 from vxauto.vtep.api import handle_request
 from vxauto.vtep.config import VniConfig, config_from_text, load_config
+from vxauto.vtep.datapath import Datapath
 from vxauto.vtep.engine import Engine, _complete_checksum, _ipv4_partial_header
-from vxauto.vtep.evpn import beats, gobgpd_config, imports, mac_speaker_config
+from vxauto.vtep.evpn import EvpnAgent, beats, gobgpd_config, imports, mac_speaker_config
+from vxauto.vtep.fdb import Kind
 from vxauto.vtep.gobgpapi import attribute_pb2
 from vxauto.vtep.kernel import VNET_HDR, VNET_ZERO
-from vxauto.vtep.packet import mac_bytes
+from vxauto.vtep.packet import mac_bytes, mac_text
 
 
 def test_gobgp_paths_read_back_as_route_events() -> None:
@@ -230,3 +236,54 @@ def test_cli_show_without_a_daemon_fails_cleanly(what: str, tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["show", what, "--socket", str(tmp_path / "none.sock")])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+EVPN_CONFIG = """
+local_ip: 10.0.0.13
+vnis:
+  - {vni: 10010, learning: false}
+evpn: {asn: 65103, neighbors: [{address: 10.1.3.0, asn: 65000}]}
+"""
+
+
+@pytest.fixture
+def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EvpnAgent]:
+    """The EVPN agent's bookkeeping on a real datapath, without starting gobgpd (no advertiser threads run:
+    what it would send stays in its advertisers' `wanted` tables)."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    config = config_from_text(EVPN_CONFIG)
+    assert config.evpn is not None
+    datapath = Datapath(config)
+    engine = SimpleNamespace(config=config, datapath=datapath)
+    evpn = EvpnAgent(engine, config.evpn)  # type: ignore[arg-type]
+    for segment in datapath.segments.values():
+        evpn.segment_added(segment)
+        segment.table.local_listener = lambda mac, entry, seg=segment: evpn.local_mac(seg, mac, entry is not None)
+    yield evpn
+    shutil.rmtree(evpn.workdir, ignore_errors=True)
+
+
+def advertised_sequence(evpn: EvpnAgent, mac: bytes) -> int | None:
+    path = evpn.advertiser.wanted.get(f"mac|10010|{mac.hex()}")
+    event = gobgp.route_event(path) if path is not None else None
+    return None if event is None else event.sequence
+
+
+def test_a_mac_learned_again_never_advertises_a_lower_sequence_than_before(agent: EvpnAgent) -> None:
+    """RFC 7432 section 15.1 with GoBGP's rule: GoBGP refuses a sequence number below one it holds, and our
+    own route may still be there (its withdrawal not yet sent) when the MAC shows up here again."""
+    segment, vm = agent.engine.datapath.segments[10010], mac_bytes("02:00:00:00:0a:01")
+    leaf1 = gobgp.route_event(gobgp.mac_path("10.0.0.11", 1, "10.0.0.11", 10010, "65000:10010", mac_text(vm), 2))
+    assert leaf1 is not None
+    agent.apply(leaf1)  # the VM lives behind leaf1 (moved there twice before)
+    assert segment.table.lookup(vm).kind == Kind.EVPN  # type: ignore[union-attr]
+    segment.table.learn_local(vm, 0.0)  # it moves here: outbid leaf1
+    assert advertised_sequence(agent, vm) == 3 and agent.mac_moves == 1
+    agent.apply(replace(leaf1, withdrawal=True))  # leaf1 withdraws its route
+    segment.table.remove(vm, Kind.LOCAL)  # the VM leaves (or ages out) ...
+    assert advertised_sequence(agent, vm) is None
+    segment.table.learn_local(vm, 1.0)  # ... and comes back before anyone else advertised it
+    assert advertised_sequence(agent, vm) == 3  # not 0: GoBGP still holds 3 until the withdrawal is sent
+    other = mac_bytes("02:00:00:00:0a:02")
+    segment.table.learn_local(other, 1.0)  # positive control: a MAC never seen anywhere starts at 0
+    assert advertised_sequence(agent, other) == 0

@@ -479,6 +479,8 @@ class EvpnAgent:
         self.by_mac: dict[tuple[int | None, bytes], set[str]] = {}  # installed type-2 keys per (VNI, MAC)
         self.rd_index: dict[int, int] = {}
         self.local_sequence: dict[tuple[int, bytes], int] = {}
+        #: The last sequence number advertised per (VNI, MAC), kept after the route is withdrawn.
+        self.last_sequence: dict[tuple[int, bytes], int] = {}
         self.mac_moves = 0
         self.peer_states: dict[str, dict[str, object]] = {}  # written by the watcher thread
 
@@ -636,10 +638,15 @@ class EvpnAgent:
         if key in self.local_sequence:
             return
         remote = self._remote_routes(segment.vni, mac)
-        # RFC 7432 section 15.1: a MAC that other VTEPs advertise has moved here; outbid all of them.
-        self.local_sequence[key] = max((e.sequence for e in remote), default=-1) + 1
+        # RFC 7432 section 15.1: a MAC that other VTEPs advertise has moved here; outbid all of them. Never
+        # below what we advertised for it before: our own route may still be in GoBGP (its withdrawal not
+        # sent yet), and GoBGP refuses a sequence number below the one it holds.
+        sequence = max(max((e.sequence for e in remote), default=-1) + 1, self.last_sequence.get(key, 0))
+        self.local_sequence[key] = self.last_sequence[key] = sequence
         if remote:
             self.mac_moves += 1
+            log.info("EVPN: %s (VNI %d) moved here from %s: sequence %d", mac_text(mac), segment.vni,
+                     ", ".join(sorted({str(e.remote) for e in remote})), sequence)
         self._advertise_mac(segment, mac)
 
     def segment_added(self, segment: Segment) -> None:
@@ -654,6 +661,8 @@ class EvpnAgent:
 
     def segment_removed(self, segment: Segment) -> None:
         self.advertiser.want(self._imet_key(segment.vni), None)
+        for key in [k for k in self.last_sequence if k[0] == segment.vni]:
+            del self.last_sequence[key]
         for key in [k for k in self.local_sequence if k[0] == segment.vni]:
             del self.local_sequence[key]
             self._mac_advertiser(*key).want(self._mac_key(*key), None)
@@ -759,6 +768,9 @@ class EvpnAgent:
         assert best.remote is not None
         entry = table.lookup(mac)
         if entry is None or entry.kind != Kind.EVPN or entry.remote != best.remote:
+            if entry is not None and entry.kind == Kind.LOCAL:
+                log.info("EVPN: %s (VNI %d) moved to %s: its sequence %d beats ours, %s", mac_text(mac), vni,
+                         best.remote, best.sequence, local)
             table.set_evpn(mac, best.remote, self.engine.datapath.now)  # a LOCAL entry moves away here
 
     # --- status --------------------------------------------------------------------------------
