@@ -41,6 +41,17 @@ def rtt_ms(lab: api.Lab, count: int = 20) -> tuple[float, float, int]:
     return (float(times.group(1)), float(times.group(2)), count - received) if times else (0.0, 0.0, count - received)
 
 
+def test_every_frr_daemon_is_zebras_client_once_the_lab_is_up(lab: api.Lab) -> None:
+    """bgpd started before zebra listened would retry only 10 s later (FRR's zclient), and until then its
+    leaf has no EVPN at all while its BGP sessions look fine: a move in that window never converged."""
+    frr = sorted(name for name, node in lab.state.nodes.items() if node.role == "frr")
+    assert len(frr) == 6, frr
+    for name in frr:
+        table = lab.exec_in(name, "vtysh -c 'show zebra client summary'").stdout
+        clients = {line.split()[0] for line in table.splitlines()[2:] if line.strip() and not line.startswith("Routes")}
+        assert {"bgp", "static"} <= clients, f"{name}: {table}"
+
+
 def test_declared_wan_delay_is_observed(lab: api.Lab) -> None:
     methods = {row["method"] for row in wan.shown(lab.state)}
     assert methods <= {"netem", "delay-line"} and methods, methods

@@ -20,6 +20,8 @@ from vxauto.lab.topology import Node, Topology
 
 FRR_ROUTER_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
 DAEMON_TIMEOUT = 20.0
+#: zebra's ZAPI socket in the node's FRR run directory (FRR's default `-z` path, /var/run/frr/zserv.api).
+ZSERV_SOCKET = "zserv.api"
 SSH_TIMEOUT = 20.0
 
 
@@ -71,21 +73,15 @@ def _apply_sysctls(state: NodeState, node: Node) -> None:
 
 def _start_frr(state: NodeState, startup: NodeStartup) -> None:
     run = Path(state.frr_run_dir)
-    # All daemons at once: `-d` returns once a daemon is initialised, and the others find zebra on their own.
-    launched = {}
-    for daemon in startup.daemons:
-        argv = [str(netns.FRR_BIN / daemon), "-d", "-P", "0", "-i", f"/run/frr/{daemon}.pid",
-                "--log", "file:/run/frr/frr.log"]
-        if daemon == "zebra":
-            argv += ["-s", "90000000"]  # a large netlink buffer, as FRR's own daemons file sets it
-        launched[daemon] = subprocess.Popen(
-            netns.node_argv(state.namespace, state.name, argv, frr_dirs(state)),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-    for daemon, process in launched.items():
-        output, _ = process.communicate(timeout=DAEMON_TIMEOUT)
-        if process.returncode != 0:
-            raise LabError(f"{state.name}: {daemon} did not start: {tail(output)}")
+    # zebra first, ready when its ZAPI socket exists; then the others at once (`-d` returns once a daemon is
+    # initialised). A daemon that starts before zebra listens retries only after 10 s (FRR's zclient), and
+    # bgpd without zebra has no EVPN: no VNIs, no routes of its own, no remote MACs installed, while its BGP
+    # sessions come up as if all were well.
+    first = [daemon for daemon in startup.daemons if daemon == "zebra"]
+    _launch_frr_daemons(state, first)
+    if first and netns.wait_for_files([run / ZSERV_SOCKET], DAEMON_TIMEOUT):
+        raise LabError(f"{state.name}: zebra not ready after {DAEMON_TIMEOUT:.0f}s (no {run / ZSERV_SOCKET})")
+    _launch_frr_daemons(state, [daemon for daemon in startup.daemons if daemon not in first])
     sockets = [run / f"{daemon}.vty" for daemon in startup.daemons]
     missing = netns.wait_for_files([*sockets, *(run / f"{d}.pid" for d in startup.daemons)], DAEMON_TIMEOUT)
     if missing:
@@ -102,6 +98,24 @@ def _start_frr(state: NodeState, startup: NodeStartup) -> None:
             f"{state.name}: FRR rejected its startup configuration (vtysh -b, exit {result.returncode}): "
             f"{tail(result.stdout + result.stderr)}"
         )
+
+
+def _launch_frr_daemons(state: NodeState, daemons: list[str]) -> None:
+    """Start `daemons` side by side and wait until each has daemonised (`-d`)."""
+    launched = {}
+    for daemon in daemons:
+        argv = [str(netns.FRR_BIN / daemon), "-d", "-P", "0", "-i", f"/run/frr/{daemon}.pid",
+                "--log", "file:/run/frr/frr.log"]
+        if daemon == "zebra":
+            argv += ["-s", "90000000"]  # a large netlink buffer, as FRR's own daemons file sets it
+        launched[daemon] = subprocess.Popen(
+            netns.node_argv(state.namespace, state.name, argv, frr_dirs(state)),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+    for daemon, process in launched.items():
+        output, _ = process.communicate(timeout=DAEMON_TIMEOUT)
+        if process.returncode != 0:
+            raise LabError(f"{state.name}: {daemon} did not start: {tail(output)}")
 
 
 def _start_pyvtep(state: NodeState, rendered: Path) -> None:
