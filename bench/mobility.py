@@ -3,11 +3,13 @@
 A UDP probe stream runs both ways at `--pps` (default 1000) between the moving VM and a peer (bench/probe.py,
 one process per end, inside the nodes); once it flows, `vxauto lab move` migrates the VM; the stream runs on
 for `--after` seconds. Per case: the longest gap of either direction in milliseconds (`outage_ms`, from the
-sequence numbers: missing datagrams x the interval), the datagrams lost both ways (`lost`), and whether both
-directions flowed again by the end (`converged`); `pps` is the rate each end actually sent (the lower one).
+sequence numbers: missing datagrams x the interval), the datagrams lost both ways (`lost`), whether both
+directions flowed again by the end (`flowing`), and whether `vxauto validate --lab` then turns green with the VM
+at its new place (`converged`, issue 16's definition; validate waits up to 30 s by itself, `validate_s` is how
+long it took, `validate_failed` what stayed red); `pps` is the rate each end actually sent (the lower one).
 
   evpn-leaf          multisite: vm1 hv1 -> hv2 (leaf1 -> leaf2, EVPN), peer vm4 in dc2, WAN delay off
-  cross-site         multisite: vm1 hv2 -> hv3 (dc1 -> dc2 over a WAN of 40 ms each way, 80 ms RTT), peer vm2
+  cross-site         multisite: vm1 hv1 -> hv3 (leaf1 in dc1 -> leaf3 in dc2, WAN 40 ms each way: 80 ms RTT), peer vm2
   static-hypervisor  static-linux: vm2 hv2 -> hv1 (VTEP hypervisors, static flood, data-plane learning), peer vm3;
                      before it (untimed) the same move without announcement: `stale_before_announce` lists the
                      FDB entries left pointing at hv2, `stale_after_announce` what the announcement left
@@ -36,11 +38,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vxauto.lab import api, move, netns, wan
+from vxauto.model.fabric import load_fabric
+from vxauto.validate.convergence import run_validation
+from vxauto.validate.expected import expected_state
+from vxauto.validate.sessions import lab_access
 
 REPO = Path(__file__).resolve().parent.parent
 CONTAINERLAB = REPO / "containerlab"
 PROBE = Path(__file__).resolve().parent / "probe.py"
 START_TIMEOUT = 30.0
+#: How long validate may take to turn green after the move (its own wait; the figure is how long it took).
+VALIDATE_WAIT_S = 30.0
+PINNED_VALIDATE_WAIT_S = 8.0
 #: The cross-site case's WAN: 40 ms each way (issue 16: "a move across sites over a WAN with 40 ms delay"),
 #: set on both spines' WAN interfaces, so the target is 1 s + 80 ms of RTT.
 WAN_DELAY_MS = 40.0
@@ -97,6 +106,8 @@ CASES = (
          "leaf1", _pyvtep_start),
 )
 
+CASES_BY_NAME = {case.name: case for case in CASES}
+
 
 class Probe:
     def __init__(self, lab: api.Lab, node: str, bind: str, peer: str, pps: int, work: Path) -> None:
@@ -126,6 +137,36 @@ def _direction(result: dict, pps: int) -> tuple[float, int, bool]:
     return longest * 1000.0 / pps, lost, flowing
 
 
+def validated(case: Case) -> dict:
+    """`vxauto validate --lab` on the case's fabric after the move, with validate's own wait: `converged` is
+    whether it turned green (issue 16: validate green at the new place), `validate_s` how long that took.
+
+    An intent that pins the VM to a hypervisor port (it is not one of the fabric's `mobile` endpoints, as in
+    static-linux) cannot be green at the new place: its checks that the VM's MAC sits on the pinned port's
+    VNI are set aside and listed (`validate_set_aside`); every other check, the probes to the VM included,
+    must pass. validate then spends its whole (shorter) wait on the checks set aside."""
+    fabric = load_fabric(CONTAINERLAB / case.inventory)
+    pinned = case.vm in fabric.hosts and not any(m.name == case.vm for m in fabric.intent.mobile)
+    selected = sorted(name for name in fabric.hosts if name != case.vm) if pinned else None
+    state = expected_state(fabric, selected)
+    access = lab_access(CONTAINERLAB / case.topology, fabric,
+                        sorted({*state.devices, *(e.node for e in state.endpoints)}))
+    try:
+        run = run_validation(fabric, selected, access.shell, access.params_for,
+                             wait=PINNED_VALIDATE_WAIT_S if pinned else VALIDATE_WAIT_S)
+    finally:
+        access.close()
+    aside = [c for c in run.checks if pinned and c.check.startswith(f"mac {case.vm} ")]
+    judged = [c for c in run.checks if c not in aside]
+    converged = bool(judged) and all(c.passed for c in judged)
+    took = run.converged_s if not aside else max((c.first_passed_s or 0.0 for c in judged), default=None)
+    failed = sorted(f"{c.host}: {c.check}: {c.actual}" for c in judged if not c.passed)
+    return {"converged": converged, "validate_s": round(took, 3) if converged and took is not None else None,
+            "validate_checks": len(judged),
+            **({"validate_set_aside": sorted(f"{c.host}: {c.check}: {c.actual}" for c in aside)} if aside else {}),
+            **({"validate_failed": failed} if failed else {})}
+
+
 def run_case(case: Case, pps: int, after: float, configs: Path, work: Path) -> dict:
     topology = CONTAINERLAB / case.topology
     lab = api.up(topology, configs)
@@ -148,8 +189,8 @@ def run_case(case: Case, pps: int, after: float, configs: Path, work: Path) -> d
         directions = [_direction(result, pps) for result in results]
         achieved = min(result["sent"] / result["elapsed"] for result in results)
         return {"case": case.name, "outage_ms": round(max(d[0] for d in directions), 1),
-                "lost": sum(d[1] for d in directions), "converged": all(d[2] for d in directions),
-                "pps": round(achieved), **extra}
+                "lost": sum(d[1] for d in directions), "flowing": all(d[2] for d in directions),
+                **validated(case), "pps": round(achieved), **extra}
     finally:
         api.down(topology)
 
@@ -179,8 +220,15 @@ def main() -> None:
             case_dir.mkdir()
             moves.append(run_case(case, args.pps, args.after, rendered[case.inventory], case_dir))
             if not args.json:
-                print(f"{moves[-1]['case']:18} outage {moves[-1]['outage_ms']:8.1f} ms  lost {moves[-1]['lost']:5}  "
-                      f"converged {moves[-1]['converged']}  ({moves[-1]['pps']} pps each way)", flush=True)
+                done = moves[-1]
+                print(f"{done['case']:18} outage {done['outage_ms']:8.1f} ms  lost {done['lost']:5}  "
+                      f"flowing {done['flowing']}  converged {done['converged']} (validate {done['validate_s']} s)  "
+                      f"({done['pps']} pps each way)", flush=True)
+                for line in done.get("validate_failed", []):
+                    print(f"{'':18} validate failed: {line}", flush=True)
+                for line in done.get("validate_set_aside", []):
+                    print(f"{'':18} validate, set aside (the intent pins {CASES_BY_NAME[done['case']].vm} to "
+                          f"its old port): {line}", flush=True)
                 if "stale_before_announce" in moves[-1]:
                     print(f"{'':18} unannounced move: stale {moves[-1]['stale_before_announce'] or 'none'}; "
                           f"after the announcement ({moves[-1]['relearned_s']} s): "
