@@ -13,7 +13,8 @@ inner frame sizes in an IMIX-like mix (64/576/1500 bytes, 7:4:1).
 
 Per capture it times: the decoder alone (read, decode, count per VNI; best/median of --runs); the whole
 process as a user runs it (`python -m vxauto.cli.monitor pcap FILE --json`: interpreter start, imports,
-read, decode, flows, pairs, checks, JSON; its peak RSS); and tshark
+read, decode, flows, pairs, checks, JSON; its peak RSS; and once, on a capture of no packets, what
+start-up alone costs); and tshark
 (`tshark -n -r FILE -d udp.port==8472,vxlan -T fields -e vxlan.vni`, counted per VNI) in the same run.
 It prints packets/s (frames per second of wall time) of each and the ratios, and checks that vxauto,
 tshark and the generator count the same packets per VNI (exit 1 if not). `--memory 1,4,16` generates
@@ -297,6 +298,15 @@ def bench_capture(name: str, path: Path, packets: int, runs: int, cpu: int, tsha
     return ok
 
 
+def bench_startup(directory: Path, runs: int, cpu: int) -> None:
+    """The whole process on a capture without packets: what starting the interpreter and the imports cost."""
+    path = directory / "empty.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+    whole = [vxauto_process(path, cpu) for _ in range(runs)]
+    print(f"vxauto start-up (whole process on a capture of no packets): wall median "
+          f"{statistics.median(w[0] for w in whole):.3f} s, CPU median {statistics.median(w[1] for w in whole):.3f} s")
+
+
 def _timed(command: list[str]) -> tuple[float, dict]:
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
@@ -424,6 +434,8 @@ def main() -> int:
     directory.mkdir(parents=True, exist_ok=True)
     ok = True
     try:
+        if args.captures:
+            bench_startup(directory, args.runs, cpu)
         for name in args.captures.split(",") if args.captures else []:
             packets = args.unique_packets if name == "every-packet-a-flow" else args.packets
             ok = bench_capture(name, directory / f"{name}.pcap", packets, args.runs, cpu, not args.no_tshark) and ok

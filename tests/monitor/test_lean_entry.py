@@ -1,5 +1,5 @@
 """The lean entry of `vxauto monitor pcap` (monitor_pcap.fast_main) takes a command line exactly as Typer
-does, or leaves it to Typer; and a plain `monitor pcap` run imports neither Typer nor Rich."""
+does, or leaves it to Typer; and a plain `monitor pcap` run imports no Typer (nor Rich with --json)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,9 @@ def test_a_plain_run_imports_no_typer_and_gives_typers_report(tmp_path: Path) ->
              f"{str(capture)!r}, '--json']; from vxauto.cli.main import main; main()")
     lean = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert lean.stderr.strip().splitlines()[-1] == "[]"
+    tables = subprocess.run([sys.executable, "-c", probe.replace(", '--json']", "]")], capture_output=True, text=True,
+                            check=True)
+    assert tables.stderr.strip().splitlines()[-1] == "['rich']" and "Per VNI" in tables.stdout
     # Positive control: the same probe running the Typer app itself sees Typer loaded; the report is the same.
     full = subprocess.run([sys.executable, "-c", probe.replace("from vxauto.cli.main import main; main()",
                                                                "from vxauto.cli.app import app; app()")],

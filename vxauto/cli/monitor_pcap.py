@@ -6,7 +6,7 @@ forms of `pcap FILE... [--option value | --option=value | --flag]...` itself int
 would pass (`tests/monitor/test_lean_entry.py` compares the two on many command lines) and runs the same
 body, `run_pcap`; anything else (`--help`, an unknown or misspelt option, a value Typer would reject,
 no files) returns None, and the caller hands the whole command line to Typer, which answers as always.
-Nothing here imports Typer or Rich unless it is needed (Rich for the tables and for error messages).
+Nothing here imports Rich unless it is needed (tables, messages), nor Typer but to print bad input (common.py).
 """
 
 from __future__ import annotations
@@ -32,15 +32,23 @@ DEFAULT_PORTS_TEXT = ",".join(map(str, DEFAULT_PORTS))
 
 
 def out_console() -> Console:
-    from vxauto.cli.common import console
+    """vxauto.cli.common's console when Typer's side has it, else an equal one (importing common imports Typer)."""
+    common = sys.modules.get("vxauto.cli.common")
+    if common is not None:
+        return common.console
+    from rich.console import Console
 
-    return console
+    return Console()
 
 
 def err_print(message: str) -> None:
-    from vxauto.cli.common import err_console
+    common = sys.modules.get("vxauto.cli.common")
+    if common is not None:
+        common.err_console.print(message)
+        return
+    from rich.console import Console
 
-    err_console.print(message)
+    Console(stderr=True).print(message)
 
 
 @dataclass
