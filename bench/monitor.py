@@ -13,7 +13,8 @@ inner frame sizes in an IMIX-like mix (64/576/1500 bytes, 7:4:1).
 
 Per capture it times: the decoder alone (read, decode, count per VNI; best/median of --runs); the whole
 process as a user runs it (`python -m vxauto.cli.monitor pcap FILE --json`: interpreter start, imports,
-read, decode, flows, pairs, checks, JSON; its peak RSS); and tshark
+read, decode, flows, pairs, checks, JSON; its peak RSS; and once, on a capture of no packets, what
+start-up alone costs); and tshark
 (`tshark -n -r FILE -d udp.port==8472,vxlan -T fields -e vxlan.vni`, counted per VNI) in the same run.
 It prints packets/s (frames per second of wall time) of each and the ratios, and checks that vxauto,
 tshark and the generator count the same packets per VNI (exit 1 if not). `--memory 1,4,16` generates
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -297,13 +299,22 @@ def bench_capture(name: str, path: Path, packets: int, runs: int, cpu: int, tsha
     return ok
 
 
+def bench_startup(directory: Path, runs: int, cpu: int) -> None:
+    """The whole process on a capture without packets: what starting the interpreter and the imports cost."""
+    path = directory / "empty.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+    whole = [vxauto_process(path, cpu) for _ in range(runs)]
+    print(f"vxauto start-up (whole process on a capture of no packets): wall median "
+          f"{statistics.median(w[0] for w in whole):.3f} s, CPU median {statistics.median(w[1] for w in whole):.3f} s")
+
+
 def _timed(command: list[str]) -> tuple[float, dict]:
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
     return time.perf_counter() - started, json.loads(done.stdout)
 
 
-def bench_workers(path: Path, packets: int, workers: list[int]) -> None:
+def bench_workers(path: Path, packets: int, workers: list[int], repeats: int = 3) -> None:
     """Wall time of the whole process on a local Dask cluster of N workers (all CPUs allowed), same capture."""
     everything = os.sched_getaffinity(0)
     os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))  # children inherit it: let them use every core
@@ -324,58 +335,86 @@ def bench_workers(path: Path, packets: int, workers: list[int]) -> None:
                 if count > 1:
                     print(f"speed-up {count} workers vs 1, whole process (cluster start included): "
                           f"{times[1] / times[count]:.2f}x")
-        running = _dask_running(path, workers, reference)
+        running = _dask_running(path, workers, reference, repeats)
         if 1 in running:
             for count in workers:
                 if count > 1:
-                    print(f"speed-up {count} workers vs 1, cluster running: {running[1] / running[count]:.2f}x "
+                    print(f"speed-up {count} workers vs 1, cluster running: median "
+                          f"{_ratio(running, count, statistics.median)}, best {_ratio(running, count, min)} "
                           "(target >= 1.7x with 2)")
         # Control in the same run: the same tasks in plain worker processes (no Dask) show how much parallelism
-        # the machine gives right now (its cores are shared).
+        # the machine gives right now (its cores are shared). Pools of every size stay up and are timed in
+        # turn, like the clusters, so that a change of load between two timings does not land on one size.
         from concurrent.futures import ProcessPoolExecutor
+        from contextlib import ExitStack
 
         from vxauto.monitor.merge import Settings, plan, run_task
 
         tasks = plan([path], 10_000_000)
         settings = Settings((4789, 8472))
-        plain = {}
-        for count in workers:
-            with ProcessPoolExecutor(count) as pool:
+        plain: dict[int, list[float]] = {count: [] for count in workers}
+        with ExitStack() as stack:
+            pools = {count: stack.enter_context(ProcessPoolExecutor(count)) for count in workers}
+            for count, pool in pools.items():
                 list(pool.map(run_task, tasks[:count], [settings] * count))  # start and import first
-                started = time.perf_counter()
-                list(pool.map(run_task, tasks, [settings] * len(tasks)))
-                plain[count] = time.perf_counter() - started
+            for _ in range(repeats):
+                for count, pool in pools.items():
+                    started = time.perf_counter()
+                    list(pool.map(run_task, tasks, [settings] * len(tasks)))
+                    plain[count].append(time.perf_counter() - started)
         print("control, the same " + str(len(tasks)) + " tasks in a plain process pool: "
-              + ", ".join(f"{count} processes {elapsed:.2f} s" for count, elapsed in plain.items())
-              + (f"; speed-up {plain[1] / plain[max(plain)]:.2f}x" if 1 in plain and len(plain) > 1 else ""))
+              + ", ".join(f"{count} processes {_times(elapsed)}" for count, elapsed in plain.items())
+              + (f"; speed-up median {_ratio(plain, max(plain), statistics.median)}, best "
+                 f"{_ratio(plain, max(plain), min)}" if 1 in plain and len(plain) > 1 else ""))
     finally:
         os.sched_setaffinity(0, everything)
 
 
-def _dask_running(path: Path, workers: list[int], reference: dict) -> dict[int, float]:
-    """Wall time of `merge.analyse` on an already running local cluster of N workers (started and warmed up
+def _times(values: list[float]) -> str:
+    return "median " + f"{statistics.median(values):.2f} s (" + " / ".join(f"{v:.2f}" for v in values) + ")"
+
+
+def _ratio(times: dict[int, list[float]], count: int, pick: Callable[[list[float]], float]) -> str:
+    """Speed-up of `count` over 1 from the repeats, each side reduced by `pick` (median or min)."""
+    return f"{pick(times[1]) / pick(times[count]):.2f}x"
+
+
+def _dask_running(path: Path, workers: list[int], reference: dict, repeats: int = 3) -> dict[int, list[float]]:
+    """Wall times of `merge.analyse` on already running local clusters of N workers (started and warmed up
     first: worker processes and their imports take seconds, a fixed cost that a long capture or a standing
-    cluster does not pay per capture). Plan, tasks, merge tree and the result's transfer are timed."""
+    cluster does not pay per capture). Plan, tasks, merge tree and the result's transfer are timed. All the
+    clusters stay up and are timed in turn, `repeats` rounds, so that a change of load on the shared
+    machine between two timings does not land on one cluster size only."""
+    from contextlib import ExitStack
+
     from dask.distributed import Client, LocalCluster
 
     from vxauto.monitor.merge import Settings, analyse
     from vxauto.monitor.report_formats import to_json
 
     settings = Settings((4789, 8472))
-    times = {}
-    for count in workers:
-        with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as client:
+    times: dict[int, list[float]] = {count: [] for count in workers}
+    with ExitStack() as stack:
+        addresses = {}
+        for count in workers:
+            cluster = stack.enter_context(LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                                                       dashboard_address=None))
+            client = stack.enter_context(Client(cluster))
             client.run(lambda: __import__("vxauto.monitor.merge"))  # every worker imports before the clock starts
             analyse([path], settings, scheduler=cluster.scheduler_address)  # and runs the code paths once
-            started = time.perf_counter()
-            partial = analyse([path], settings, scheduler=cluster.scheduler_address)
-            times[count] = time.perf_counter() - started
-        report = json.loads(to_json(partial.analyzer.report(partial.stats)))
-        same = report["vnis"] == reference["vnis"] and report["pairs"] == reference["pairs"]
-        rate = partial.stats.frames / times[count] / 1e6
-        print(f"--workers {count}, cluster running: {times[count]:.2f} s = {rate:.2f} Mpps; same per-VNI and pair "
-              f"counters: {same}")
+            addresses[count] = cluster.scheduler_address
+        for _ in range(repeats):
+            for count, address in addresses.items():
+                started = time.perf_counter()
+                partial = analyse([path], settings, scheduler=address)
+                times[count].append(time.perf_counter() - started)
+                report = json.loads(to_json(partial.analyzer.report(partial.stats)))
+                if report["vnis"] != reference["vnis"] or report["pairs"] != reference["pairs"]:
+                    raise SystemExit(f"--workers {count}: per-VNI or pair counters differ from the run without Dask")
+    for count, elapsed in times.items():
+        rate = partial.stats.frames / statistics.median(elapsed) / 1e6
+        print(f"--workers {count}, cluster running: {_times(elapsed)} = {rate:.2f} Mpps; same per-VNI and pair "
+              "counters: True")
     return times
 
 
@@ -424,6 +463,8 @@ def main() -> int:
     directory.mkdir(parents=True, exist_ok=True)
     ok = True
     try:
+        if args.captures:
+            bench_startup(directory, args.runs, cpu)
         for name in args.captures.split(",") if args.captures else []:
             packets = args.unique_packets if name == "every-packet-a-flow" else args.packets
             ok = bench_capture(name, directory / f"{name}.pcap", packets, args.runs, cpu, not args.no_tshark) and ok
@@ -431,7 +472,7 @@ def main() -> int:
             path = directory / "few-flows.pcap"
             if not path.exists():
                 generate(path, args.packets)
-            bench_workers(path, args.packets, [int(n) for n in args.workers.split(",")])
+            bench_workers(path, args.packets, [int(n) for n in args.workers.split(",")], args.runs)
         if args.memory:
             for fmt in args.memory_formats.split(","):
                 bench_memory([float(g) for g in args.memory.split(",")], args.memory_capture, directory, cpu, "." + fmt)

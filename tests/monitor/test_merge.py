@@ -225,3 +225,43 @@ def test_pcapng_read_in_pieces_gives_the_whole_files_report(taps: tuple[Path, Pa
             merged = merge_partials(merged, run_task(task, settings))
         assert _comparable(merged) == expected
     assert "cut short" in str(read_capture(cut, strict=False).problems[0])
+
+
+def test_byte_ranges_join_and_a_wrong_guess_is_read_again(tmp_path: Path) -> None:
+    """Dask workers cut a pcap file by byte ranges and find their own first record (capture.cut_pcap). A
+    range starting inside a packet whose payload looks like three chained record headers guesses wrong;
+    the driver sees that it does not join and reads it again from a true record start: the view equals
+    reading the file in one go."""
+    from dask.distributed import Client, LocalCluster
+
+    from vxauto.monitor.capture import Piece, cut_pcap, resolve_range
+    from vxauto.monitor.merge import _joined, run_range
+    from vxauto.monitor.walk import walk_records
+
+    path = tmp_path / "ranges.pcap"
+    write_bench_capture(path, 3000, templates=64)
+    raw = bytearray(path.read_bytes())
+    offsets = walk_records(bytes(raw), len(raw), "<", False)
+    caplen = [struct.unpack_from("<I", raw, int(o) + 8)[0] for o in offsets]
+    big = [int(o) for o, c in zip(offsets, caplen, strict=True) if c >= 1000]
+    traps = [big[len(big) // 3] + 16 + 400, big[2 * len(big) // 3] + 16 + 400]  # inside zero payload
+    for trap in traps:
+        for link in range(3):  # three chained headers: 8 captured bytes each
+            struct.pack_into("<IIII", raw, trap + 24 * link, 1_700_000_000, 0, 8, 8)
+    path.write_bytes(bytes(raw))
+    settings = Settings(PORTS, top_flows=20)
+    even = cut_pcap(path, 50_000)
+    assert even is not None and len(even) > 10
+    bounds = sorted({*(p.begin for p in even), *traps})
+    ranges = [Piece(str(path), b, e, guessed=b > 24) for b, e in zip(bounds, [*bounds[1:], len(raw)], strict=True)]
+    for trap in traps:  # positive control: these ranges really guess wrong (a true start is a record offset)
+        guess = resolve_range(Piece(str(path), trap, trap + 50_000, guessed=True))
+        assert guess is not None and guess.begin == trap and trap not in set(offsets.tolist())
+    with LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
+        futures = [client.submit(run_range, r, settings, pure=False) for r in ranges]
+        kept = client.gather(_joined(client, ranges, futures, settings))
+    merged = kept[0]
+    for partial in kept[1:]:
+        merged = merge_partials(merged, partial)
+    assert _comparable(merged) == _comparable(analyse_one(path, settings))
+    assert merged.stats.frames == len(offsets)

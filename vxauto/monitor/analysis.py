@@ -12,6 +12,7 @@ for JSON, CSV, HTML, Prometheus and IPFIX) with the top flows and runs the check
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -50,6 +51,10 @@ ENTROPY_SAMPLE = 1024
 #: Flow hashes kept to estimate the number of distinct flows once the flow table is a summary (KMV).
 DISTINCT_SAMPLE = 4096
 ALL_ONES = 0xFFFF_FFFF_FFFF_FFFF
+#: Rows of a batch hashed first to decide whether the batch repeats rows enough to collapse them.
+COLLAPSE_SAMPLE = 4096
+#: Collapse a batch when it is estimated to hold at least this many packets per distinct row.
+COLLAPSE_GAIN = 3
 
 ETHERTYPE_NAMES = {0x0800: "ipv4", 0x86DD: "ipv6", 0x0806: "arp", 0: "-"}
 PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp", 0: "-"}
@@ -295,6 +300,104 @@ def _pack_flow(t: PacketTable) -> list[np.ndarray]:
     return [t.inner_src_hi, t.inner_src_lo, t.inner_dst_hi, t.inner_dst_lo, meta, ports]
 
 
+@dataclass
+class Rows:
+    """Decoded packets as the folds take them: each row of `table` stands for `weight` packets that differ in
+    nothing the folds read but their timestamps, seen first at `first` and last at `last` (within one
+    second: the second is part of what is equal)."""
+
+    table: PacketTable
+    weight: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+
+    @classmethod
+    def each(cls, table: PacketTable) -> Rows:
+        """Every packet its own row."""
+        return cls(table, np.ones(len(table), np.int64), table.ts_ns, table.ts_ns)
+
+    @classmethod
+    def concat(cls, parts: list[Rows]) -> Rows:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(PacketTable.concat([p.table for p in parts]), *(np.concatenate([getattr(p, name) for p in parts])
+                                                                      for name in ("weight", "first", "last")))
+
+
+def _fold_words(t: PacketTable) -> list[np.ndarray] | None:
+    """Everything the folds read of a packet but its timestamp below the second, packed into 13 words; None
+    if a value does not fit its field (then the batch is folded row by row)."""
+    u64 = np.uint64
+    second = t.ts_ns // NS
+    second = second - second.min()
+    lengths = (t.inner_len, t.outer_ip_len, t.wire_len, second)
+    if any(int(v.min()) < 0 or int(v.max()) >= 1 << 32 for v in lengths) or int(t.inner_tags.max()) > 3:
+        return None
+    small = (t.inner_dst_mac | (t.inner_status.astype(u64) << u64(48)) | (t.inner_tags.astype(u64) << u64(50))
+             | (t.fragmented.astype(u64) << u64(52)) | (t.flag_problems.astype(u64) << u64(53))
+             | (t.variant.astype(u64) << u64(56)))
+    meta = (t.vni.astype(u64) | (t.inner_ethertype.astype(u64) << u64(24)) | (t.inner_proto.astype(u64) << u64(40))
+            | (t.inner_vlan.astype(u64) << u64(48)))
+    ports = (t.inner_sport.astype(u64) | (t.inner_dport.astype(u64) << u64(16)) | (t.udp_sport.astype(u64) << u64(32))
+             | (t.udp_dport.astype(u64) << u64(48)))
+    sizes = t.inner_len.astype(u64) | (t.outer_ip_len.astype(u64) << u64(32))
+    when = t.wire_len.astype(u64) | (second.astype(u64) << u64(32))
+    return [t.outer_src_hi, t.outer_src_lo, t.outer_dst_hi, t.outer_dst_lo, t.inner_src_hi, t.inner_src_lo,
+            t.inner_dst_hi, t.inner_dst_lo, small, meta, ports, sizes, when]
+
+
+def _worth_collapsing(table: PacketTable) -> bool:
+    """Whether `count` rows hold at least COLLAPSE_GAIN packets per distinct row, judged from an evenly spread
+    sample of m rows: drawing m of D distinct rows gives about D (1 - exp(-m / D)) distinct ones, solved
+    for D (bisection; the whole batch when it is the sample)."""
+    count = len(table)
+    step = max(1, count // COLLAPSE_SAMPLE)
+    words = _fold_words(PacketTable({name: column[::step] for name, column in table.columns.items()}))
+    if words is None:
+        return False
+    sample = groupby._hash(tuple(words))
+    drawn, seen = len(sample), len(groupby.distinct(sample))
+    if step == 1:
+        return count >= COLLAPSE_GAIN * seen
+    low, high = float(seen), float(count)
+    if seen == drawn or high * -math.expm1(-drawn / high) <= seen:
+        return False  # as many distinct rows as the batch can hold
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if middle * -math.expm1(-drawn / middle) < seen else (low, middle)
+    return count >= COLLAPSE_GAIN * high
+
+
+def collapse(table: PacketTable) -> Rows:
+    """The packets of `table` with identical rows (timestamps aside, see Rows) folded into one weighted row.
+
+    Captures repeat packets a lot (a flow's full-size segments, a flood, a replay): the folds then sort and
+    add up far fewer rows. A batch where a sample of rows is mostly distinct (a scan) is left as it is, so
+    it pays only for the sample. Grouping is by a hash of the packed rows, checked word by word: rows
+    with equal hashes but different words (a collision) leave the batch row by row, so the counts stay exact.
+    """
+    count = len(table)
+    words = _fold_words(table) if count and _worth_collapsing(table) else None
+    if words is None:
+        return Rows.each(table)
+    hashed = groupby._hash(tuple(words))
+    order = np.argsort(hashed)
+    ordered = hashed[order]
+    starts_mask = np.empty(count, np.bool_)
+    starts_mask[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts_mask[1:])
+    starts = np.flatnonzero(starts_mask)
+    # Every row against its group's first row: a gather from the few first rows, which stay in cache.
+    inverse = np.empty(count, np.int64)
+    inverse[order] = np.cumsum(starts_mask) - 1
+    chosen = order[starts]
+    if any((word[chosen][inverse] != word).any() for word in words):
+        return Rows.each(table)  # a hash collision: row by row, exact
+    ts = table.ts_ns[order]
+    return Rows(table.select(chosen), np.diff(np.append(starts, count)),
+                np.minimum.reduceat(ts, starts), np.maximum.reduceat(ts, starts))
+
+
 def _bottom(hashes: np.ndarray, count: int) -> np.ndarray:
     """The `count` smallest distinct values of `hashes`, sorted."""
     return groupby.distinct(hashes)[:count]
@@ -337,27 +440,29 @@ class Analyzer:
         self.inner_vlans: dict[tuple[int, ...], set[int]] = {}
         self.flow_ports: dict[tuple[int, ...], np.ndarray] = {}
         self.bum_seconds: Counter[tuple[int, int]] = Counter()
-        self._pending: list[PacketTable] = []
+        self._pending: list[Rows] = []  # batches waiting to be folded, collapsed (see collapse)
         self._pending_rows = 0
+        self.collapse = True  # fold identical packets of a batch as one weighted row (tests compare both)
 
     def add(self, table: PacketTable) -> None:
         if not len(table):
             return
-        self._pending.append(table)
-        self._pending_rows += len(table)
+        self.packets += len(table)
+        rows = collapse(table) if self.collapse else Rows.each(table)
+        self._pending.append(rows)
+        self._pending_rows += len(rows.table)
         if self._pending_rows >= FLUSH_ROWS:
             self.flush()
 
     def flush(self) -> None:
         if not self._pending:
             return
-        table = PacketTable.concat(self._pending)
+        rows = Rows.concat(self._pending)
         self._pending, self._pending_rows = [], 0
-        self.packets += len(table)
-        pair_first, pair_inverse = self._fold_pairs(table)
-        self._fold_flows(table, pair_first, pair_inverse)
-        self._fold_seconds(table, pair_first, pair_inverse)
-        self._fold_ports_and_variants(table)
+        pair_first, pair_inverse = self._fold_pairs(rows)
+        self._fold_flows(rows, pair_first, pair_inverse)
+        self._fold_seconds(rows, pair_first, pair_inverse)
+        self._fold_ports_and_variants(rows)
 
     def merge(self, other: Analyzer) -> None:
         """Add another analyzer's counts (another capture, worker or time slice): associative, commutative."""
@@ -384,7 +489,8 @@ class Analyzer:
 
     # --- folding one batch ---------------------------------------------------------------------------
 
-    def _fold_pairs(self, t: PacketTable) -> tuple[np.ndarray, np.ndarray]:
+    def _fold_pairs(self, batch: Rows) -> tuple[np.ndarray, np.ndarray]:
+        t, weight = batch.table, batch.weight
         keys = (t.outer_src_hi, t.outer_src_lo, t.outer_dst_hi, t.outer_dst_lo, t.vni)
         first, inverse = groupby.group(*keys)
         count = len(first)
@@ -408,31 +514,32 @@ class Analyzer:
             "gpe": t.variant == VARIANT_GPE, "inner_problems": (t.inner_status != INNER_OK) & has_mac,
             "offloaded": offloaded,
         }
-        totals = {name: groupby.sums(inverse, count, None if v is None else v.astype(np.int64))
+        totals = {name: groupby.sums(inverse, count, weight if v is None else v.astype(np.int64) * weight)
                   for name, v in values.items()}
         totals["max_len"] = groupby.maximum(inverse, count, t.inner_len)
-        totals["first"] = groupby.minimum(inverse, count, t.ts_ns)
-        totals["last"] = groupby.maximum(inverse, count, t.ts_ns)
+        totals["first"] = groupby.minimum(inverse, count, batch.first)
+        totals["last"] = groupby.maximum(inverse, count, batch.last)
         self.pairs.add([k[first] for k in keys], totals)
         if tagged.any():
             rows = t.select(tagged)
             self.vlans.add([rows.outer_src_hi, rows.outer_src_lo, rows.outer_dst_hi, rows.outer_dst_lo, rows.vni,
-                            rows.inner_vlan], {"packets": np.ones(len(rows), np.int64)})
+                            rows.inner_vlan], {"packets": weight[tagged]})
         # Unicast inner destinations per (source VTEP, VNI): one frame sent to several VTEPs was flooded.
         unicast = np.flatnonzero(has_mac & ~group_addressed)
         if len(unicast):
             self.unicast.add([t.outer_src_hi[unicast], t.outer_src_lo[unicast], t.vni[unicast],
                               t.inner_dst_mac[unicast], t.outer_dst_hi[unicast], t.outer_dst_lo[unicast]],
-                             {"packets": np.ones(len(unicast), np.int64)})
+                             {"packets": weight[unicast]})
         return first, inverse
 
-    def _fold_flows(self, t: PacketTable, pair_first: np.ndarray, pair_inverse: np.ndarray) -> None:
+    def _fold_flows(self, batch: Rows, pair_first: np.ndarray, pair_inverse: np.ndarray) -> None:
+        t = batch.table
         words = _pack_flow(t)
         flow_hash = groupby._hash(tuple(words))
         # Packets go into the flow table as they are: it combines them with one sort when enough have
         # gathered (as many as it holds), so the cost stays a few sorts per million packets.
-        ones = np.ones(len(t), np.int64)
-        self.flows.add(words, {"bytes": t.inner_len, "packets": ones, "first": t.ts_ns, "last": t.ts_ns}, flow_hash)
+        self.flows.add(words, {"bytes": t.inner_len * batch.weight, "packets": batch.weight, "first": batch.first,
+                               "last": batch.last}, flow_hash)
         self._fold_distinct(flow_hash)
         # The entropy sample: (VTEP pair, flow) with the UDP source port, only where the flow can enter it.
         pair_keys = [k[pair_first] for k in (t.outer_src_hi, t.outer_src_lo, t.outer_dst_hi, t.outer_dst_lo)]
@@ -480,27 +587,31 @@ class Analyzer:
             self._sample_limit[key] = limit  # later flows of a full pair enter only below this hash
         store.filter(rank < ENTROPY_SAMPLE)
 
-    def _fold_seconds(self, t: PacketTable, pair_first: np.ndarray, pair_inverse: np.ndarray) -> None:
-        second = t.ts_ns // NS
+    def _fold_seconds(self, batch: Rows, pair_first: np.ndarray, pair_inverse: np.ndarray) -> None:
+        t, weight = batch.table, batch.weight
+        second = batch.first // NS  # a collapsed row's packets share their second
         low = int(second.min())
         has_mac = t.inner_status != INNER_NOT_ETHERNET
-        bum = (has_mac & ((t.inner_dst_mac & np.uint64(GROUP_BIT)) != 0)).astype(np.int64)
+        bum = (has_mac & ((t.inner_dst_mac & np.uint64(GROUP_BIT)) != 0)).astype(np.int64) * weight
         span = int(second.max()) - low + 1
         first, inverse = groupby.group_codes((pair_inverse, second - low), (len(pair_first), span))
         count = len(first)
         row = pair_first[pair_inverse[first]]  # a packet of each (pair x VNI, second) group
-        totals = {"packets": groupby.sums(inverse, count), "bum": groupby.sums(inverse, count, bum)}
+        totals = {"packets": groupby.sums(inverse, count, weight), "bum": groupby.sums(inverse, count, bum)}
         self.vni_seconds.add([t.vni[row], second[first]], totals)
         self.pair_seconds.add([t.outer_src_hi[row], t.outer_src_lo[row], t.outer_dst_hi[row], t.outer_dst_lo[row],
                                second[first]], totals)
 
-    def _fold_ports_and_variants(self, t: PacketTable) -> None:
-        ports, counts = np.unique(t.udp_dport, return_counts=True)
-        for port, count in zip(ports.tolist(), counts.tolist(), strict=True):
+    def _fold_ports_and_variants(self, batch: Rows) -> None:
+        t, weight = batch.table, batch.weight
+        counts = groupby.sums(t.udp_dport.astype(np.int64), 1 << 16, weight)
+        ports = np.flatnonzero(counts)
+        for port, count in zip(ports.tolist(), counts[ports].tolist(), strict=True):
             self.udp_ports[port] += count
-        variants, counts = np.unique(t.variant, return_counts=True)
-        for variant, count in zip(variants.tolist(), counts.tolist(), strict=True):
-            self.variants[VARIANT_NAMES[variant]] += count
+        variants = groupby.sums(t.variant.astype(np.int64), len(VARIANT_NAMES), weight)
+        for variant, count in enumerate(variants.tolist()):
+            if count:
+                self.variants[VARIANT_NAMES[variant]] += count
 
     # --- the report ----------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ packets are kept and the cut is recorded as a problem.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import mmap
 import os
 import struct
@@ -243,6 +244,7 @@ class Piece:
     first_ns: int = 0
     last_ns: int = 0  # smallest and largest timestamp in the piece (captures are not always in order)
     context: PcapngState | None = None  # pcapng: the section and interfaces in force at `begin`
+    guessed: bool = False  # pcap byte range: `begin` is a byte offset, not known to start a record (cut_pcap)
 
 
 @dataclass(frozen=True)
@@ -307,6 +309,51 @@ def read_piece(piece: Piece, strict: bool = True, piece_bytes: int = PIECE_BYTES
         return frames, None
     following = map_start + int(frames.start[-1] + frames.caplen[-1])
     return frames, Piece(piece.path, following) if following < size and limit < size else None
+
+
+def cut_pcap(path: Path | str, piece_bytes: int) -> list[Piece] | None:
+    """A pcap file cut into byte ranges of about `piece_bytes` without reading it; None for anything else.
+
+    Range i holds the records whose header starts in [begin, end); the first range starts at the first
+    record, the others at a `begin` that is only a byte offset: `resolve_range` finds its first record
+    where the piece is read (on a worker), and the caller checks that the ranges join (each range's last
+    record ends where the next range's first one starts).
+    """
+    layout = pcap_layout(path)
+    if layout is None:
+        return None
+    size = layout[3]
+    bounds = [*range(24, size, max(piece_bytes, 1)), size]
+    if len(bounds) > 2 and size - bounds[-2] < piece_bytes // 2:  # no small last range
+        bounds.pop(-2)
+    return [Piece(str(path), begin, end, guessed=begin > 24) for begin, end in itertools.pairwise(bounds)]
+
+
+def resolve_range(piece: Piece) -> Piece | None:
+    """`piece` starting at its first record (see cut_pcap); None when no record start is found near `begin`."""
+    if not piece.guessed:
+        return piece
+    layout = pcap_layout(piece.path)
+    if layout is None:
+        return None
+    endian, nanos, _linktype, size = layout
+    map_start = piece.begin - piece.begin % mmap.ALLOCATIONGRANULARITY
+    map_end = min(size, piece.begin + WINDOW_BYTES)
+    with Path(piece.path).open("rb") as handle:
+        data = mmap.mmap(handle.fileno(), map_end - map_start, offset=map_start, access=mmap.ACCESS_READ)
+    from vxauto.monitor.walk import first_record_at
+
+    try:
+        found = first_record_at(np.frombuffer(data, np.uint8), map_end - map_start, endian, nanos,
+                                piece.begin - map_start)
+    finally:
+        with contextlib.suppress(BufferError):
+            data.close()
+    return None if found is None else Piece(piece.path, map_start + found, piece.end)
+
+
+#: Bytes read to find a range's first record: the search window and three records of the largest size.
+WINDOW_BYTES = 4096 + 3 * (16 + MAX_CAPLEN)
 
 
 def _is_pcapng(path: str) -> bool:

@@ -27,13 +27,24 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from vxauto.errors import VxautoError
 from vxauto.monitor import groupby
 from vxauto.monitor.analysis import MAX_FLOWS, TOP_FLOWS, Analyzer, Thresholds
-from vxauto.monitor.capture import PIECE_BYTES, Frames, Piece, iter_pieces, iter_plan_pieces, plan_pieces, read_piece
+from vxauto.monitor.capture import (
+    PIECE_BYTES,
+    Frames,
+    Piece,
+    cut_pcap,
+    iter_pieces,
+    iter_plan_pieces,
+    plan_pieces,
+    read_piece,
+    resolve_range,
+)
 from vxauto.monitor.decode import Decoder, DecodeStats
 from vxauto.monitor.intent import IntentView
 from vxauto.monitor.scalar import DEFAULT_PORTS
@@ -71,6 +82,9 @@ class Partial:
     analyzer: Analyzer
     stats: DecodeStats
     duplicates: int = 0
+    #: A task over a pcap byte range (capture.cut_pcap): where its first record starts and where its last one
+    #: ends (None: at the end of the file); None for the whole span when no first record was found there.
+    span: tuple[int, int | None] | None = None
 
     def merge(self, other: Partial) -> Partial:
         self.analyzer.merge(other.analyzer)
@@ -215,6 +229,35 @@ def run_task(task: Task, settings: Settings) -> Partial:
     return _folded(Partial(analyzer, counted.finish(), int((~keep & (table.ts_ns >= lo)).sum())))
 
 
+def run_range(piece: Piece, settings: Settings) -> Partial:
+    """Decode and analyse the records of a pcap byte range (capture.cut_pcap; runs on a worker). The result's
+    `span` says where its first record was found and where its last one ended, for the driver to check
+    that the ranges join; a range whose first record cannot be found (or whose guessed start reads as a
+    corrupt record) gives an empty result with no span, and the driver reads it again from a true start."""
+    tune_allocator()
+    analyzer, decoder = settings.analyzer(), Decoder(settings.ports, fingerprint=False)
+    resolved = resolve_range(piece)
+    if resolved is None:
+        return Partial(analyzer, decoder.finish())
+    assert resolved.end is not None
+    if resolved.begin >= resolved.end:  # no record starts in the range: the next one starts where this one does
+        return Partial(analyzer, decoder.finish(), span=(resolved.begin, resolved.begin))
+    try:
+        frames, following = read_piece(resolved, settings.strict)
+    except VxautoError:
+        if piece.guessed:
+            return Partial(analyzer, decoder.finish())  # maybe a wrong guess: the driver reads it again
+        raise
+    for table in decoder.decode_batches(frames):
+        analyzer.add(table)
+    landing = following.begin if following is not None else None
+    return _folded(Partial(analyzer, decoder.finish(), span=(resolved.begin, landing)))
+
+
+def _span(partial: Partial) -> tuple[int, int | None] | None:
+    return partial.span
+
+
 def _folded(partial: Partial) -> Partial:
     """Fold the packets still waiting in the analyzer and compact its stores before the task ends: done
     here, the work runs in parallel with the other tasks; left to pickling and merging (which flush too),
@@ -312,8 +355,14 @@ def _run_on_dask(paths: Sequence[Path], settings: Settings, scheduler: str | Non
         raise VxautoError.single("--scheduler", "", f"cannot reach the Dask scheduler: {error}", scheduler) from None
     try:
         count = len(client.scheduler_info()["workers"]) or workers or 1
-        futures = [client.submit(run_task, task, settings, pure=False)
-                   for task in iter_tasks(paths, settings.window_ns, dask_piece_bytes(paths, count, piece_bytes))]
+        size = dask_piece_bytes(paths, count, piece_bytes)
+        ranges = cut_pcap(paths[0], size) if len(paths) == 1 and settings.strict else None
+        if ranges is not None:  # one pcap file: workers find their own records (no walk here)
+            futures = _joined(client, ranges, [client.submit(run_range, r, settings, pure=False) for r in ranges],
+                              settings)
+        else:
+            futures = [client.submit(run_task, task, settings, pure=False)
+                       for task in iter_tasks(paths, settings.window_ns, size)]
         if progress is not None:
             progress(f"Dask: {len(futures)} tasks on {count} workers")
         # A merge tree on the cluster: partial results meet where they are, only the final one travels here.
@@ -327,6 +376,27 @@ def _run_on_dask(paths: Sequence[Path], settings: Settings, scheduler: str | Non
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _joined(client: Any, ranges: list[Piece], futures: list[Any], settings: Settings) -> list[Any]:
+    """The results of the byte-range tasks, checked to join: range i+1 must start where range i's last record
+    ended (a chain of records from the file's first one lands only on true record starts). A range that
+    does not join is read again from where the previous one ended, a true record start; its first result
+    is dropped. Only the spans travel here (a few numbers per task), not the results."""
+    spans = client.gather([client.submit(_span, future, pure=False) for future in futures])
+    kept: list[Any] = []
+    expected: int | None = ranges[0].begin
+    for piece, first, first_span in zip(ranges, futures, spans, strict=True):
+        if expected is None:  # the file ended in the range before: later ranges hold no record
+            break
+        future, span = first, first_span
+        if span is None or span[0] != expected:
+            future = client.submit(run_range, Piece(piece.path, expected, piece.end), settings, pure=False)
+            span = client.submit(_span, future, pure=False).result()
+            assert span is not None
+        kept.append(future)
+        expected = span[1]
+    return kept
 
 
 def analyse_one(path: Path, settings: Settings, piece_bytes: int = PIECE_BYTES) -> Partial:

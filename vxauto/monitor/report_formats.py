@@ -1,60 +1,24 @@
-"""Terminal (Rich), JSON and CSV views of a monitor `Report`."""
+"""Terminal (Rich), JSON and CSV views of a monitor `Report` (the JSON writers live in report_json.py, which
+does not import Rich: a `--json` run does not pay for it; they are re-exported here)."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from vxauto.monitor.analysis import NS, Analyzer, Report
+from vxauto.monitor.analysis import NS, Report
+from vxauto.monitor.report_json import flow_lines, to_json
+
+__all__ = ["flow_lines", "print_summary", "summary", "to_json", "write_csv"]
 
 FLOW_COLUMNS = ("vni", "tenant", "ethertype", "src", "dst", "proto", "sport", "dport", "packets", "bytes",
                 "first_seen", "last_seen")
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
-
-
-def to_json(report: Report, indent: int | None = 2) -> str:
-    """The JSON report. Indented, with one line per pair, flow and anomaly: json's C encoder only runs without
-    `indent`, and the pure-Python one takes half a second for a thousand VTEP pairs."""
-    document = report.as_dict()
-    if indent is None:
-        return json.dumps(document)
-    pad = " " * indent
-    members = []
-    for key, value in document.items():
-        if isinstance(value, list) and value:
-            text = "[\n" + ",\n".join(f"{pad * 2}{json.dumps(item)}" for item in value) + f"\n{pad}]"
-        else:
-            text = json.dumps(value, indent=indent).replace("\n", "\n" + pad)
-        members.append(f"{pad}{json.dumps(key)}: {text}")
-    return "{\n" + ",\n".join(members) + "\n}"
-
-
-def flow_lines(analyzer: Analyzer) -> Iterator[str]:
-    """Every flow of the analyzer as JSON lines by bytes (`--flows all`), one block of lines per chunk.
-
-    Lines are formatted directly: every text field but the tenant is an address, a number or a fixed
-    name, so only the tenant goes through the JSON encoder.
-    """
-    names: dict[str | None, str] = {}
-    for columns in analyzer.iter_flow_columns(None):
-        lines = []
-        for vni, tenant, ethertype, src, dst, proto, sport, dport, packets, octets, first, last in zip(
-            *columns, strict=True
-        ):
-            quoted = names.get(tenant) or names.setdefault(tenant, json.dumps(tenant))
-            lines.append(
-                f'{{"vni": {vni}, "tenant": {quoted}, "ethertype": "{ethertype}", "src": "{src}", "dst": "{dst}", '
-                f'"proto": "{proto}", "sport": {sport}, "dport": {dport}, "packets": {packets}, "bytes": {octets}, '
-                f'"first_seen": {first / NS}, "last_seen": {last / NS}}}'
-            )
-        yield "\n".join(lines)
 
 
 def flows_text(report: Report) -> str:

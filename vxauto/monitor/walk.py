@@ -139,3 +139,20 @@ def _chain_looks_right(buf: np.ndarray, candidate: np.ndarray, size: int, code: 
         ok &= (fraction < fraction_limit) & (caplen > 0) & (caplen <= origlen) & (origlen <= MAX_CAPLEN)
         position = position + 16 + caplen
     return ok
+
+
+def first_record_at(buf: np.ndarray, size: int, endian: str, nanos: bool, at: int) -> int | None:
+    """A guess at the first record start in buf[at : at + WINDOW): the first offset there that starts CHAIN
+    plausible record headers in a row (as at the segment boundaries of the parallel walk). None if none does.
+
+    Only a guess: a caller must check it (a chain from a true record start must land on it).
+    """
+    candidates = np.arange(at, max(at, min(at + WINDOW, size - 16)), dtype=np.int64)
+    if not len(candidates):
+        return None
+    code = endian + "u4"
+    head = fields_at(buf, candidates, 16)
+    caplen, origlen = column(head, 8, code), column(head, 12, code)
+    plausible = candidates[(caplen == origlen) & (caplen > 0) & (caplen <= MAX_CAPLEN)]
+    found = plausible[_chain_looks_right(buf, plausible, size, code, 1_000_000_000 if nanos else 1_000_000)]
+    return int(found[0]) if len(found) else None
