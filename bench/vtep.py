@@ -156,7 +156,11 @@ def iperf(target: str, seconds: float, reverse: bool, udp: bool) -> dict[str, fl
         total = end["sum"]
         received = total["packets"] - total["lost_packets"]
         return {"pps": received / total["seconds"], "lost_percent": total["lost_percent"]}
-    return {"gbps": end["sum_received"]["bits_per_second"] / 1e9}
+    received_sum, cpu = end["sum_received"], end["cpu_utilization_percent"]
+    # Both iperf3 processes' CPU (percent of one CPU over the run): over a veth the kernel VTEPs do their
+    # work inside them (sends and softirqs in their system calls), so this is the kernel path's cost.
+    return {"gbps": received_sum["bits_per_second"] / 1e9, "gigabytes": received_sum["bytes"] / 1e9,
+            "iperf_cpu_seconds": (cpu["host_total"] + cpu["remote_total"]) / 100 * received_sum["seconds"]}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -186,6 +190,11 @@ def measure(seconds: float, pids: dict[str, int]) -> dict[str, object]:
                 results[f"{name}_{key}_load"] = round((before[2] + os.getloadavg()[0]) / 2, 2)
                 if pid:
                     results[f"{name}_{key}_cpu_share"] = round((cpu_seconds(pid) - before[1]) / wall, 2)
+                if not udp and figure["gigabytes"]:
+                    # What moving 1 GB cost the whole path (both iperf3 and, for pyvtep, pyvtep): unlike the
+                    # rates, this does not follow the CPU share other jobs leave on a shared machine.
+                    spent = figure["iperf_cpu_seconds"] + (cpu_seconds(pid) - before[1] if pid else 0.0)
+                    results[f"{name}_{key}_cpu_s_per_gb"] = round(spent / figure["gigabytes"], 3)
     for name, _ in PATHS:
         results[f"{name}_tcp_gbps"] = min(results[f"{name}_tcp_tx_gbps"], results[f"{name}_tcp_rx_gbps"])  # type: ignore[type-var]
         results[f"{name}_pps"] = min(results[f"{name}_pps_tx"], results[f"{name}_pps_rx"])  # type: ignore[type-var]
@@ -428,6 +437,9 @@ def main() -> int:
         ring_ratio = float(ring) / float(kernel) if float(kernel) else float("nan")  # type: ignore[arg-type]
         loadavg = results[f"ring_{key.removesuffix('_gbps')}_load"]
         print(f"{label:24}{kernel:>12}{pyvtep:>12}{ratio:>8.2f}{ring:>12}{ring_ratio:>8.2f}{loadavg:>7}")
+    print("TCP CPU-seconds per GB (both iperf3 + pyvtep), tx/rx: " + ", ".join(
+        f"{name} {results[f'{name}_tcp_tx_cpu_s_per_gb']}/{results[f'{name}_tcp_rx_cpu_s_per_gb']}"
+        for name, _ in PATHS))
     print(f"pyvtep CPU share during tx/rx TCP: {results['pyvtep_tcp_tx_cpu_share']}/"
           f"{results['pyvtep_tcp_rx_cpu_share']}, 64B tx/rx: {results['pyvtep_pps_tx_cpu_share']}/"
           f"{results['pyvtep_pps_rx_cpu_share']}; per full CPU: TCP tx {results['pyvtep_tcp_tx_gbps_per_cpu']} "
