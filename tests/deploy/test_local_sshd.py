@@ -17,12 +17,14 @@ from jnpr.junos.exception import ConnectError
 from napalm.base.exceptions import ConnectionException
 from ncclient.transport.errors import SSHUnknownHostError
 
+from vxauto.devices.access import SshTarget
 from vxauto.devices.drivers import VxautoJunOSDriver
 from vxauto.devices.drivers._verify import InsecureTransportWarning
 from vxauto.devices.drivers.junos import closed_after_login
 from vxauto.devices.napalm_frr.driver import FrrDriver
 from vxauto.lab import netns
 from vxauto.lab.sshkeys import ensure_keypair, sshd_config_text
+from vxauto.validate.dataplane import SshShell
 
 
 @dataclass
@@ -146,3 +148,19 @@ def test_frr_driver_names_an_unknown_host_key(sshd: Sshd) -> None:
         assert device.is_alive() == {"is_alive": True}
     finally:
         device.close()
+
+
+def test_probe_shell_logs_in_again_after_its_connection_died(sshd: Sshd) -> None:
+    """validate's probe shell: a connection that died (seen in CI: `SSH session not active`) is replaced at
+    the next command instead of failing every later command of that node for the rest of the run."""
+    known = sshd.known_hosts("known", sshd.host_key_line + "\n")
+    shell = SshShell({"h2": SshTarget("127.0.0.1", sshd.port, "root", None, str(sshd.login_key), str(known))})
+    try:
+        first = shell.run("h2", "echo one")
+        assert (first.returncode, first.stdout, first.transport_error) == (0, "one\n", False)
+        shell._clients["h2"].get_transport().close()  # the connection dies between two probes
+        second = shell.run("h2", "echo two")
+        assert (second.returncode, second.stdout, second.transport_error) == (0, "two\n", False), second
+        assert shell.unreachable() == {}
+    finally:
+        shell.close()

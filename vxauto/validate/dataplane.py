@@ -83,8 +83,15 @@ class SshShell:
         import paramiko
 
         with self._lock:
-            if node in self._clients:
-                return self._clients[node]
+            cached = self._clients.get(node)
+            if cached is not None:
+                transport = cached.get_transport()
+                if transport is not None and transport.is_active():
+                    return cached
+                # the connection died (the node restarted sshd, a reset under load): log in again rather
+                # than fail every later command of this node for the rest of the run
+                cached.close()
+                del self._clients[node]
             target = self.targets[node]
             client = paramiko.SSHClient()
             client.load_system_host_keys()
@@ -290,9 +297,12 @@ def _free_address(network: str, taken: set[str]) -> str | None:
 
 
 def _address_argv(session: IsolationSession, action: str) -> str:
+    """`ip addr replace` (add, or keep, the temporary address) or `ip addr del`. Replace, not add: a probe cut
+    off by a lost SSH connection could not delete its address, and `add` would then fail on every later probe
+    ("Address already assigned"); the next probe takes it over and deletes it."""
     prefix = ipaddress.ip_network(session.network).prefixlen
     family = "-6" if session.source.version == 6 else "-4"
-    extra = " nodad" if action == "add" and session.source.version == 6 else ""
+    extra = " nodad" if action == "replace" and session.source.version == 6 else ""
     return (f"ip {family} addr {action} {session.temporary}/{prefix} dev "
             f"{shlex.quote(session.source.interface)}{extra}")
 
@@ -347,7 +357,7 @@ def run_isolation(shell: Shell, session: IsolationSession) -> list[ProbeResult]:
     added = False
     try:
         if session.temporary is not None:
-            add = shell.run(node, _address_argv(session, "add"))
+            add = shell.run(node, _address_argv(session, "replace"))
             if add.returncode != 0:
                 return [ProbeResult(p, False, f"cannot probe: adding {session.temporary} failed: {add.output}")
                         for p in session.targets]
