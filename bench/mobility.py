@@ -39,9 +39,7 @@ from pathlib import Path
 
 from vxauto.lab import api, move, netns, wan
 from vxauto.model.fabric import load_fabric
-from vxauto.validate.convergence import run_validation
-from vxauto.validate.expected import expected_state
-from vxauto.validate.sessions import lab_access
+from vxauto.validate.run import validate_fabric
 
 REPO = Path(__file__).resolve().parent.parent
 CONTAINERLAB = REPO / "containerlab"
@@ -142,21 +140,15 @@ def validated(case: Case) -> dict:
     whether it turned green (issue 16: validate green at the new place), `validate_s` how long that took.
 
     An intent that pins the VM to a hypervisor port (it is not one of the fabric's `mobile` endpoints, as in
-    static-linux) cannot be green at the new place: its checks that the VM's MAC sits on the pinned port's
-    VNI are set aside and listed (`validate_set_aside`); every other check, the probes to the VM included,
-    must pass. validate then spends its whole (shorter) wait on the checks set aside."""
+    static-linux) cannot be green at the new place: those of its checks that the VM's MAC sits on the
+    pinned port's VNI that fail are set aside and listed (`validate_set_aside`); every other check, the
+    probes to the VM included, must pass. validate then spends its whole (shorter) wait on the checks set aside."""
     fabric = load_fabric(CONTAINERLAB / case.inventory)
     pinned = case.vm in fabric.hosts and not any(m.name == case.vm for m in fabric.intent.mobile)
     selected = sorted(name for name in fabric.hosts if name != case.vm) if pinned else None
-    state = expected_state(fabric, selected)
-    access = lab_access(CONTAINERLAB / case.topology, fabric,
-                        sorted({*state.devices, *(e.node for e in state.endpoints)}))
-    try:
-        run = run_validation(fabric, selected, access.shell, access.params_for,
-                             wait=PINNED_VALIDATE_WAIT_S if pinned else VALIDATE_WAIT_S)
-    finally:
-        access.close()
-    aside = [c for c in run.checks if pinned and c.check.startswith(f"mac {case.vm} ")]
+    run = validate_fabric(fabric, selected, lab=CONTAINERLAB / case.topology,
+                          wait=PINNED_VALIDATE_WAIT_S if pinned else VALIDATE_WAIT_S)
+    aside = [c for c in run.checks if pinned and c.check.startswith(f"mac {case.vm} ") and not c.passed]
     judged = [c for c in run.checks if c not in aside]
     converged = bool(judged) and all(c.passed for c in judged)
     took = run.converged_s if not aside else max((c.first_passed_s or 0.0 for c in judged), default=None)
